@@ -1,0 +1,16 @@
+// Copies hls.js (built by its authors, from npm) into the Django static tree.
+// The output is committed so that `make demo` and a wheel need no Node.js;
+// tests/test_vendor.py checks it matches the version pinned in package.json.
+const fs = require("fs");
+const path = require("path");
+
+const root = path.resolve(__dirname, "..");
+const source = path.join(root, "node_modules", "hls.js");
+const target = path.join(root, "wagtail_live", "static", "wagtail_live", "vendor");
+
+const version = require(path.join(source, "package.json")).version;
+fs.mkdirSync(target, { recursive: true });
+fs.copyFileSync(path.join(source, "dist", "hls.min.js"), path.join(target, "hls.min.js"));
+fs.copyFileSync(path.join(source, "LICENSE"), path.join(target, "hls.js.LICENSE"));
+fs.writeFileSync(path.join(target, "hls.js.version"), version + "\n");
+console.log(`hls.js ${version} copied to ${path.relative(root, target)}`);

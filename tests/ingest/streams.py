@@ -1,0 +1,91 @@
+"""Plain helpers for the ingest tests: real ffmpeg encoders on lavfi sources, probing with PyAV."""
+
+import asyncio
+import re
+import time
+from pathlib import Path
+
+import av
+
+from wagtail_live.ffmpeg import ffmpeg_binary
+
+
+def lavfi_args(seconds, *, size="320x240", rate=15, video="libx264", audio="aac"):
+    """ffmpeg input + encoder arguments for a test pattern and a tone, keyframe every second."""
+    args = ["-re", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+    if seconds:
+        args += ["-t", str(seconds)]
+    if video == "libx264":
+        args += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"]
+        args += ["-pix_fmt", "yuv420p"]
+    else:
+        args += ["-c:v", video, "-deadline", "realtime", "-cpu-used", "8"]
+    args += ["-g", str(rate), "-keyint_min", str(rate), "-c:a", audio]
+    return args
+
+
+async def push_rtmp(url, seconds=4, **options):
+    """Start ffmpeg publishing a lavfi stream to ``url``; return the process (stderr piped)."""
+    return await asyncio.create_subprocess_exec(
+        ffmpeg_binary(),
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        *lavfi_args(seconds, **options),
+        "-f",
+        "flv",
+        url,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+def encode_file(path, seconds, *, container="flv", **options):
+    """Write a lavfi stream to ``path`` (no ``-re``), for feeding a pipeline by hand."""
+    import subprocess
+
+    args = [a for a in lavfi_args(seconds, **options) if a != "-re"]
+    subprocess.run(
+        [ffmpeg_binary(), "-hide_banner", "-loglevel", "error", "-y", *args, "-f", container,
+         str(path)],
+        check=True,
+    )  # fmt: skip
+    return Path(path).read_bytes()
+
+
+async def wait_for(predicate, timeout=15, interval=0.1):
+    """Poll ``predicate`` (sync) until true; return its value or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise TimeoutError(f"condition not met within {timeout}s")
+
+
+def playlist_segments(playlist):
+    """The (duration, name) pairs listed in an HLS playlist file."""
+    text = Path(playlist).read_text()
+    return [(float(d), name) for d, name in re.findall(r"#EXTINF:([\d.]+),\s*\n(\S+)", text)]
+
+
+def probe(path):
+    """Codec names, and duration in seconds, of a media file (PyAV)."""
+    with av.open(str(path)) as container:
+        codecs = sorted(stream.codec_context.name for stream in container.streams)
+        duration = (container.duration or 0) / 1_000_000
+    return codecs, duration
+
+
+def media_timestamps(path):
+    """Video packet timestamps in seconds, in file order."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [
+            float(packet.pts * stream.time_base)
+            for packet in container.demux(stream)
+            if packet.pts is not None
+        ]

@@ -1,0 +1,354 @@
+"""The browser ingest socket, end to end: a real daphne, real websockets, real ffmpeg.
+
+WebM made by ffmpeg from lavfi sources stands in for the camera: H.264/Opus as
+Chromium's MediaRecorder sends it, and VP8/Opus as other browsers do. It is sent
+in chunks over ``ws/live/<pk>/ingest/`` like golive.js sends MediaRecorder chunks.
+"""
+
+import asyncio
+import json
+import shutil
+import urllib.request
+
+import pytest
+import websockets
+
+from tests.ingest.streams import encode_file, playlist_segments, probe, wait_for
+from tests.live_site import LiveSite, migrated_database
+from tests.utils import require
+from wagtail_live.ingest.browser import InvalidMedia, detect_codecs
+
+pytestmark = [pytest.mark.services, pytest.mark.slow]
+
+GRACE = 3  # seconds; short so the grace-expiry test stays quick
+CHUNK_BYTES = 16 * 1024
+
+SETUP = """
+from tests.utils import make_editor, make_session
+host = make_editor("host")
+make_editor("viewer")
+make_editor("goer", "go_live")
+result = {}
+"""
+
+
+def chromium_like(webm):
+    """Give an H.264 Matroska file the ``webm`` DocType Chromium's MediaRecorder writes.
+
+    ffmpeg's webm muxer refuses H.264, so the file is written as Matroska and its
+    8-byte DocType "matroska" becomes "webm" plus a 4-byte EBML Void element.
+    """
+    original = b"\x42\x82\x88matroska"
+    assert original in webm[:64]
+    return webm.replace(original, b"\x42\x82\x84webm\xec\x82\x00\x00", 1)
+
+
+@pytest.fixture(scope="module")
+def media_files(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("webm")
+    h264 = encode_file(
+        directory / "h264.mkv", 6, container="matroska", audio="libopus", rate=30
+    )
+    vp8 = encode_file(
+        directory / "vp8.webm", 4, container="webm", video="libvpx", audio="libopus", rate=30
+    )
+    return {"h264": chromium_like(h264), "vp8": vp8}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    require(shutil.which("ffmpeg") or _imageio_ffmpeg(), "ffmpeg")
+    directory = tmp_path_factory.mktemp("site")
+    template = migrated_database(directory)
+    site = LiveSite(
+        directory, template, {"RECONNECT_GRACE": GRACE, "INGEST_IDLE_TIMEOUT": 4}
+    )
+    site.run(SETUP)
+    site.start()
+    yield site
+    site.stop()
+
+
+def _imageio_ffmpeg():
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # noqa: BLE001 - any failure means "not available"
+        return None
+
+
+def new_session(site, **fields):
+    """Create a session owned by ``host`` on the site; return its pk."""
+    return site.run(
+        f"""
+        from tests.utils import make_session
+        result = make_session(owner=User.objects.get(username="host"), **{fields!r}).pk
+        """
+    )
+
+
+def session_state(site, pk):
+    return site.run(
+        f"""
+        s = LiveSession.objects.get(pk={pk})
+        result = {{"status": s.status, "started_at": str(s.started_at), "ended_at": str(s.ended_at)}}
+        """
+    )
+
+
+def hls_dir(site, pk):
+    return site.media_root / "uploads" / "live" / str(pk) / "hls"
+
+
+def recording(site, pk):
+    return site.media_root / "uploads" / "live" / str(pk) / "recording.ts"
+
+
+def connect(site, pk, user="host", origin=None):
+    headers = {}
+    if user:
+        headers["Cookie"] = site.login_cookie(user)
+    return websockets.connect(
+        f"{site.ws_url}/ws/live/{pk}/ingest/",
+        origin=origin or site.url,
+        additional_headers=headers,
+        max_size=None,
+    )
+
+
+async def send_media(socket, data, pause=0.02):
+    for start in range(0, len(data), CHUNK_BYTES):
+        await socket.send(data[start : start + CHUNK_BYTES])
+        await asyncio.sleep(pause)
+
+
+async def next_message(socket, timeout=15):
+    return json.loads(await asyncio.wait_for(socket.recv(), timeout))
+
+
+async def expect_close(socket, timeout=15):
+    """Read until the server closes; return (close code, messages received)."""
+    messages = []
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            frame = await asyncio.wait_for(socket.recv(), timeout)
+            messages.append(json.loads(frame))
+    return closed.value.rcvd.code if closed.value.rcvd else None, messages
+
+
+# -- the happy paths ----------------------------------------------------------------
+
+
+async def test_h264_opus_from_the_browser_becomes_hls_and_a_recording(site, media_files):
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk) as socket:
+        await socket.send(json.dumps({"type": "start", "mime": "video/webm;codecs=h264,opus"}))
+        await send_media(socket, media_files["h264"])
+        live = await next_message(socket)
+        assert live["type"] == "live"
+        assert live["started_at"]
+        playlist = hls_dir(site, pk) / "index.m3u8"
+        await wait_for(lambda: playlist.exists() and len(playlist_segments(playlist)) >= 3)
+        assert (await asyncio.to_thread(session_state, site, pk))["status"] == "live"
+        await socket.send(json.dumps({"type": "end"}))
+        code, messages = await expect_close(socket)
+    assert code == 4000
+    assert {"type": "ended"} in messages
+    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ended"
+
+    segments = playlist_segments(playlist)
+    assert "#EXT-X-ENDLIST" in playlist.read_text()
+    # H.264 is copied with its 1 s keyframes: ~1 s segments (the last may be shorter).
+    assert all(duration <= 1.6 for duration, _ in segments), segments
+    codecs, _ = probe(hls_dir(site, pk) / segments[0][1])
+    assert codecs == ["aac", "h264"]
+    codecs, duration = probe(recording(site, pk))
+    assert codecs == ["aac", "h264"]
+    assert duration == pytest.approx(6, abs=1)
+
+
+async def test_vp8_opus_is_transcoded_to_h264(site, media_files):
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk) as socket:
+        await send_media(socket, media_files["vp8"])
+        assert (await next_message(socket))["type"] == "live"
+        playlist = hls_dir(site, pk) / "index.m3u8"
+        await wait_for(lambda: playlist.exists() and len(playlist_segments(playlist)) >= 2, 30)
+        await socket.send(json.dumps({"type": "end"}))
+        await expect_close(socket, timeout=30)
+    segments = playlist_segments(playlist)
+    assert all(duration <= 1.6 for duration, _ in segments), segments
+    codecs, _ = probe(hls_dir(site, pk) / segments[-1][1])
+    assert codecs == ["aac", "h264"]
+
+
+async def test_a_dropped_connection_resumes_into_the_same_session_and_recording(
+    site, media_files
+):
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk) as socket:
+        await send_media(socket, media_files["h264"][: len(media_files["h264"]) // 2])
+        assert (await next_message(socket))["type"] == "live"
+        await wait_for(lambda: recording(site, pk).exists() and recording(site, pk).stat().st_size)
+    # The socket dropped without "end": the session waits for the host to come back.
+    first_part = await wait_for(lambda: recording(site, pk).stat().st_size, 10)
+    state = await asyncio.to_thread(session_state, site, pk)
+    assert state["status"] == "live"
+
+    async with connect(site, pk) as socket:
+        await send_media(socket, media_files["h264"])
+        assert (await next_message(socket))["type"] == "live"
+        await socket.send(json.dumps({"type": "end"}))
+        await expect_close(socket)
+    resumed = await asyncio.to_thread(session_state, site, pk)
+    assert resumed["status"] == "ended"
+    assert resumed["started_at"] == state["started_at"]  # the same session, not a new start
+    assert recording(site, pk).stat().st_size > first_part
+    playlist = (hls_dir(site, pk) / "index.m3u8").read_text()
+    assert "#EXT-X-DISCONTINUITY" in playlist
+    _, duration = probe(recording(site, pk))
+    assert duration > 6
+
+
+async def test_after_the_grace_period_a_dropped_session_ends(site, media_files):
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk) as socket:
+        await send_media(socket, media_files["h264"][: len(media_files["h264"]) // 2])
+        assert (await next_message(socket))["type"] == "live"
+    await asyncio.sleep(GRACE + 3)
+    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ended"
+    assert recording(site, pk).stat().st_size > 0  # the recording is kept
+
+
+# -- bad input ----------------------------------------------------------------------
+
+
+async def test_garbage_bytes_get_a_clear_error_and_start_nothing(site):
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk) as socket:
+        await socket.send(b"GET / HTTP/1.1\r\n" + bytes(range(256)) * 10)
+        code, messages = await expect_close(socket)
+    assert code == 4000
+    assert messages[0]["type"] == "error"
+    assert messages[0]["code"] == "invalid_media"
+    assert "WebM" in messages[0]["message"]
+    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ready"
+    assert not hls_dir(site, pk).exists()
+    # The server is fine: the next, valid connection streams.
+    async with connect(site, pk) as socket:
+        await socket.send(json.dumps({"type": "end"}))
+        await expect_close(socket)
+
+
+async def test_webm_without_a_video_track_is_refused(site, tmp_path):
+    audio_only = tmp_path / "audio.webm"
+    proc = await asyncio.create_subprocess_exec(
+        _imageio_ffmpeg() or "ffmpeg", "-loglevel", "error", "-f", "lavfi",
+        "-i", "sine=sample_rate=48000", "-t", "2", "-c:a", "libopus", str(audio_only),
+    )  # fmt: skip
+    assert await proc.wait() == 0
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk) as socket:
+        await send_media(socket, audio_only.read_bytes())
+        code, messages = await expect_close(socket)
+    assert code == 4000
+    assert messages[0]["code"] == "invalid_media"
+    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ready"
+
+
+@pytest.mark.parametrize("user", ["viewer", None])
+async def test_another_user_is_refused(site, media_files, user):
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk, user=user) as socket:
+        await send_media(socket, media_files["h264"][:CHUNK_BYTES])
+        code, messages = await expect_close(socket)
+    assert code == 4003
+    assert messages[0]["code"] == "forbidden"
+    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ready"
+    assert not hls_dir(site, pk).exists()
+
+
+async def test_a_user_with_go_live_permission_may_stream(site, media_files):
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk, user="goer") as socket:
+        await send_media(socket, media_files["h264"][: 4 * CHUNK_BYTES])
+        assert (await next_message(socket))["type"] == "live"
+        await socket.send(json.dumps({"type": "end"}))
+        await expect_close(socket)
+
+
+async def test_another_origin_is_refused_at_the_handshake(site):
+    pk = await asyncio.to_thread(new_session, site)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with connect(site, pk, origin="http://evil.example.com"):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_second_socket_is_refused_while_one_streams(site, media_files):
+    pk = await asyncio.to_thread(new_session, site)
+    data = media_files["h264"]
+    async with connect(site, pk) as first:
+        await send_media(first, data[: len(data) // 2])
+        assert (await next_message(first))["type"] == "live"
+        async with connect(site, pk) as second:
+            code, messages = await expect_close(second)
+        assert code == 4009
+        assert messages[0]["code"] == "refused"
+        # The first encoder keeps streaming.
+        before = recording(site, pk).stat().st_size
+        await send_media(first, data[len(data) // 2 :])
+        await wait_for(lambda: recording(site, pk).stat().st_size > before)
+        await first.send(json.dumps({"type": "end"}))
+        await expect_close(first)
+
+
+async def test_an_ended_session_is_refused(site):
+    pk = await asyncio.to_thread(new_session, site)
+    await asyncio.to_thread(site.run, f"LiveSession.objects.get(pk={pk}).end()")
+    async with connect(site, pk) as socket:
+        code, messages = await expect_close(socket)
+    assert code == 4009
+    assert "ended" in messages[0]["message"]
+
+
+async def test_unknown_control_messages_get_an_error_and_the_socket_stays(site):
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk) as socket:
+        await socket.send("not json")
+        assert (await next_message(socket))["code"] == "bad_message"
+        await socket.send(json.dumps({"type": "dance"}))
+        assert (await next_message(socket))["code"] == "unknown_type"
+        await socket.send(json.dumps({"type": "end"}))
+        code, _ = await expect_close(socket)
+    assert code == 4000
+
+
+async def test_a_silent_socket_is_closed(site):
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk) as socket:
+        code, messages = await expect_close(socket, timeout=15)
+    assert messages[0]["code"] == "idle"
+    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ready"
+
+
+def test_status_endpoint_serves_the_running_site(site):
+    pk = new_session(site)
+    with urllib.request.urlopen(f"{site.url}/live/sessions/{pk}/status.json") as response:
+        assert json.load(response)["status"] == "ready"
+
+
+# -- the header check, without a server -----------------------------------------------
+
+
+def test_detect_codecs_reads_the_webm_track_list(media_files):
+    assert detect_codecs(media_files["h264"][:4096]) == ("h264", "opus")
+    assert detect_codecs(media_files["vp8"][:4096]) == ("vp8", "opus")
+
+
+@pytest.mark.parametrize("header", [b"", b"RIFF....WEBP", b"\x1a\x45\xdf\xa3" + b"\0" * 64])
+def test_detect_codecs_refuses_what_is_not_a_camera(header):
+    with pytest.raises(InvalidMedia):
+        detect_codecs(header)
+

@@ -1,0 +1,220 @@
+"""The shared ffmpeg pipeline and lifecycle (ingest/base.py), fed with real ffmpeg output."""
+
+import os
+import time
+
+import pytest
+
+from tests.ingest.streams import encode_file, media_timestamps, playlist_segments, probe
+from tests.utils import make_session, require
+from wagtail_live.ffmpeg import ffmpeg_binary
+from wagtail_live.ingest import base
+from wagtail_live.ingest.base import (
+    Broadcast,
+    LivePipeline,
+    PipelineError,
+    StreamRefused,
+    build_ffmpeg_args,
+    end_stale_sessions,
+    hls_playlist_path,
+    recording_path,
+)
+from wagtail_live.models import LiveSession, Recording
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+def needs_ffmpeg():
+    require(os.path.exists(ffmpeg_binary()), "an ffmpeg binary")
+
+
+async def feed(pipeline, data, chunk=32 * 1024):
+    for offset in range(0, len(data), chunk):
+        await pipeline.write(data[offset : offset + chunk])
+
+
+def test_h264_and_aac_are_copied():
+    args = build_ffmpeg_args("flv", "/tmp/x", video_codec="h264", audio_codec="aac")
+    assert args[args.index("-c:v") + 1] == "copy"
+    assert args[args.index("-c:a") + 1] == "copy"
+
+
+def test_vp8_is_transcoded_and_opus_converted():
+    args = build_ffmpeg_args("webm", "/tmp/x", video_codec="vp8", audio_codec="opus")
+    assert args[args.index("-c:v") + 1] == "libx264"
+    assert args[args.index("-c:a") + 1] == "aac"
+    assert any(arg.startswith("expr:gte(t,n_forced*") for arg in args)
+
+
+def test_segment_names_are_not_guessable():
+    first = build_ffmpeg_args("flv", "/tmp/x")[-1]
+    second = build_ffmpeg_args("flv", "/tmp/x")[-1]
+    assert first != second  # a random prefix per pipeline
+
+
+def test_paths_with_tee_specials_are_escaped():
+    args = build_ffmpeg_args("flv", "/tmp/a:b|c")
+    assert "/tmp/a\\:b\\|c/index.m3u8" in args[-1]
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_flv_becomes_one_second_hls_and_a_recording(tmp_path):
+    needs_ffmpeg()
+    session = await _make_session()
+    data = encode_file(tmp_path / "in.flv", 4)
+    pipeline = LivePipeline(session, "flv")
+    await pipeline.start()
+    await feed(pipeline, data)
+    seconds = await pipeline.close()
+
+    assert 3.5 < seconds < 4.5
+    segments = playlist_segments(hls_playlist_path(session))
+    assert len(segments) >= 3
+    assert all(0.8 <= duration <= 1.2 for duration, _ in segments)
+    codecs, duration = probe(base.hls_dir(session) / segments[0][1])
+    assert codecs == ["aac", "h264"]
+    codecs, duration = probe(recording_path(session))
+    assert codecs == ["aac", "h264"]
+    assert 3.5 < duration < 4.5
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_vp8_opus_webm_is_transcoded_to_h264_aac(tmp_path):
+    needs_ffmpeg()
+    session = await _make_session()
+    data = encode_file(tmp_path / "in.webm", 3, container="webm", video="libvpx", audio="libopus")
+    pipeline = LivePipeline(session, "webm", video_codec="vp8", audio_codec="opus")
+    await pipeline.start()
+    await feed(pipeline, data)
+    await pipeline.close()
+
+    segments = playlist_segments(hls_playlist_path(session))
+    assert segments and all(duration <= 1.2 for duration, _ in segments)
+    assert probe(recording_path(session))[0] == ["aac", "h264"]
+
+
+@pytest.mark.services
+async def test_garbage_instead_of_media_is_refused_clearly():
+    needs_ffmpeg()
+    session = await _make_session()
+    pipeline = LivePipeline(session, "webm", video_codec="vp8", audio_codec="opus")
+    await pipeline.start()
+    with pytest.raises(PipelineError, match="does not start like WEBM media"):
+        await pipeline.write(b"GET / HTTP/1.1\r\n" + os.urandom(1024))
+    await pipeline.close()
+    assert not pipeline.running
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_garbage_after_media_keeps_what_came_before(tmp_path):
+    needs_ffmpeg()
+    session = await _make_session()
+    data = encode_file(tmp_path / "in.flv", 2)
+    pipeline = LivePipeline(session, "flv")
+    await pipeline.start()
+    await feed(pipeline, data)
+    try:
+        await feed(pipeline, os.urandom(256 * 1024))
+    except PipelineError:
+        pass  # ffmpeg may give up on the input; either way the first part is kept
+    await pipeline.close()
+    codecs, duration = probe(recording_path(session))
+    assert codecs == ["aac", "h264"] and duration > 1.5
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_resume_appends_to_the_same_recording_and_playlist(tmp_path, settings):
+    needs_ffmpeg()
+    settings.WAGTAIL_LIVE = {"RECONNECT_GRACE": 30}
+    session = await _make_session()
+    data = encode_file(tmp_path / "in.flv", 2)
+
+    broadcast = await Broadcast.open(session)
+    await broadcast.start_media("flv")
+    await feed(broadcast, data)
+    await broadcast.disconnected()  # dropped: grace period starts
+    await _refresh(session)
+    assert session.status == LiveSession.Status.LIVE
+
+    again = await Broadcast.open(session)  # the encoder is back within the grace period
+    assert again is broadcast
+    await again.start_media("flv")
+    await feed(again, data)
+    await again.disconnected(end=True)
+
+    await _refresh(session)
+    assert session.status == LiveSession.Status.ENDED
+    codecs, duration = probe(recording_path(session))
+    assert codecs == ["aac", "h264"] and 3.5 < duration < 4.6
+    stamps = media_timestamps(recording_path(session))
+    assert stamps == sorted(stamps), "the second part continues after the first"
+    playlist = hls_playlist_path(session).read_text()
+    assert "#EXT-X-DISCONTINUITY" in playlist and playlist.rstrip().endswith("#EXT-X-ENDLIST")
+    assert await _recordings(session) == [base.recording_storage_name(session)]
+
+
+async def test_second_encoder_is_refused_while_one_is_attached():
+    session = await _make_session()
+    first = await Broadcast.open(session)
+    with pytest.raises(StreamRefused):
+        await Broadcast.open(session)
+    await first.disconnected(end=True)
+
+
+async def test_ended_session_is_refused():
+    session = await _make_session()
+    await _call(session.end)
+    with pytest.raises(StreamRefused, match="ended"):
+        await Broadcast.open(session)
+    assert not os.path.exists(session.media_dir)
+
+
+def test_end_stale_sessions_ends_only_sessions_without_recent_media(settings):
+    settings.WAGTAIL_LIVE = {"RECONNECT_GRACE": 5}
+    stale, fresh, no_media = make_session("stale"), make_session("fresh"), make_session("none")
+    for session in (stale, fresh, no_media):
+        session.start()
+        base.hls_dir(session).mkdir(parents=True)
+    hls_playlist_path(stale).write_text("#EXTM3U\n")
+    hls_playlist_path(fresh).write_text("#EXTM3U\n")
+    recording_path(stale).write_bytes(b"\x47" * 188)
+    old = time.time() - 60
+    os.utime(hls_playlist_path(stale), (old, old))
+    LiveSession.objects.filter(pk=no_media.pk).update(
+        started_at=LiveSession.objects.get(pk=no_media.pk).started_at.replace(year=2000)
+    )
+
+    ended = end_stale_sessions()
+
+    assert {s.pk for s in ended} == {stale.pk, no_media.pk}
+    assert LiveSession.objects.get(pk=fresh.pk).status == LiveSession.Status.LIVE
+    assert LiveSession.objects.get(pk=stale.pk).status == LiveSession.Status.ENDED
+    assert "#EXT-X-ENDLIST" in hls_playlist_path(stale).read_text()
+    assert Recording.objects.filter(session=stale).exists()  # the file was handed on, not lost
+
+
+# -- helpers -----------------------------------------------------------------
+
+
+async def _call(fn, *args):
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(fn)(*args)
+
+
+async def _make_session(**fields):
+    return await _call(lambda: make_session(**fields))
+
+
+async def _refresh(session):
+    await _call(session.refresh_from_db)
+
+
+async def _recordings(session):
+    return await _call(
+        lambda: [r.source.name for r in Recording.objects.filter(session_id=session.pk)]
+    )

@@ -1,0 +1,293 @@
+"""The embedded RTMP listener, with real ffmpeg encoders publishing lavfi streams to it."""
+
+import asyncio
+import os
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from tests.ingest.streams import playlist_segments, probe, push_rtmp, wait_for
+from tests.utils import make_session, require
+from wagtail_live.ffmpeg import ffmpeg_binary
+from wagtail_live.ingest import amf0
+from wagtail_live.ingest.base import hls_dir, hls_playlist_path, recording_path
+from wagtail_live.ingest.rtmp import (
+    ChunkReader,
+    RTMPServer,
+    encode_message,
+    rtmp_server_url,
+)
+from wagtail_live.models import LiveSession, Recording, StreamKey
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def grace(settings):
+    settings.WAGTAIL_LIVE = {"RECONNECT_GRACE": 2}
+
+
+@pytest.fixture
+async def server(grace):
+    require(os.path.exists(ffmpeg_binary()), "an ffmpeg binary")
+    listener = RTMPServer("127.0.0.1", 0, timeout=2)
+    await listener.start()
+    yield listener
+    await listener.close()
+
+
+def url(server, key):
+    return f"rtmp://127.0.0.1:{server.port}/live/{key}"
+
+
+async def live_session_with_key(title="Open day"):
+    def create():
+        session = make_session(title)
+        return session, session.issue_stream_key()
+
+    return await sync_to_async(create)()
+
+
+async def status_of(session):
+    await sync_to_async(session.refresh_from_db)()
+    return session.status
+
+
+def playlist_ready(session, segments=1):
+    path = hls_playlist_path(session)
+    return path.exists() and len(playlist_segments(path)) >= segments
+
+
+# -- the happy path ------------------------------------------------------------
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_right_key_gives_one_second_hls_recording_and_lifecycle(server):
+    session, key = await live_session_with_key()
+    encoder = await push_rtmp(url(server, key), seconds=4)
+
+    await wait_for(lambda: playlist_ready(session))
+    assert await status_of(session) == LiveSession.Status.LIVE
+    assert await encoder.wait() == 0
+
+    # The encoder left: the session ends after the grace period, and the recording is handed on.
+    await wait_for(lambda: session.refresh_from_db() or session.status == "ended", timeout=10)
+    segments = playlist_segments(hls_playlist_path(session))
+    assert all(0.8 <= duration <= 1.2 for duration, _ in segments[:-1])
+    assert probe(hls_dir(session) / segments[0][1])[0] == ["aac", "h264"]
+    assert hls_playlist_path(session).read_text().rstrip().endswith("#EXT-X-ENDLIST")
+    codecs, duration = probe(recording_path(session))
+    assert codecs == ["aac", "h264"] and 3.5 < duration < 4.6
+    assert await sync_to_async(Recording.objects.filter(session_id=session.pk).exists)()
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_one_listener_serves_several_sessions(server):
+    (first, first_key), (second, second_key) = [
+        await live_session_with_key("one"),
+        await live_session_with_key("two"),
+    ]
+    encoders = [
+        await push_rtmp(url(server, first_key), seconds=3),
+        await push_rtmp(url(server, second_key), seconds=3),
+    ]
+    await wait_for(lambda: playlist_ready(first, 2) and playlist_ready(second, 2))
+    assert [await encoder.wait() for encoder in encoders] == [0, 0]
+
+
+# -- refused encoders ------------------------------------------------------------
+
+
+async def assert_refused(server, session, key):
+    encoder = await push_rtmp(url(server, key), seconds=2)
+    _, stderr = await asyncio.wait_for(encoder.communicate(), 10)
+    assert encoder.returncode != 0
+    assert b"stream key" in stderr or b"ended" in stderr or b"already live" in stderr
+    assert not os.path.exists(session.media_dir), "nothing may be written for a refused encoder"
+
+
+@pytest.mark.services
+async def test_wrong_key_is_refused_before_any_file(server):
+    session, _key = await live_session_with_key()
+    await assert_refused(server, session, "not-the-key")
+    assert await status_of(session) == LiveSession.Status.READY
+
+
+@pytest.mark.services
+async def test_revoked_key_is_refused(server):
+    session, key = await live_session_with_key()
+    await sync_to_async(session.revoke_stream_key)()
+    await assert_refused(server, session, key)
+
+
+@pytest.mark.services
+async def test_replaced_key_is_refused(server):
+    session, key = await live_session_with_key()
+    await sync_to_async(session.issue_stream_key)()
+    await assert_refused(server, session, key)
+
+
+@pytest.mark.services
+async def test_expired_key_is_refused(server):
+    session, key = await live_session_with_key()
+
+    def age_key():
+        issued = StreamKey.objects.get(session=session).issued_at
+        StreamKey.objects.filter(session=session).update(issued_at=issued - timedelta(days=30))
+
+    await sync_to_async(age_key)()
+    await assert_refused(server, session, key)
+
+
+@pytest.mark.services
+async def test_ended_session_key_is_refused(server):
+    session, key = await live_session_with_key()
+    await sync_to_async(session.end)()
+    await assert_refused(server, session, key)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_second_encoder_is_refused_and_the_first_keeps_streaming(server):
+    session, key = await live_session_with_key()
+    first = await push_rtmp(url(server, key), seconds=6)
+    await wait_for(lambda: playlist_ready(session, 2))
+
+    second = await push_rtmp(url(server, key), seconds=2)
+    _, stderr = await asyncio.wait_for(second.communicate(), 10)
+    assert second.returncode != 0 and b"already live" in stderr
+
+    count = len(playlist_segments(hls_playlist_path(session)))
+    await wait_for(lambda: len(playlist_segments(hls_playlist_path(session))) > count)
+    assert await first.wait() == 0
+
+
+# -- bad clients -------------------------------------------------------------------
+
+
+async def assert_closed_by_server(reader, timeout=5):
+    data = await asyncio.wait_for(reader.read(), timeout)  # read() returns at EOF
+    return data
+
+
+@pytest.mark.services
+async def test_garbage_bytes_are_dropped_and_the_listener_keeps_serving(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET / HTTP/1.1\r\nHost: example\r\n\r\n" + os.urandom(4000))
+    await writer.drain()
+    await assert_closed_by_server(reader)
+    writer.close()
+
+    session, key = await live_session_with_key()
+    encoder = await push_rtmp(url(server, key), seconds=2)
+    await wait_for(lambda: playlist_ready(session))
+    assert await encoder.wait() == 0
+
+
+@pytest.mark.services
+async def test_garbage_after_the_handshake_is_dropped(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"\x03" + os.urandom(1536))
+    await reader.readexactly(1 + 1536 * 2)
+    writer.write(os.urandom(1536))  # C2
+    # A chunk announcing a message far larger than any encoder sends, then noise.
+    writer.write(b"\x03" + b"\x00\x00\x00" + b"\xff\xff\xff" + b"\x14" + b"\x00" * 4)
+    writer.write(os.urandom(2000))
+    await writer.drain()
+    await assert_closed_by_server(reader)
+    writer.close()
+
+
+@pytest.mark.services
+async def test_client_that_sends_nothing_is_disconnected(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    await assert_closed_by_server(reader, timeout=server.timeout + 3)
+    writer.close()
+
+
+@pytest.mark.services
+async def test_client_that_stalls_before_publishing_is_disconnected(server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"\x03" + os.urandom(1536))
+    await reader.readexactly(1 + 1536 * 2)
+    writer.write(os.urandom(1536))
+    await writer.drain()
+    # Handshake done, then nothing: the server must not wait for ever.
+    await assert_closed_by_server(reader, timeout=server.timeout + 3)
+    writer.close()
+
+
+# -- a dying encoder -------------------------------------------------------------------
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_encoder_dying_then_resuming_within_grace_continues_the_same_recording(
+    server, settings
+):
+    settings.WAGTAIL_LIVE = {"RECONNECT_GRACE": 6}
+    session, key = await live_session_with_key()
+    encoder = await push_rtmp(url(server, key), seconds=0)
+    await wait_for(lambda: playlist_ready(session, 2))
+    encoder.kill()  # the encoder dies mid-stream, without saying goodbye
+    await encoder.wait()
+    await asyncio.sleep(1)
+    size_before = recording_path(session).stat().st_size
+    assert await status_of(session) == LiveSession.Status.LIVE  # within the grace period
+
+    again = await push_rtmp(url(server, key), seconds=3)
+    assert await again.wait() == 0
+    await wait_for(lambda: session.refresh_from_db() or session.status == "ended", timeout=15)
+
+    assert recording_path(session).stat().st_size > size_before
+    codecs, duration = probe(recording_path(session))
+    assert codecs == ["aac", "h264"] and duration > 4
+    assert "#EXT-X-DISCONTINUITY" in hls_playlist_path(session).read_text()
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_encoder_dying_without_return_ends_the_session_and_keeps_the_recording(server):
+    session, key = await live_session_with_key()
+    encoder = await push_rtmp(url(server, key), seconds=0)
+    await wait_for(lambda: playlist_ready(session, 2))
+    encoder.kill()
+    await encoder.wait()
+
+    await wait_for(lambda: session.refresh_from_db() or session.status == "ended", timeout=10)
+    codecs, duration = probe(recording_path(session))
+    assert codecs == ["aac", "h264"] and duration > 1
+    assert await sync_to_async(Recording.objects.filter(session_id=session.pk).exists)()
+
+
+# -- protocol pieces ------------------------------------------------------------------
+
+
+def test_amf0_round_trip():
+    values = ["connect", 1.0, {"app": "live", "tcUrl": "rtmp://x/live", "n": None}, True]
+    assert amf0.decode_all(amf0.encode(*values)) == values
+
+
+def test_amf0_truncated_input_is_an_error():
+    with pytest.raises(amf0.AMFError):
+        amf0.decode_all(amf0.encode("publish")[:-2])
+
+
+async def test_chunk_reader_reassembles_messages_split_into_chunks():
+    payload = os.urandom(1000)
+    reader = asyncio.StreamReader()
+    reader.feed_data(encode_message(9, payload, chunk_stream=6, stream_id=1, chunk_size=128))
+    reader.feed_eof()
+    type_id, stream_id, timestamp, body = await ChunkReader(reader).read_message()
+    assert (type_id, stream_id, body) == (9, 1, payload)
+
+
+def test_publish_url_uses_the_configured_port(settings):
+    settings.WAGTAIL_LIVE = {"RTMP_HOST": "127.0.0.1", "RTMP_PORT": 19350}
+    assert rtmp_server_url() == "rtmp://127.0.0.1:19350/live"
+    settings.WAGTAIL_LIVE = {"RTMP_PUBLIC_URL": "rtmp://live.example.com/live"}
+    assert rtmp_server_url() == "rtmp://live.example.com/live"
+

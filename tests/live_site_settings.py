@@ -1,0 +1,22 @@
+"""Settings for a real daphne the tests start (tests/live_site.py): its own SQLite file."""
+
+import json
+import os
+
+from tests.settings import *  # noqa: F403
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["WAGTAIL_LIVE_SITE_DB"],
+        # daphne serves requests from several threads: wait for a lock, don't fail.
+        "OPTIONS": {"timeout": 20},
+    }
+}
+WAGTAIL_LIVE = json.loads(os.environ.get("WAGTAIL_LIVE_SITE_SETTINGS") or "{}")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"wagtail_live": {"handlers": ["console"], "level": "INFO"}},
+}

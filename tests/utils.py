@@ -1,0 +1,52 @@
+"""Plain test helpers (no factory framework), shared by every test module."""
+
+import os
+import shutil
+
+import pytest
+
+REQUIRE_ALL = os.environ.get("WAGTAIL_LIVE_REQUIRE_ALL") == "1"
+
+
+def require(condition, reason):
+    """Skip the calling test when ``condition`` is false, or fail it under CI.
+
+    CI sets ``WAGTAIL_LIVE_REQUIRE_ALL=1``: there a missing service, binary or
+    browser is a broken machine, not a reason to pass quietly.
+    """
+    if condition:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"required for this test but missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def chromium_path():
+    """Debian's Chromium, which Playwright must use (its own download cannot work here)."""
+    return (
+        os.environ.get("WAGTAIL_LIVE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    )
+
+
+def make_editor(username, *permissions):
+    """A user with admin access and change rights on live sessions, plus ``permissions`` codenames."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    user = get_user_model().objects.create_user(username, f"{username}@example.com", "password")
+    codenames = [
+        "access_admin",
+        "add_livesession",
+        "change_livesession",
+        "delete_livesession",
+        *permissions,
+    ]
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return get_user_model().objects.get(pk=user.pk)  # fresh: no stale permission cache
+
+
+def make_session(title="Open day", owner=None, **fields):
+    """A saved LiveSession (ready, public) with no stream key unless asked for."""
+    from wagtail_live.models import LiveSession
+
+    return LiveSession.objects.create(title=title, owner=owner, **fields)

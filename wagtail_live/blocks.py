@@ -1,0 +1,84 @@
+"""StreamField blocks: the live player a page shows before, during and after a live."""
+
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.templatetags.static import static
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+from wagtail import blocks, hooks
+from wagtail.snippets.blocks import SnippetChooserBlock
+
+from . import playback
+
+#: ``@hooks.register("construct_live_player_context")`` functions get
+#: ``(context, session, request)`` and may add to or change the context in place.
+CONTEXT_HOOK = "construct_live_player_context"
+
+
+# Strings player.js shows; rendered as JSON so they are translated like the rest.
+PLAYER_TEXT = {
+    "startingNow": _("Starting any moment now…"),
+    "startsIn": _("Starts in %(time)s"),
+    "days": _("%(count)s d"),
+    "playbackError": _("The video could not be played. Retrying…"),
+    "ended": _("This live stream has ended."),
+}
+
+
+class LivePlayerBlock(blocks.StructBlock):
+    """Shows one live session by its state, updating without a page reload.
+
+    *Scheduled*: a countdown, the local start time and *Add to calendar*.
+    *Live*: a low-latency HLS player plus the chat, likes and viewer slots.
+    *Ended*: a notice (and the recording, once it exists). Private sessions show
+    visitors who may not watch a members-only notice and never a playback URL.
+    """
+
+    session = SnippetChooserBlock("wagtail_live.LiveSession", label=_("Live session"))
+    show_chat = blocks.BooleanBlock(
+        required=False, default=True, label=_("Show chat, likes and viewer count")
+    )
+
+    class Meta:
+        icon = "media"
+        label = _("Live player")
+        template = "wagtail_live/blocks/live_player.html"
+
+    def get_context(self, value, parent_context=None):
+        context = super().get_context(value, parent_context=parent_context)
+        session = value.get("session")
+        request = (parent_context or {}).get("request")
+        context.update(player_context(session, request))
+        if session is not None:
+            for fn in hooks.get_hooks(CONTEXT_HOOK):
+                fn(context, session, request)
+        return context
+
+
+def player_context(session, request):
+    """What the player template needs; the playback URL only for those who may watch."""
+    if session is None:
+        return {"live_session": None}
+    user = getattr(request, "user", None)
+    allowed = playback.can_watch(session, user)
+    context = {
+        "live_session": session,
+        "can_watch": allowed,
+        "status_url": reverse("wagtail_live:session_status", args=[session.pk]),
+        "playback_url": playback.playback_url(session) if allowed and session.is_live else "",
+        "hlsjs_url": static("wagtail_live/vendor/hls.min.js"),
+        "player_text": PLAYER_TEXT,
+    }
+    if allowed and session.scheduled_start:
+        context["calendar_url"] = reverse("wagtail_live:session_calendar", args=[session.pk])
+    if not allowed:
+        next_path = request.get_full_path() if request is not None else "/"
+        context["login_url"] = f"{_login_url()}?{urlencode({'next': next_path})}"
+    return context
+
+
+def _login_url():
+    # Wagtail's front-end login for private pages, unless the site has its own.
+    login = getattr(settings, "WAGTAIL_FRONTEND_LOGIN_URL", None) or settings.LOGIN_URL
+    return login if login.startswith("/") else reverse(login)

@@ -1,0 +1,502 @@
+"""Chat, likes and moderation: the services behind the websocket, the admin dashboard and tests.
+
+Every function here is synchronous, takes model instances or primary keys,
+checks permissions itself, and raises ``ChatError`` (with a ``code`` a client
+can act on and a message a person can read) when the request cannot be done.
+Nothing changes when a ``ChatError`` is raised.
+"""
+
+import re
+from datetime import timedelta
+
+from asgiref.sync import async_to_sync
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from wagtail import hooks
+from wagtail.log_actions import log
+
+from . import events, hub
+from .conf import live_settings
+from .exceptions import WagtailLiveError
+from .models import BlockedTerm, ChatMessage, ChatRoom, LiveSession, ModerationAction
+from .presence import get_presence_backend
+
+Action = ModerationAction.Action
+
+#: Longest display name a guest may choose.
+GUEST_NAME_MAX_LENGTH = 40
+#: Longest slow-mode interval a moderator may set (one hour).
+SLOW_MODE_MAX_SECONDS = 3600
+#: Longest moderation reason kept.
+REASON_MAX_LENGTH = 500
+
+
+class ChatError(WagtailLiveError):
+    """A refused chat or moderation request: a stable ``code``, a message, extra ``data``."""
+
+    def __init__(self, code, message, **data):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+    def as_event(self):
+        """The protocol's ``error`` message for this refusal."""
+        return {"type": "error", "code": self.code, "message": str(self.message), **self.data}
+
+
+class Reject:
+    """Returned by a ``before_live_chat_message`` hook to refuse a message (with a reason)."""
+
+    def __init__(self, reason):
+        self.reason = reason
+
+
+# -- who is who --------------------------------------------------------------
+
+
+def display_name(user):
+    """The name chat shows for a logged-in user."""
+    return (user.get_full_name() or user.get_username()).strip()[:150]
+
+
+def badge(session, user):
+    """``host`` for the session's owner, ``moderator`` for other moderators, else empty."""
+    if user is None or not user.is_authenticated:
+        return ""
+    if session.owner_id == user.pk:
+        return "host"
+    if session.can_moderate(user):
+        return "moderator"
+    return ""
+
+
+def is_banned(user):
+    """Whether ``user`` (a user or a user id) is banned from every live chat."""
+    user_id = getattr(user, "pk", user)
+    if user_id is None:
+        return False
+    return ModerationAction.objects.bans().filter(target_user_id=user_id).exists()
+
+
+def muted_until(session, user):
+    """When ``user``'s mute in ``session`` ends: None if not muted, ``"session_end"`` if never."""
+    if user is None or not user.is_authenticated:
+        return None
+    mutes = ModerationAction.objects.mutes(session).filter(target_user=user)
+    if not mutes:
+        return None
+    if any(m.expires_at is None for m in mutes):
+        return "session_end"
+    return max(m.expires_at for m in mutes)
+
+
+def chat_room(session):
+    """The session's ``ChatRoom`` (slow mode, pinned message), created on first use."""
+    room, _created = ChatRoom.objects.get_or_create(session=session)
+    return room
+
+
+def permissions_for(session, user):
+    """What ``user`` may do in ``session``'s chat: the ``can`` part of the ``state`` message."""
+    authenticated = bool(user is not None and user.is_authenticated)
+    open_session = not session.has_ended
+    banned = authenticated and is_banned(user)
+    until = muted_until(session, user) if authenticated else None
+    return {
+        "chat": open_session
+        and not banned
+        and until is None
+        and (authenticated or live_settings.CHAT_ANONYMOUS),
+        "like": open_session and not banned,
+        "moderate": authenticated and session.can_moderate(user),
+        "muted_until": _as_json_time(until),
+        "login_required": not authenticated and not live_settings.CHAT_ANONYMOUS,
+    }
+
+
+def _as_json_time(value):
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+# -- sending -----------------------------------------------------------------
+
+
+def clean_text(text):
+    """Trim ``text`` and check its length; raise ``ChatError`` ``empty`` or ``too_long``."""
+    if not isinstance(text, str):
+        raise ChatError("invalid", _("The message text must be a string."), field="text")
+    text = text.strip()
+    if not text:
+        raise ChatError("empty", _("Type a message before sending."))
+    limit = live_settings.CHAT_MAX_LENGTH
+    if len(text) > limit:
+        raise ChatError(
+            "too_long",
+            _("Messages may be at most %(limit)d characters long.") % {"limit": limit},
+            max_length=limit,
+        )
+    return text
+
+
+def clean_guest_name(name):
+    """A guest's display name, trimmed; a neutral default when none is given."""
+    if not isinstance(name, str) or not name.strip():
+        return _("Guest")
+    return " ".join(name.split())[:GUEST_NAME_MAX_LENGTH]
+
+
+def check_can_send(session, user):
+    """Raise ``ChatError`` unless ``user`` may post in ``session`` right now."""
+    if session.has_ended:
+        raise ChatError("session_ended", _("This live has ended; the chat is closed."))
+    if not session.can_view(user):
+        raise ChatError("forbidden", _("You cannot take part in this live."))
+    authenticated = user is not None and user.is_authenticated
+    if not authenticated:
+        if not live_settings.CHAT_ANONYMOUS:
+            raise ChatError("login_required", _("Log in to chat."))
+        return
+    if is_banned(user):
+        raise ChatError("banned", _("You have been banned from live chat."))
+    until = muted_until(session, user)
+    if until is not None:
+        raise ChatError("muted", _("You are muted in this chat."), until=_as_json_time(until))
+    if session.can_moderate(user):
+        return  # hosts and moderators are not slowed down by their own tools
+    _check_rate_limit(session, user)
+    _check_slow_mode(session, user)
+
+
+def _check_rate_limit(session, user):
+    period = live_settings.CHAT_RATE_PERIOD
+    since = timezone.now() - timedelta(seconds=period)
+    recent = ChatMessage.objects.filter(session=session, user=user, created_at__gt=since)
+    if recent.count() >= live_settings.CHAT_RATE_LIMIT:
+        raise ChatError(
+            "rate_limited",
+            _("You are sending messages too quickly. Wait a moment."),
+            retry_after=period,
+        )
+
+
+def _check_slow_mode(session, user):
+    seconds = chat_room(session).slow_mode_seconds
+    if not seconds:
+        return
+    last = (
+        ChatMessage.objects.filter(session=session, user=user)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    if last is None:
+        return
+    wait = (last + timedelta(seconds=seconds) - timezone.now()).total_seconds()
+    if wait > 0:
+        raise ChatError(
+            "slow_mode",
+            _("Slow mode is on: one message every %(seconds)d seconds.") % {"seconds": seconds},
+            retry_after=round(wait, 1),
+        )
+
+
+def apply_message_hooks(session, user, text):
+    """Run ``before_live_chat_message`` hooks: each may rewrite ``text`` or reject it."""
+    for fn in hooks.get_hooks("before_live_chat_message"):
+        result = fn(session=session, user=user, text=text)
+        if isinstance(result, Reject):
+            raise ChatError("rejected", result.reason or _("This message is not allowed."))
+        if isinstance(result, str):
+            text = result.strip()
+            if not text:
+                raise ChatError("rejected", _("This message is not allowed."))
+    return text
+
+
+def send_message(session, user, text, guest_name=None):
+    """Post ``text`` to ``session``'s chat as ``user``; broadcast and return the ``ChatMessage``.
+
+    ``guest_name`` is used for visitors who are not logged in (only when
+    ``CHAT_ANONYMOUS`` allows them). Raises ``ChatError`` when refused.
+    """
+    text = clean_text(text)
+    check_can_send(session, user)
+    text = apply_message_hooks(session, user, text)
+    authenticated = user is not None and user.is_authenticated
+    message = ChatMessage.objects.create(
+        session=session,
+        user=user if authenticated else None,
+        display_name=display_name(user) if authenticated else clean_guest_name(guest_name),
+        badge=badge(session, user),
+        text=text,
+    )
+    events.publish(session, **message.as_event())
+    for fn in hooks.get_hooks("after_live_chat_message"):
+        fn(message)
+    return message
+
+
+def recent_messages(session, limit=None):
+    """The last ``CHAT_HISTORY`` visible messages, oldest first, as protocol payloads."""
+    limit = limit or live_settings.CHAT_HISTORY
+    messages = ChatMessage.objects.visible().filter(session=session)[:limit]
+    return [m.as_event() for m in reversed(messages)]
+
+
+def pinned_payload(room):
+    """The pinned message as a payload, or None (also when it was removed since)."""
+    message = room.pinned
+    if message is None or message.is_removed:
+        return None
+    return message.as_event()
+
+
+# -- likes -------------------------------------------------------------------
+
+
+async def alike(session, count=1):
+    """Add ``count`` likes to the session's total (kept by presence, persisted by the hub)."""
+    presence = get_presence_backend()
+    return await presence.add_likes(session.pk, count, initial=session.likes)
+
+
+def like(session, count=1):
+    """Synchronous ``alike`` for views, tasks and tests; returns the new total."""
+    if session.has_ended:
+        raise ChatError("session_ended", _("This live has ended."))
+    return async_to_sync(alike)(session, count)
+
+
+# -- moderation --------------------------------------------------------------
+
+
+def check_can_moderate(session, moderator):
+    """Raise ``ChatError`` ``forbidden`` unless ``moderator`` may moderate ``session``."""
+    if session is None:
+        allowed = moderator is not None and moderator.is_authenticated and moderator.is_active
+        allowed = allowed and (
+            moderator.is_superuser or moderator.has_perm("wagtail_live.moderate_chat")
+        )
+    else:
+        allowed = session.can_moderate(moderator)
+    if not allowed:
+        raise ChatError("forbidden", _("You are not allowed to moderate this chat."))
+
+
+def _session_message(session, message_id):
+    if isinstance(message_id, bool) or not isinstance(message_id, int):
+        raise ChatError("invalid", _("message_id must be a number."), field="message_id")
+    try:
+        return ChatMessage.objects.get(pk=message_id, session=session)
+    except ChatMessage.DoesNotExist:
+        raise ChatError("not_found", _("There is no such message in this chat.")) from None
+
+
+def _target_user(moderator, user_id, verb):
+    if isinstance(user_id, bool) or not isinstance(user_id, int):
+        raise ChatError("invalid", _("user_id must be a number."), field="user_id")
+    try:
+        target = get_user_model().objects.get(pk=user_id)
+    except get_user_model().DoesNotExist:
+        raise ChatError("not_found", _("There is no such user.")) from None
+    if target.pk == moderator.pk:
+        raise ChatError("invalid_target", _("You cannot %(verb)s yourself.") % {"verb": verb})
+    if target.is_superuser:
+        raise ChatError("invalid_target", _("Administrators cannot be %(verb)sd.") % {"verb": verb})
+    return target
+
+
+def _record(action, moderator, session=None, **fields):
+    """Store the ``ModerationAction``, write the Wagtail log and run the hooks."""
+    record = ModerationAction.objects.create(
+        action=action, moderator=moderator, session=session, **fields
+    )
+    log(
+        instance=session if session is not None else record,
+        action=f"wagtail_live.chat.{action}",
+        user=moderator,
+        data={
+            "target_user": fields["target_user"].pk if fields.get("target_user") else None,
+            "message": fields["message"].pk if fields.get("message") else None,
+            "reason": fields.get("reason", ""),
+            "expires_at": _as_json_time(fields.get("expires_at")),
+            "value": fields.get("value"),
+        },
+    )
+    for fn in hooks.get_hooks("after_live_moderation_action"):
+        fn(record)
+    return record
+
+
+def _hide(messages, moderator):
+    """Mark ``messages`` removed and tell their sessions; unpin any of them that was pinned."""
+    now = timezone.now()
+    hidden = list(messages.visible().values_list("pk", "session_id"))
+    if not hidden:
+        return
+    ChatMessage.objects.filter(pk__in=[pk for pk, _s in hidden]).update(
+        removed_at=now, removed_by=moderator
+    )
+    unpinned = ChatRoom.objects.filter(pinned_id__in=[pk for pk, _s in hidden])
+    unpinned_sessions = list(unpinned.values_list("session_id", flat=True))
+    unpinned.update(pinned=None)
+
+    def broadcast():
+        for pk, session_id in hidden:
+            events.publish(session_id, "chat.removed", id=pk)
+        for session_id in unpinned_sessions:
+            events.publish(session_id, "chat.pinned", message=None)
+
+    transaction.on_commit(broadcast)
+
+
+@transaction.atomic
+def remove_message(moderator, session, message_id, reason=""):
+    """Hide one message of ``session`` from everyone and broadcast ``chat.removed``."""
+    check_can_moderate(session, moderator)
+    message = _session_message(session, message_id)
+    if message.is_removed:
+        return None
+    _hide(ChatMessage.objects.filter(pk=message.pk), moderator)
+    return _record(
+        Action.REMOVE,
+        moderator,
+        session,
+        message=message,
+        target_user=message.user,
+        reason=_clean_reason(reason),
+    )
+
+
+@transaction.atomic
+def mute(moderator, session, user_id, seconds, reason=""):
+    """Stop ``user_id`` posting in ``session`` for ``seconds`` (None: until the session ends)."""
+    check_can_moderate(session, moderator)
+    if seconds is not None and (
+        isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0
+    ):
+        raise ChatError("invalid", _("seconds must be a positive number or null."), field="seconds")
+    target = _target_user(moderator, user_id, _("mute"))
+    expires = timezone.now() + timedelta(seconds=seconds) if seconds else None
+    return _record(
+        Action.MUTE,
+        moderator,
+        session,
+        target_user=target,
+        expires_at=expires,
+        reason=_clean_reason(reason),
+    )
+
+
+@transaction.atomic
+def unmute(moderator, session, user_id):
+    """Lift every mute of ``user_id`` in ``session``."""
+    check_can_moderate(session, moderator)
+    target = _target_user(moderator, user_id, _("unmute"))
+    ModerationAction.objects.mutes(session).filter(target_user=target).update(
+        lifted_at=timezone.now(), lifted_by=moderator
+    )
+    return _record(Action.UNMUTE, moderator, session, target_user=target)
+
+
+@transaction.atomic
+def ban(moderator, user_id, reason="", session=None):
+    """Ban ``user_id`` from every live chat: their sockets close and their messages disappear.
+
+    ``session`` is where the moderator acted from (None from the ban list).
+    """
+    check_can_moderate(session, moderator)
+    target = _target_user(moderator, user_id, _("ban"))
+    if is_banned(target):
+        raise ChatError("invalid_target", _("This user is already banned."))
+    record = _record(
+        Action.BAN, moderator, session, target_user=target, reason=_clean_reason(reason)
+    )
+    _hide(ChatMessage.objects.filter(user=target), moderator)
+    transaction.on_commit(lambda: hub.broadcast_user_banned(target.pk))
+    return record
+
+
+@transaction.atomic
+def unban(moderator, user_id, session=None):
+    """Lift ``user_id``'s ban; their removed messages stay removed."""
+    check_can_moderate(session, moderator)
+    target = _target_user(moderator, user_id, _("unban"))
+    lifted = ModerationAction.objects.bans().filter(target_user=target)
+    if not lifted.exists():
+        raise ChatError("not_found", _("This user is not banned."))
+    lifted.update(lifted_at=timezone.now(), lifted_by=moderator)
+    return _record(Action.UNBAN, moderator, session, target_user=target)
+
+
+@transaction.atomic
+def set_slow_mode(moderator, session, seconds):
+    """Let each viewer post at most once every ``seconds`` (0 turns slow mode off)."""
+    check_can_moderate(session, moderator)
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int)
+        or not (0 <= seconds <= SLOW_MODE_MAX_SECONDS)
+    ):
+        raise ChatError(
+            "invalid",
+            _("seconds must be a number from 0 to %(max)d.") % {"max": SLOW_MODE_MAX_SECONDS},
+            field="seconds",
+        )
+    room = chat_room(session)
+    room.slow_mode_seconds = seconds
+    room.save(update_fields=["slow_mode_seconds"])
+    transaction.on_commit(lambda: events.publish(session, "chat.slow", seconds=seconds))
+    return _record(Action.SLOW, moderator, session, value=seconds)
+
+
+@transaction.atomic
+def pin(moderator, session, message_id):
+    """Pin one visible message of ``session`` above the chat (None unpins)."""
+    check_can_moderate(session, moderator)
+    message = None
+    if message_id is not None:
+        message = _session_message(session, message_id)
+        if message.is_removed:
+            raise ChatError("not_found", _("This message was removed."))
+    room = chat_room(session)
+    room.pinned = message
+    room.save(update_fields=["pinned"])
+    payload = message.as_event() if message else None
+    transaction.on_commit(lambda: events.publish(session, "chat.pinned", message=payload))
+    return _record(Action.PIN, moderator, session, message=message)
+
+
+def _clean_reason(reason):
+    if reason is None:
+        return ""
+    if not isinstance(reason, str):
+        raise ChatError("invalid", _("reason must be text."), field="reason")
+    return reason.strip()[:REASON_MAX_LENGTH]
+
+
+# -- the blocked-terms filter, built on before_live_chat_message -------------
+
+
+def blocked_term_in(text):
+    """The first ``BlockedTerm`` found in ``text`` (case-insensitive, whole words), or None."""
+    lowered = " ".join(text.lower().split())
+    for term in BlockedTerm.objects.values_list("term", flat=True):
+        if re.search(rf"(?<!\w){re.escape(term)}(?!\w)", lowered):
+            return term
+    return None
+
+
+def reject_blocked_terms(session, user, text):
+    """``before_live_chat_message`` hook: refuse messages containing a blocked term."""
+    if blocked_term_in(text):
+        return Reject(_("Your message contains a word that is not allowed here."))
+    return None
+
+
+def get_session(session_id):
+    """The ``LiveSession`` with this primary key, or None."""
+    return LiveSession.objects.filter(pk=session_id).select_related("owner").first()

@@ -1,0 +1,123 @@
+"""The app's settings: one ``WAGTAIL_LIVE`` dict, read through ``live_settings``.
+
+Every key and its default is documented in ``docs/settings.md``. The object is
+lazy and re-reads Django's settings whenever ``WAGTAIL_LIVE`` changes (as
+``override_settings`` does in tests), so nothing caches a stale value.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+DEFAULTS = {
+    # Where recordings and HLS output live, relative to MEDIA_ROOT / the default storage.
+    "MEDIA_SUBDIR": "uploads/live",
+    # Path of the ffmpeg binary; None finds ``ffmpeg`` on PATH, then imageio-ffmpeg's.
+    "FFMPEG": None,
+    # How long a stream key stays valid after it is issued (or after the scheduled start).
+    "STREAM_KEY_TTL": timedelta(hours=24),
+    # Which RTMP ingest serves OBS: "embedded" (manage.py live_rtmp) or "nginx".
+    "RTMP": "embedded",
+    # The rtmp:// server URL shown to hosts for OBS; None derives it from the request host.
+    "RTMP_PUBLIC_URL": None,
+    # Target HLS segment length in seconds.
+    "HLS_SEGMENT_SECONDS": 1,
+    # Seconds a dropped encoder may take to come back into the same session.
+    "RECONNECT_GRACE": 30,
+    # The embedded RTMP listener (manage.py live_rtmp): address it binds by default.
+    "RTMP_HOST": "127.0.0.1",
+    "RTMP_PORT": 1935,
+    # Seconds an RTMP client may take from connecting to publishing (and may stay silent after).
+    "RTMP_TIMEOUT": 10,
+    # Shared secret nginx-rtmp sends with its callbacks (manage.py live_nginx_config); None
+    # refuses every callback, so an unconfigured site cannot be published to through nginx.
+    "NGINX_SECRET": None,
+    # --- browser ingest and playback (issue 4 part B; see docs/settings.md "Playback") ---
+    # Seconds an ingest websocket may stay silent before it counts as a dropped encoder.
+    "INGEST_IDLE_TIMEOUT": 20,
+    # Serve public sessions' HLS from MEDIA_URL (a CDN or nginx) instead of the checked view.
+    "PLAYBACK_FROM_MEDIA_URL": False,
+    # nginx internal location mapped to MEDIA_ROOT/MEDIA_SUBDIR; set it to answer private
+    # playback with X-Accel-Redirect instead of streaming the file from Django.
+    "ACCEL_REDIRECT_PREFIX": None,
+    # --- realtime (issue 5; see docs/settings.md "Chat, likes and presence") ---
+    # Let visitors who are not logged in chat under a display name.
+    "CHAT_ANONYMOUS": False,
+    # Longest chat message, in characters, after trimming.
+    "CHAT_MAX_LENGTH": 500,
+    # Per-user chat rate limit: at most this many messages ...
+    "CHAT_RATE_LIMIT": 5,
+    # ... within this many seconds.
+    "CHAT_RATE_PERIOD": 10,
+    # How many recent messages a joining socket receives in ``state``.
+    "CHAT_HISTORY": 50,
+    # Most likes one socket may add per second (extra taps are dropped, not errors).
+    "LIKE_RATE_LIMIT": 10,
+    # Frames one socket may send per second before getting ``rate_limited`` errors ...
+    "SOCKET_RATE_LIMIT": 10,
+    # ... and how many over-limit frames close it with code 4008 (a flood).
+    "SOCKET_FLOOD_CLOSE": 30,
+    # "memory" (one process), "redis" (several workers) or a dotted class path.
+    "PRESENCE_BACKEND": "memory",
+    # Extra keyword arguments for the presence backend class.
+    "PRESENCE_OPTIONS": {},
+    # Seconds a viewer of a dead worker keeps counting (heartbeats refresh at a third of it).
+    "PRESENCE_TTL": 30,
+    # Redis for the "redis" presence backend.
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    # Longest wait (seconds) before the hub delivers a batch of chat when traffic is high.
+    "FANOUT_TICK": 0.1,
+    # Seconds between stored viewer-count samples (analytics).
+    "VIEWER_SAMPLE_SECONDS": 10,
+    # --- recordings (issue 6; see docs/settings.md "Recordings") ---
+    # Where draft recording pages go: a page id, a URL path on the default site
+    # ("/recordings/"), a callable taking the session, or None for the default site's root page.
+    "RECORDING_PARENT_PAGE": None,
+    # The page model recordings are published on ("app_label.ModelName").
+    "RECORDING_PAGE_MODEL": "wagtail_live.RecordingPage",
+    # Publish the recording page at once instead of leaving a draft for an editor.
+    "RECORDING_AUTO_PUBLISH": False,
+    # Keep the recorded source file after the MP4 is safely stored.
+    "KEEP_SOURCE": True,
+    # Seconds without a heartbeat after which another worker may take over a recording
+    # whose worker died mid-task.
+    "RECORDING_LEASE": 300,
+}
+
+
+class LiveSettings:
+    """Attribute access to ``WAGTAIL_LIVE`` with defaults filled in."""
+
+    def __init__(self):
+        self._cache = None
+
+    def _load(self):
+        user = getattr(settings, "WAGTAIL_LIVE", {}) or {}
+        unknown = set(user) - set(DEFAULTS)
+        merged = {**DEFAULTS, **user}
+        merged["_unknown"] = sorted(unknown)
+        return merged
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if self._cache is None:
+            self._cache = self._load()
+        try:
+            return self._cache[name]
+        except KeyError:
+            raise AttributeError(f"WAGTAIL_LIVE has no setting {name!r}") from None
+
+    def reload(self):
+        self._cache = None
+
+
+live_settings = LiveSettings()
+
+
+@receiver(setting_changed)
+def _reload_live_settings(*, setting, **kwargs):
+    if setting == "WAGTAIL_LIVE":
+        live_settings.reload()

@@ -1,0 +1,1 @@
+"""Channels consumers: thin websocket faces over the services (see DESIGN.md)."""

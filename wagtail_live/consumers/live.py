@@ -1,0 +1,260 @@
+"""The viewers' and moderators' websocket, ``ws/live/<session pk>/`` (protocol: docs/protocol.md).
+
+Thin on purpose: it parses and checks frames, hands the work to
+``wagtail_live.chat`` (in ``database_sync_to_async``) and receives everything it
+sends to the browser from the process's fan-out hub.
+"""
+
+import json
+import logging
+import time
+
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer  # noqa: F401  (re-raised by the base class)
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.auth.models import AnonymousUser
+from django.utils.translation import gettext as _
+
+from .. import chat
+from ..chat import ChatError
+from ..conf import live_settings
+from ..hub import get_hub
+from . import protocol
+
+logger = logging.getLogger(__name__)
+
+
+class TokenBucket:
+    """``rate`` actions per second with bursts up to ``burst``."""
+
+    def __init__(self, rate, burst):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+
+    def take(self, amount=1):
+        """Take up to ``amount`` tokens; return how many were available."""
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        granted = min(amount, int(self.tokens))
+        self.tokens -= granted
+        return granted
+
+
+class LiveConsumer(AsyncWebsocketConsumer):
+    """Chat, likes, viewer count and moderation for one live session."""
+
+    # No per-socket channel-layer subscription: the hub holds one per session per process.
+    channel_layer_alias = None
+
+    async def dispatch(self, message):
+        # Channels closes stale DB connections before every handler via a thread hop;
+        # this consumer touches the database only through database_sync_to_async,
+        # which already does that, so skip a thread round-trip per frame.
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    # -- connecting --
+
+    async def connect(self):
+        self.joined = False
+        self.ready = False
+        self.closed = False
+        self.backlog = []
+        self.user = self.scope.get("user") or AnonymousUser()
+        self.session_id = int(self.scope["url_route"]["kwargs"]["session_id"])
+        self.frames = TokenBucket(
+            live_settings.SOCKET_RATE_LIMIT, live_settings.SOCKET_RATE_LIMIT * 2
+        )
+        self.likes = TokenBucket(live_settings.LIKE_RATE_LIMIT, live_settings.LIKE_RATE_LIMIT)
+        self.strikes = 0
+        # Accept first: close codes (4404, 4403) only reach a client on an open socket.
+        await self.accept()
+        refusal = await database_sync_to_async(self._refusal)()
+        if refusal is not None:
+            code, error = refusal
+            await self.send_events([error.as_event()])
+            await self.close_with(code)
+            return
+        self.hub = get_hub()
+        self.connection_id = self.hub.new_connection_id()
+        self.room = await self.hub.join(self.session_id, self)
+        self.joined = True
+        await self.send_state()
+
+    def _refusal(self):
+        """``(close code, ChatError)`` when this socket may not join, else None."""
+        self.session = chat.get_session(self.session_id)
+        if self.session is None:
+            return protocol.CLOSE_NOT_FOUND, ChatError(
+                "not_found", _("There is no such live session.")
+            )
+        if not self.session.can_view(self.user):
+            return protocol.CLOSE_FORBIDDEN, ChatError(
+                "login_required", _("Log in to watch this live.")
+            )
+        if self.user.is_authenticated and chat.is_banned(self.user):
+            return protocol.CLOSE_FORBIDDEN, ChatError(
+                "banned", _("You have been banned from live chat.")
+            )
+        return None
+
+    @property
+    def user_id(self):
+        return self.user.pk if self.user.is_authenticated else None
+
+    @property
+    def viewer_key(self):
+        if self.user.is_authenticated:
+            return f"user:{self.user.pk}"
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        return f"anon:{key}" if key else f"conn:{self.connection_id}"
+
+    async def send_state(self):
+        state = await database_sync_to_async(self._state)()
+        state["viewers"], state["likes"] = await self.room.counts()
+        await self.send_events([state])
+        self.ready = True
+        backlog, self.backlog = self.backlog, []
+        for message in backlog:
+            await self.base_send(message)
+
+    def _state(self):
+        room = chat.chat_room(self.session)
+        return {
+            "type": "state",
+            "session": self.session_id,
+            "status": self.session.status,
+            "pinned": chat.pinned_payload(room),
+            "messages": chat.recent_messages(self.session),
+            "slow_mode": room.slow_mode_seconds,
+            "max_length": live_settings.CHAT_MAX_LENGTH,
+            "user": {
+                "id": self.user_id,
+                "name": chat.display_name(self.user) if self.user.is_authenticated else None,
+            },
+            "can": chat.permissions_for(self.session, self.user),
+        }
+
+    async def disconnect(self, code):
+        self.closed = True
+        if getattr(self, "joined", False):
+            self.joined = False
+            await self.hub.leave(self.session_id, self)
+
+    # -- what the hub calls --
+
+    async def deliver(self, message):
+        """Send a frame the hub encoded once for every socket (held back until ``state`` is out)."""
+        if self.closed:
+            return
+        if not self.ready:
+            self.backlog.append(message)
+            return
+        await self.base_send(message)
+
+    async def kick(self, code, event):
+        """Send ``event`` and close with ``code`` (a ban)."""
+        if self.closed:
+            return
+        await self.send_events([event])
+        await self.close_with(code)
+
+    # -- receiving --
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.closed or not self.joined:
+            return
+        if text_data is None:
+            await self.send_error(
+                ChatError("binary_unsupported", _("Send JSON text frames, not binary ones."))
+            )
+            return
+        size = protocol.frame_size(text_data)
+        if size > protocol.CLOSE_FRAME_BYTES:
+            await self.send_error(ChatError("frame_too_large", _("The frame is far too large.")))
+            await self.close_with(protocol.CLOSE_TOO_LARGE)
+            return
+        if not self.frames.take():
+            await self.flooded()
+            return
+        try:
+            if size > protocol.MAX_FRAME_BYTES:
+                raise ChatError(
+                    "frame_too_large",
+                    _("Frames may be at most %(size)d bytes.") % {"size": protocol.MAX_FRAME_BYTES},
+                )
+            kind, fields = protocol.parse(text_data)
+            await self.handle(kind, fields)
+        except ChatError as error:
+            await self.send_error(error)
+        except Exception:
+            logger.exception("wagtail_live: live socket failed to handle a frame")
+            await self.send_error(ChatError("server_error", _("Something went wrong. Try again.")))
+
+    async def flooded(self):
+        self.strikes += 1
+        if self.strikes >= live_settings.SOCKET_FLOOD_CLOSE:
+            await self.send_error(ChatError("flood", _("Too many messages; disconnected.")))
+            await self.close_with(protocol.CLOSE_POLICY)
+            return
+        await self.send_error(
+            ChatError("rate_limited", _("You are sending too quickly. Slow down."), retry_after=1)
+        )
+
+    async def handle(self, kind, fields):
+        if kind == "chat.send":
+            await self.run(self._send_chat, fields["text"], fields.get("name"))
+        elif kind == "like":
+            await self.like(fields.get("count", 1))
+        else:
+            await self.run(self._moderate, kind, fields)
+
+    async def like(self, count):
+        if count < 1:
+            raise ChatError("invalid", _("count must be at least 1."), field="count")
+        if self.room.known.get("status") in ("ended", "failed"):
+            raise ChatError("session_ended", _("This live has ended."))
+        granted = self.likes.take(count)  # taps past the per-user cap are dropped quietly
+        if granted:
+            await chat.alike(self.session, granted)
+
+    def _send_chat(self, text, name):
+        session = chat.get_session(self.session_id)  # fresh: the status may have changed
+        chat.send_message(session, self.user, text, guest_name=name)
+
+    def _moderate(self, kind, fields):
+        session = chat.get_session(self.session_id)
+        user = self.user
+        if kind == "mod.remove":
+            chat.remove_message(user, session, fields["message_id"])
+        elif kind == "mod.mute":
+            chat.mute(user, session, fields["user_id"], fields["seconds"])
+        elif kind == "mod.ban":
+            chat.ban(user, fields["user_id"], fields.get("reason") or "", session=session)
+        elif kind == "mod.unban":
+            chat.unban(user, fields["user_id"], session=session)
+        elif kind == "mod.slow":
+            chat.set_slow_mode(user, session, fields["seconds"])
+        elif kind == "mod.pin":
+            chat.pin(user, session, fields["message_id"])
+
+    async def run(self, fn, *args):
+        await database_sync_to_async(fn)(*args)
+
+    # -- sending --
+
+    async def send_events(self, events):
+        await self.send(text_data=json.dumps(events[0] if len(events) == 1 else events))
+
+    async def send_error(self, error):
+        await self.send_events([error.as_event()])
+
+    async def close_with(self, code):
+        self.closed = True
+        await self.close(code)

@@ -1,0 +1,342 @@
+"""The per-process fan-out hub: one channel-layer subscription per session, however many viewers.
+
+Sending one channel-layer message per viewer per chat message saturates a
+process near 4–5 k frames/s, after which the in-memory layer drops messages
+silently. Instead each process runs one ``Room`` per session that has local
+sockets. The room:
+
+* subscribes **once** to the session's group (``events.group_name``) and receives
+  every ``live.event`` (chat, removals, pins, ``status`` from ``events.publish``);
+* encodes each outgoing frame **once** and hands the same ASGI message to every
+  local socket; when traffic is high, messages that arrive during one delivery
+  tick (``FANOUT_TICK``) go out together as one JSON array frame;
+* reads viewer and like counts from the presence backend once a second and
+  sends them only when they changed (so a join storm costs one ``viewers``
+  frame per second, not one per join), refreshes its sockets' presence
+  heartbeats, stores the peak, the likes and a viewer sample every 10 s.
+
+A process-wide subscription to ``USERS_GROUP`` carries per-user events (a ban
+closes that user's sockets in every session of every process at once).
+"""
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+import weakref
+from collections import defaultdict
+
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from . import events
+from .conf import live_settings
+from .presence import get_presence_backend
+
+logger = logging.getLogger(__name__)
+
+#: Group every process's hub listens to for events about users rather than sessions.
+USERS_GROUP = "wagtail_live.users"
+#: Seconds between count checks (the coalescing interval of ``viewers`` and ``likes``).
+COUNTS_INTERVAL = 1.0
+#: Close code for a banned user's sockets.
+CLOSE_BANNED = 4403
+
+
+def encode(messages):
+    """One text frame for a batch: a single object, or a JSON array of several."""
+    payload = messages[0] if len(messages) == 1 else messages
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+def broadcast_user_banned(user_id):
+    """Tell every process to close ``user_id``'s sockets (callable from sync code)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            USERS_GROUP, events.build_message("user.banned", user_id=user_id)
+        )
+
+
+class Room:
+    """One session's subscription and local sockets in this process."""
+
+    def __init__(self, hub, session_id):
+        self.hub = hub
+        self.session_id = session_id
+        self.sockets = set()
+        self.pending = []
+        self.wakeup = asyncio.Event()
+        self.last_flush = 0.0
+        self.sent_counts = {}
+        self.known = {"likes": 0, "peak_viewers": 0, "status": None}
+        self.channel_name = None
+        self.tasks = []
+        self.ready = asyncio.Event()
+
+    async def start(self):
+        layer = self.hub.layer
+        self.known = await _load_session_counts(self.session_id)
+        if layer is not None:
+            self.channel_name = await layer.new_channel()
+            await layer.group_add(events.group_name(self.session_id), self.channel_name)
+            self.tasks.append(asyncio.create_task(self._read()))
+        self.tasks.append(asyncio.create_task(self._send()))
+        self.tasks.append(asyncio.create_task(self._tick()))
+        self.ready.set()
+
+    async def stop(self):
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.channel_name is not None:
+            await self.hub.layer.group_discard(
+                events.group_name(self.session_id), self.channel_name
+            )
+
+    # -- receiving from the channel layer --
+
+    async def _read(self):
+        layer = self.hub.layer
+        while True:
+            try:
+                message = await layer.receive(self.channel_name)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broken layer connection must not kill the room
+                logger.exception("wagtail_live hub: receive failed for %s", self.session_id)
+                await asyncio.sleep(1)
+                continue
+            event = (
+                message.get("event") if message.get("type") == events.GROUP_MESSAGE_TYPE else None
+            )
+            if isinstance(event, dict) and "type" in event:
+                self.handle_event(event)
+
+    def handle_event(self, event):
+        """Queue a protocol message for this room's sockets."""
+        if event["type"] == "status":
+            self.known["status"] = event.get("state")
+        self.queue(event)
+
+    def queue(self, message):
+        self.pending.append(message)
+        self.wakeup.set()
+
+    # -- delivering to local sockets --
+
+    async def _send(self):
+        loop = asyncio.get_running_loop()
+        tick = live_settings.FANOUT_TICK
+        while True:
+            await self.wakeup.wait()
+            # Quiet rooms deliver at once; busy ones collect a tick's worth into one frame.
+            delay = self.last_flush + tick - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            self.wakeup.clear()
+            batch, self.pending = self.pending, []
+            self.last_flush = loop.time()
+            if batch:
+                await self.deliver(encode(batch))
+
+    async def deliver(self, frame):
+        """Send one already-encoded frame to every local socket of the room."""
+        message = {"type": "websocket.send", "text": frame}
+        for socket in list(self.sockets):
+            try:
+                await socket.deliver(message)
+            except Exception:  # one broken socket must not starve the others
+                logger.debug("wagtail_live hub: delivery failed", exc_info=True)
+
+    # -- counts, heartbeats and samples, once a second --
+
+    async def _tick(self):
+        presence = self.hub.presence
+        refresh_every = max(1.0, presence.ttl / 3)
+        last_refresh = time.monotonic()
+        while True:
+            await asyncio.sleep(COUNTS_INTERVAL)
+            try:
+                if time.monotonic() - last_refresh >= refresh_every:
+                    last_refresh = time.monotonic()
+                    await presence.refresh(self.session_id, [s.connection_id for s in self.sockets])
+                await self.publish_counts()
+                await self.maybe_sample()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("wagtail_live hub: count update failed for %s", self.session_id)
+
+    async def counts(self):
+        """Current ``(viewers, likes)`` of the session across every process."""
+        presence = self.hub.presence
+        viewers = await presence.count(self.session_id)
+        likes = await presence.likes(self.session_id, initial=self.known["likes"])
+        return viewers, likes
+
+    async def publish_counts(self):
+        """Queue ``viewers`` / ``likes`` when they changed since this room last sent them."""
+        viewers, likes = await self.counts()
+        if self.sent_counts.get("viewers") != viewers:
+            self.sent_counts["viewers"] = viewers
+            self.queue({"type": "viewers", "count": viewers})
+        if self.sent_counts.get("likes") != likes:
+            self.sent_counts["likes"] = likes
+            self.queue({"type": "likes", "total": likes})
+        await self.persist(viewers, likes)
+
+    async def persist(self, viewers, likes):
+        changes = {}
+        if viewers > self.known["peak_viewers"]:
+            self.known["peak_viewers"] = changes["peak_viewers"] = viewers
+        if likes > self.known["likes"]:
+            self.known["likes"] = changes["likes"] = likes
+        if changes:
+            await _store_counts(self.session_id, changes)
+
+    async def maybe_sample(self):
+        """Store one ``ViewerSample`` per ``VIEWER_SAMPLE_SECONDS`` across all processes."""
+        if self.known["status"] != "live":
+            return
+        period = live_settings.VIEWER_SAMPLE_SECONDS
+        bucket = int(time.time() // period)
+        presence = self.hub.presence
+        if await presence.claim(f"sample:{self.session_id}:{bucket}", period):
+            viewers = await presence.count(self.session_id)
+            unique = await presence.unique_viewers(self.session_id)
+            await _store_sample(self.session_id, viewers, unique)
+
+
+class Hub:
+    """This process's rooms and the sockets in them (one hub per event loop)."""
+
+    def __init__(self):
+        self.layer = get_channel_layer()
+        self.presence = get_presence_backend()
+        self.process_id = uuid.uuid4().hex[:12]
+        self.rooms = {}
+        self.sockets_by_user = defaultdict(set)
+        self._lock = asyncio.Lock()
+        self._users_task = None
+        self._users_channel = None
+
+    async def join(self, session_id, socket):
+        """Add ``socket`` to the session's room (starting it if needed) and count it as a viewer.
+
+        ``socket`` provides ``connection_id``, ``user_id``, ``viewer_key``,
+        ``async deliver(message)`` and ``async kick(code, event)``.
+        """
+        async with self._lock:
+            await self._ensure_users_subscription()
+            room = self.rooms.get(session_id)
+            if room is None:
+                room = self.rooms[session_id] = Room(self, session_id)
+                await room.start()
+            room.sockets.add(socket)
+        if socket.user_id is not None:
+            self.sockets_by_user[socket.user_id].add(socket)
+        await self.presence.join(session_id, socket.connection_id, socket.viewer_key)
+        return room
+
+    async def leave(self, session_id, socket):
+        """Remove ``socket``; the room stops when its last socket leaves."""
+        await self.presence.leave(session_id, socket.connection_id)
+        if socket.user_id is not None:
+            user_sockets = self.sockets_by_user.get(socket.user_id)
+            if user_sockets is not None:
+                user_sockets.discard(socket)
+                if not user_sockets:
+                    del self.sockets_by_user[socket.user_id]
+        async with self._lock:
+            room = self.rooms.get(session_id)
+            if room is None:
+                return
+            room.sockets.discard(socket)
+            if not room.sockets:
+                del self.rooms[session_id]
+                await room.stop()
+
+    def new_connection_id(self):
+        """A presence member id unique across processes."""
+        return f"{self.process_id}:{uuid.uuid4().hex[:12]}"
+
+    async def _ensure_users_subscription(self):
+        if self._users_task is not None or self.layer is None:
+            return
+        self._users_channel = await self.layer.new_channel()
+        await self.layer.group_add(USERS_GROUP, self._users_channel)
+        self._users_task = asyncio.create_task(self._read_users())
+
+    async def _read_users(self):
+        while True:
+            try:
+                message = await self.layer.receive(self._users_channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("wagtail_live hub: receive failed for user events")
+                await asyncio.sleep(1)
+                continue
+            event = message.get("event") or {}
+            if event.get("type") == "user.banned":
+                await self.kick_user(event.get("user_id"))
+
+    async def kick_user(self, user_id):
+        """Close every local socket of ``user_id`` (after a ban)."""
+        from django.utils.translation import gettext as _
+
+        error = {
+            "type": "error",
+            "code": "banned",
+            "message": _("You have been banned from live chat."),
+        }
+        for socket in list(self.sockets_by_user.get(user_id, ())):
+            try:
+                await socket.kick(CLOSE_BANNED, error)
+            except Exception:
+                logger.debug("wagtail_live hub: kick failed", exc_info=True)
+
+
+_hubs = weakref.WeakKeyDictionary()
+
+
+def get_hub():
+    """The hub of the running event loop (daphne runs one loop per process)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = Hub()
+    return hub
+
+
+@database_sync_to_async
+def _load_session_counts(session_id):
+    from .models import LiveSession
+
+    row = LiveSession.objects.filter(pk=session_id).values("likes", "peak_viewers", "status")
+    return dict(row.first() or {"likes": 0, "peak_viewers": 0, "status": None})
+
+
+@database_sync_to_async
+def _store_counts(session_id, changes):
+    from .models import LiveSession
+
+    # Greatest() keeps the highest value when several processes write at once.
+    LiveSession.objects.filter(pk=session_id).update(
+        **{field: Greatest(F(field), value) for field, value in changes.items()}
+    )
+
+
+@database_sync_to_async
+def _store_sample(session_id, viewers, unique):
+    from .models import ViewerSample
+
+    ViewerSample.objects.create(
+        session_id=session_id, at=timezone.now(), viewers=viewers, unique_viewers=unique
+    )

@@ -1,0 +1,597 @@
+"""The one ingest interface, and the ffmpeg pipeline the embedded backends feed.
+
+Every backend turns an authenticated encoder into the same three things:
+
+* HLS with short segments at ``session.media_dir/hls/index.m3u8``;
+* the recording ``session.media_dir/recording.ts`` (MPEG-TS, so a crash mid-write
+  leaves a playable file);
+* the session's transitions: ``start()`` when media arrives, ``end()`` when the
+  encoder has gone for longer than ``RECONNECT_GRACE``.
+
+The embedded backends (``rtmp``, ``browser``) push the encoder's bytes (FLV or
+WebM) through :class:`LivePipeline`; :class:`Broadcast` adds the lifecycle around
+it (one encoder at a time, resume within the grace period, hand-off to the
+recordings task). ``nginx_rtmp`` lets nginx write the files and only uses the
+lifecycle helpers here.
+
+A resume appends to the same files: the HLS playlist continues
+(``append_list`` + ``discont_start``) and the recording is written by ffmpeg to
+its stdout, which we append to ``recording.ts`` with timestamps shifted past
+the previous part (``-output_ts_offset``), so the recording stays one file.
+"""
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections import deque
+from pathlib import Path
+
+from asgiref.sync import sync_to_async
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from ..conf import live_settings
+from ..exceptions import InvalidTransition, WagtailLiveError
+from ..ffmpeg import ffmpeg_binary
+
+logger = logging.getLogger("wagtail_live.ingest")
+
+PLAYLIST_NAME = "index.m3u8"
+RECORDING_NAME = "recording.ts"
+# How long ffmpeg may take to flush its last segment after its input closed.
+FFMPEG_EXIT_TIMEOUT = 15
+# How often a running broadcast re-reads its session, to notice an *End live* from the admin.
+STATUS_CHECK_SECONDS = 2.0
+# Codecs HLS and MPEG-TS carry as they are; anything else is converted.
+COPYABLE_VIDEO = {"h264"}
+COPYABLE_AUDIO = {"aac"}
+# How each input format's bytes begin: anything else is refused at the first write.
+INPUT_SIGNATURES = {"flv": b"FLV", "webm": b"\x1a\x45\xdf\xa3"}
+
+
+class StreamRefused(WagtailLiveError):
+    """An encoder may not publish: wrong key, session ended, or another encoder is live."""
+
+
+class PipelineError(WagtailLiveError):
+    """ffmpeg could not take the encoder's media (it exited, or refused the input)."""
+
+
+class StreamEnded(WagtailLiveError):
+    """The session was ended elsewhere (e.g. *End live* in the admin) while media was arriving."""
+
+
+# ---------------------------------------------------------------------------
+# The interface
+# ---------------------------------------------------------------------------
+
+
+class IngestBackend:
+    """What every ingest backend offers the admin and the player.
+
+    ``start`` prepares a session to receive its encoder, ``stop`` ends it and
+    drops the encoder, ``publish_url`` is what the host pastes into the encoder
+    (the server part; the stream key is shown separately, as OBS asks for it),
+    ``playback_url`` is the HLS playlist viewers load.
+    """
+
+    name = ""
+
+    def start(self, session):
+        """Prepare ``session`` to receive an encoder (default: nothing to do)."""
+
+    def stop(self, session):
+        """End ``session``; the encoder is dropped when its backend notices."""
+        end_session_quietly(session)
+
+    def publish_url(self, session, request=None):
+        """Return the URL an encoder publishes to for ``session``."""
+        raise NotImplementedError
+
+    def playback_url(self, session):
+        """Return the URL of ``session``'s HLS playlist."""
+        url = getattr(session, "playback_url", None)
+        if url:
+            return url
+        from django.core.files.storage import default_storage
+
+        return default_storage.url(hls_storage_name(session))
+
+
+def get_rtmp_backend():
+    """Return the RTMP backend ``WAGTAIL_LIVE["RTMP"]`` picks ("embedded" or "nginx")."""
+    choice = live_settings.RTMP
+    paths = {
+        "embedded": "wagtail_live.ingest.rtmp.EmbeddedRTMPBackend",
+        "nginx": "wagtail_live.ingest.nginx_rtmp.NginxRTMPBackend",
+    }
+    path = paths.get(choice, choice)
+    try:
+        return import_string(path)()
+    except ImportError as error:
+        raise WagtailLiveError(
+            f'WAGTAIL_LIVE["RTMP"] is {choice!r}: use "embedded", "nginx" or a dotted class path.'
+        ) from error
+
+
+# ---------------------------------------------------------------------------
+# Paths
+# ---------------------------------------------------------------------------
+
+
+def hls_dir(session):
+    """Absolute directory of ``session``'s live HLS output."""
+    return Path(session.media_dir) / "hls"
+
+
+def hls_playlist_path(session):
+    """Absolute path of ``session``'s live HLS playlist."""
+    return hls_dir(session) / PLAYLIST_NAME
+
+
+def hls_storage_name(session):
+    """Storage-relative name of ``session``'s live HLS playlist."""
+    return session.media_path("hls", PLAYLIST_NAME)
+
+
+def recording_path(session):
+    """Absolute path of ``session``'s recording written by the embedded pipeline."""
+    return Path(session.media_dir) / RECORDING_NAME
+
+
+def recording_storage_name(session):
+    """Storage-relative name of ``session``'s recording written by the embedded pipeline."""
+    return session.media_path(RECORDING_NAME)
+
+
+def finish_playlist(session):
+    """Mark ``session``'s live playlist as complete so players stop waiting for segments."""
+    playlist = hls_playlist_path(session)
+    try:
+        text = playlist.read_text()
+    except FileNotFoundError:
+        return
+    if "#EXT-X-ENDLIST" not in text:
+        with playlist.open("a") as handle:
+            handle.write("#EXT-X-ENDLIST\n")
+
+
+def last_activity(session):
+    """When media last arrived for ``session`` (the playlist's mtime), or None."""
+    try:
+        return os.stat(hls_playlist_path(session)).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+# ---------------------------------------------------------------------------
+# The ffmpeg pipeline
+# ---------------------------------------------------------------------------
+
+
+def _tee_escape(value):
+    # The tee muxer splits on "|", "[", "]" and ":"; a media root may contain them.
+    for char in "\\:|[]":
+        value = value.replace(char, "\\" + char)
+    return value
+
+
+def build_ffmpeg_args(
+    input_format,
+    hls_directory,
+    *,
+    video_codec="h264",
+    audio_codec="aac",
+    ts_offset=0.0,
+    resume=False,
+    segment_seconds=None,
+    segment_prefix=None,
+):
+    """Return ffmpeg's arguments for one part of a live stream (without the binary).
+
+    Reads ``input_format`` (``"flv"`` or ``"webm"``) from stdin, writes HLS into
+    ``hls_directory`` and the recording as MPEG-TS to stdout. H.264 and AAC are
+    copied; other video (VP8/VP9 from browsers) is transcoded to H.264 with a
+    keyframe every segment, other audio (Opus) converted to AAC.
+    """
+    segment_seconds = segment_seconds or live_settings.HLS_SEGMENT_SECONDS
+    # Random segment names: a private session's segments cannot be guessed from the playlist's URL.
+    segment_prefix = segment_prefix or f"seg-{secrets.token_hex(6)}"
+    args = ["-hide_banner", "-nostdin", "-loglevel", "error"]
+    args += ["-progress", "pipe:2", "-stats_period", "0.5", "-nostats"]
+    args += ["-f", input_format, "-i", "pipe:0", "-map", "0:v:0", "-map", "0:a:0?"]
+    if (video_codec or "").lower() in COPYABLE_VIDEO:
+        args += ["-c:v", "copy"]
+    else:
+        args += [
+            "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+            "-pix_fmt", "yuv420p",
+            "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
+        ]  # fmt: skip
+    if (audio_codec or "").lower() in COPYABLE_AUDIO:
+        args += ["-c:a", "copy"]
+    else:
+        args += ["-c:a", "aac", "-b:a", "128k", "-ar", "48000"]
+    if ts_offset:
+        args += ["-output_ts_offset", f"{ts_offset:.3f}"]
+    flags = ["delete_segments", "append_list", "omit_endlist", "temp_file", "independent_segments"]
+    if resume:
+        flags.append("discont_start")
+    directory = str(hls_directory)
+    hls = ":".join(
+        [
+            "f=hls",
+            f"hls_time={segment_seconds}",
+            "hls_list_size=6",
+            "hls_flags=" + "+".join(flags),
+            "hls_segment_filename="
+            + _tee_escape(os.path.join(directory, segment_prefix))
+            + "-%05d.ts",
+        ]
+    )
+    playlist = _tee_escape(os.path.join(directory, PLAYLIST_NAME))
+    args += ["-f", "tee", f"[{hls}]{playlist}|[f=mpegts]pipe\\:1"]
+    return args
+
+
+class LivePipeline:
+    """One ffmpeg process turning an encoder's byte stream into HLS and the recording.
+
+    Use from asyncio: ``await start()``, ``await write(chunk)`` for every chunk the
+    encoder sends, ``await close()`` when it stops. ``close`` returns how many
+    seconds of media this part held, which a resume passes as ``ts_offset``.
+    """
+
+    def __init__(
+        self,
+        session,
+        input_format,
+        *,
+        video_codec="h264",
+        audio_codec="aac",
+        ts_offset=0.0,
+        resume=False,
+    ):
+        self.session = session
+        self.input_format = input_format
+        self.video_codec = video_codec
+        self.audio_codec = audio_codec
+        self.ts_offset = ts_offset
+        self.resume = resume
+        self.media_seconds = 0.0
+        self.bytes_in = 0
+        self._process = None
+        self._recording = None
+        self._tasks = []
+        self._errors = deque(maxlen=20)
+
+    @property
+    def running(self):
+        """True while ffmpeg is running."""
+        return self._process is not None and self._process.returncode is None
+
+    async def start(self):
+        """Create the output directories and start ffmpeg."""
+        directory = hls_dir(self.session)
+        directory.mkdir(parents=True, exist_ok=True)
+        args = build_ffmpeg_args(
+            self.input_format,
+            directory,
+            video_codec=self.video_codec,
+            audio_codec=self.audio_codec,
+            ts_offset=self.ts_offset,
+            resume=self.resume,
+        )
+        self._recording = open(recording_path(self.session), "ab")  # noqa: SIM115 - closed in close()
+        self._process = await asyncio.create_subprocess_exec(
+            ffmpeg_binary(),
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        self._tasks = [
+            asyncio.create_task(self._append_recording()),
+            asyncio.create_task(self._read_progress()),
+        ]
+        logger.info("session %s: ffmpeg started (%s)", self.session.pk, " ".join(args))
+
+    async def write(self, data):
+        """Feed ``data`` (bytes from the encoder) to ffmpeg; raise PipelineError if it died.
+
+        The first bytes must start like the announced format (FLV, WebM): a
+        client sending something else is told so at once.
+        """
+        if not self.running:
+            raise PipelineError(self._failure_message())
+        if self.bytes_in == 0:
+            self._check_signature(data)
+        try:
+            self._process.stdin.write(data)
+            await self._process.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError) as error:
+            raise PipelineError(self._failure_message()) from error
+        self.bytes_in += len(data)
+
+    def _check_signature(self, data):
+        signature = INPUT_SIGNATURES.get(self.input_format)
+        if signature and not bytes(data[: len(signature)]) == signature:
+            raise PipelineError(
+                _("The stream does not start like %(format)s media.")
+                % {"format": self.input_format.upper()}
+            )
+
+    async def close(self):
+        """Close ffmpeg's input, wait for it to flush, close the recording; return media seconds."""
+        process = self._process
+        if process is None:
+            return 0.0
+        if process.stdin and not process.stdin.is_closing():
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), FFMPEG_EXIT_TIMEOUT)
+        except TimeoutError:
+            logger.warning("session %s: ffmpeg did not exit, killing it", self.session.pk)
+            process.kill()
+            await process.wait()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._recording.close()
+        if process.returncode not in (0, None):
+            logger.warning(
+                "session %s: ffmpeg exited with %s: %s",
+                self.session.pk,
+                process.returncode,
+                self._failure_message(),
+            )
+        return self.media_seconds
+
+    async def _append_recording(self):
+        # ffmpeg writes the recording as MPEG-TS to stdout; appending it here keeps
+        # one file across resumes (MPEG-TS concatenates byte-wise).
+        while chunk := await self._process.stdout.read(65536):
+            self._recording.write(chunk)
+        self._recording.flush()
+
+    async def _read_progress(self):
+        # ``-progress pipe:2`` interleaves key=value lines with error messages.
+        while line := await self._process.stderr.readline():
+            text = line.decode("utf-8", "replace").strip()
+            if text.startswith("out_time_us="):
+                value = text.partition("=")[2]
+                if value.isdigit():
+                    self.media_seconds = int(value) / 1_000_000
+            elif "=" not in text and text:
+                self._errors.append(text)
+
+    def _failure_message(self):
+        detail = "; ".join(self._errors) or _("no message")
+        return _("ffmpeg stopped accepting media (%(detail)s)") % {"detail": detail}
+
+
+# ---------------------------------------------------------------------------
+# Lifecycle: one encoder at a time, resume within the grace period
+# ---------------------------------------------------------------------------
+
+
+def _call_transition(session, method):
+    try:
+        getattr(session, method)()
+        return True
+    except InvalidTransition as error:
+        logger.info("session %s: %s skipped: %s", session.pk, method, error)
+        return False
+
+
+def start_session_quietly(session):
+    """``session.start()``, treating "already live" as success (a resume)."""
+    session.refresh_from_db()
+    if session.status == type(session).Status.LIVE:
+        return True
+    return _call_transition(session, "start")
+
+
+def end_session_quietly(session):
+    """``session.end()``, treating "already ended" as success; returns whether it ended now."""
+    session.refresh_from_db()
+    return _call_transition(session, "end")
+
+
+def hand_off_recording(session, storage_name):
+    """Give a finished recording to the recordings task (``enqueue_recording``)."""
+    try:
+        from ..recordings import enqueue_recording
+    except ImportError:
+        logger.error(
+            "session %s: recording %s kept, but wagtail_live.recordings.enqueue_recording is "
+            "not available to process it",
+            session.pk,
+            storage_name,
+        )
+        return None
+    return enqueue_recording(session, storage_name)
+
+
+def finish_session(session):
+    """End ``session`` (if still live), close its playlist and hand off its recording."""
+    end_session_quietly(session)
+    finish_playlist(session)
+    if recording_path(session).exists() and recording_path(session).stat().st_size:
+        hand_off_recording(session, recording_storage_name(session))
+
+
+def is_receiving_elsewhere(session, window=None):
+    """True when another process is writing this session's HLS right now."""
+    window = window or max(3 * live_settings.HLS_SEGMENT_SECONDS, 5)
+    mtime = last_activity(session)
+    return mtime is not None and time.time() - mtime < window
+
+
+def end_stale_sessions(now=None):
+    """End live sessions whose encoder vanished; return the sessions ended.
+
+    A session is stale when its playlist (or, with no playlist, its start) is
+    older than ``RECONNECT_GRACE`` plus a few segments: a crashed listener or a
+    lost callback leaves nothing *live* forever.
+    """
+    from ..models import LiveSession
+
+    now = now or time.time()
+    limit = live_settings.RECONNECT_GRACE + 3 * live_settings.HLS_SEGMENT_SECONDS
+    ended = []
+    for session in LiveSession.objects.filter(status=LiveSession.Status.LIVE):
+        mtime = last_activity(session)
+        if mtime is None and session.started_at:
+            mtime = session.started_at.timestamp()
+        if mtime is not None and now - mtime <= limit:
+            continue
+        logger.warning("session %s: no media for %ss, ending it", session.pk, limit)
+        finish_session(session)
+        ended.append(session)
+    return ended
+
+
+class Broadcast:
+    """A session's live media in this process, across encoder reconnects.
+
+    Backends call :meth:`open` when an encoder asks to publish (it raises
+    :class:`StreamRefused` when another encoder is live or the session ended, so
+    the refusal comes before any media), :meth:`start_media` once they know the
+    codecs, :meth:`write` for the bytes and :meth:`disconnected` when the encoder
+    goes away: the session then ends after ``RECONNECT_GRACE`` unless an encoder
+    comes back, whose media continues the same playlist and recording.
+    """
+
+    _active = {}  # session pk -> Broadcast, for this process
+
+    def __init__(self, session):
+        self.session = session
+        self.attached = False
+        self.pipeline = None
+        self.media_offset = 0.0
+        self.parts = 0
+        self.started = False
+        self._grace_task = None
+        self._last_status_check = 0.0
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def for_session(cls, session):
+        """The broadcast of ``session`` in this process, or None."""
+        return cls._active.get(session.pk)
+
+    @classmethod
+    async def open(cls, session):
+        """Attach an encoder to ``session``; return its Broadcast or raise StreamRefused."""
+        broadcast = cls._active.get(session.pk)
+        if broadcast is not None and broadcast.attached:
+            raise StreamRefused(_("Another encoder is already live on this session."))
+        is_new = broadcast is None
+        if is_new:
+            broadcast = cls._active[session.pk] = cls(session)
+        # Claimed before the first await, so two encoders arriving together cannot both pass.
+        broadcast.attached = True
+        try:
+            await broadcast._check_may_publish(is_new)
+        except BaseException:
+            broadcast.attached = False
+            if is_new:
+                cls._active.pop(session.pk, None)
+            raise
+        if broadcast._grace_task is not None:
+            broadcast._grace_task.cancel()
+            broadcast._grace_task = None
+        return broadcast
+
+    async def _check_may_publish(self, is_new):
+        session = self.session
+        await sync_to_async(session.refresh_from_db)()
+        if session.status in (type(session).Status.ENDED, type(session).Status.FAILED):
+            raise StreamRefused(_("This live session has ended."))
+        if (
+            is_new
+            and session.status == type(session).Status.LIVE
+            and await sync_to_async(is_receiving_elsewhere)(session)
+        ):
+            raise StreamRefused(_("Another encoder is already live on this session."))
+
+    async def start_media(self, input_format, *, video_codec="h264", audio_codec="aac"):
+        """Start ffmpeg for the attached encoder's media (``"flv"`` or ``"webm"``)."""
+        resume = self.parts > 0 or recording_path(self.session).exists()
+        self.pipeline = LivePipeline(
+            self.session,
+            input_format,
+            video_codec=video_codec,
+            audio_codec=audio_codec,
+            # A small gap keeps the next part's first timestamps after the last ones.
+            ts_offset=self.media_offset + (0.1 if self.media_offset else 0.0),
+            resume=resume,
+        )
+        self.parts += 1
+        await self.pipeline.start()
+
+    async def write(self, data):
+        """Feed the encoder's bytes; the first bytes move the session to *live*.
+
+        Raises :class:`StreamEnded` once the session was ended elsewhere, and
+        :class:`PipelineError` when ffmpeg died; the backend then drops the encoder.
+        """
+        if not self.started:
+            await sync_to_async(start_session_quietly)(self.session)
+            self.started = True
+        await self._check_still_live()
+        await self.pipeline.write(data)
+
+    async def _check_still_live(self):
+        now = time.monotonic()
+        if now - self._last_status_check < STATUS_CHECK_SECONDS:
+            return
+        self._last_status_check = now
+        await sync_to_async(self.session.refresh_from_db)(fields=["status"])
+        if self.session.status != type(self.session).Status.LIVE:
+            raise StreamEnded(_("The live session was ended."))
+
+    async def disconnected(self, *, end=False):
+        """The encoder went away: end now (``end=True``) or after the grace period."""
+        self.attached = False
+        async with self._lock:
+            if self.pipeline is not None:
+                pipeline, self.pipeline = self.pipeline, None
+                self.media_offset = pipeline.ts_offset + await pipeline.close()
+        if end or not self.started or live_settings.RECONNECT_GRACE <= 0:
+            await self._finish()
+        else:
+            self._grace_task = asyncio.create_task(self._end_after_grace())
+
+    async def _end_after_grace(self):
+        closed_at = time.time()
+        await asyncio.sleep(live_settings.RECONNECT_GRACE)
+        mtime = await sync_to_async(last_activity)(self.session)
+        if mtime is not None and mtime > closed_at + 1:
+            # Another process took the session over (e.g. the browser after OBS).
+            Broadcast._active.pop(self.session.pk, None)
+            return
+        await self._finish()
+
+    async def _finish(self):
+        if Broadcast._active.get(self.session.pk) is self:
+            del Broadcast._active[self.session.pk]
+        if self.started:
+            await sync_to_async(finish_session)(self.session)
+        logger.info("session %s: broadcast finished after %s part(s)", self.session.pk, self.parts)
+
+    @classmethod
+    async def shutdown_all(cls):
+        """Close every pipeline of this process (the listener is stopping).
+
+        Sessions stay *live*: an encoder reconnecting to a restarted listener
+        resumes them, and the clean-up task ends those that nobody resumes.
+        """
+        for broadcast in list(cls._active.values()):
+            if broadcast._grace_task is not None:
+                broadcast._grace_task.cancel()
+            if broadcast.pipeline is not None:
+                pipeline, broadcast.pipeline = broadcast.pipeline, None
+                await pipeline.close()
+        cls._active.clear()

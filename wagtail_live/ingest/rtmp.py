@@ -1,0 +1,490 @@
+"""The embedded RTMP listener: OBS (or any RTMP encoder) publishes straight to the site.
+
+A small asyncio server speaking the publishing half of RTMP: the handshake, the
+chunk stream, the AMF0 commands an encoder sends (``connect``,
+``releaseStream``, ``FCPublish``, ``createStream``, ``publish``,
+``FCUnpublish``, ``deleteStream``) and the audio/video messages, which it
+rewraps as FLV tags for :class:`~wagtail_live.ingest.base.LivePipeline`.
+
+The stream key is checked at ``publish``, before any media is accepted: a
+refused encoder gets ``NetStream.Publish.BadName`` and is disconnected, and no
+file or directory is created. Why not a library: ``docs/ingest-backends.md``.
+"""
+
+import asyncio
+import logging
+import os
+import struct
+import time
+
+from asgiref.sync import sync_to_async
+from django.utils.translation import gettext as _
+
+from ..conf import live_settings
+from . import amf0
+from .base import Broadcast, IngestBackend, PipelineError, StreamEnded, StreamRefused
+
+logger = logging.getLogger("wagtail_live.ingest.rtmp")
+
+HANDSHAKE_SIZE = 1536
+RTMP_VERSION = 3
+DEFAULT_CHUNK_SIZE = 128
+OUR_CHUNK_SIZE = 4096
+WINDOW_SIZE = 2_500_000
+# No encoder sends a message this big; a larger length is garbage, not media.
+MAX_MESSAGE_SIZE = 8 * 1024 * 1024
+# Audio/metadata buffered while waiting for the first video message, which tells the codec.
+MAX_PENDING_BYTES = 4 * 1024 * 1024
+PUBLISH_STREAM_ID = 1
+RTMP_APP = "live"
+# Video messages to wait for the first audio message (to learn its codec) before starting ffmpeg.
+MAX_VIDEO_BEFORE_AUDIO = 30
+
+# Message types (RTMP specification, section 5.4 and 7.1).
+SET_CHUNK_SIZE, ABORT, ACK, USER_CONTROL, WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6
+AUDIO, VIDEO, DATA_AMF3, COMMAND_AMF3, DATA_AMF0, COMMAND_AMF0 = 8, 9, 15, 17, 18, 20
+FLV_AUDIO, FLV_VIDEO, FLV_SCRIPT = 8, 9, 18
+
+FLV_VIDEO_CODECS = {7: "h264", 12: "hevc", 2: "flv1", 4: "vp6f", 5: "vp6a"}
+FLV_AUDIO_CODECS = {10: "aac", 2: "mp3", 11: "speex", 0: "pcm", 3: "pcm"}
+
+
+class RTMPProtocolError(Exception):
+    """The peer sent something that is not RTMP (or not the part we speak)."""
+
+
+# ---------------------------------------------------------------------------
+# Chunk stream
+# ---------------------------------------------------------------------------
+
+
+class _ChunkStreamState:
+    __slots__ = ("timestamp", "delta", "length", "type_id", "stream_id", "extended", "payload")
+
+    def __init__(self):
+        self.timestamp = self.delta = self.length = self.type_id = self.stream_id = 0
+        self.extended = False
+        self.payload = bytearray()
+
+
+class ChunkReader:
+    """Reassembles RTMP messages from the chunks arriving on ``reader``."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self.chunk_size = DEFAULT_CHUNK_SIZE
+        self.bytes_read = 0
+        self._streams = {}
+
+    async def _read(self, size):
+        data = await self.reader.readexactly(size)
+        self.bytes_read += size
+        return data
+
+    async def read_message(self):
+        """Return the next complete message as ``(type_id, stream_id, timestamp, payload)``."""
+        while True:
+            message = await self._read_chunk()
+            if message is not None:
+                return message
+
+    async def _read_chunk(self):
+        first = (await self._read(1))[0]
+        fmt, csid = first >> 6, first & 0x3F
+        if csid == 0:
+            csid = 64 + (await self._read(1))[0]
+        elif csid == 1:
+            low, high = await self._read(2)
+            csid = 64 + low + high * 256
+        state = self._streams.get(csid)
+        if state is None:
+            if fmt != 0:
+                raise RTMPProtocolError(f"chunk stream {csid} starts without a full header")
+            state = self._streams[csid] = _ChunkStreamState()
+        await self._read_header(fmt, state)
+        remaining = state.length - len(state.payload)
+        state.payload += await self._read(min(self.chunk_size, remaining))
+        if len(state.payload) < state.length:
+            return None
+        payload, state.payload = bytes(state.payload), bytearray()
+        return state.type_id, state.stream_id, state.timestamp, payload
+
+    async def _read_header(self, fmt, state):
+        new_message = not state.payload
+        if fmt == 3:
+            if state.extended:
+                await self._read(4)  # repeats the extended timestamp; the value is known
+            if new_message:
+                state.timestamp += state.delta
+            return
+        size = {0: 11, 1: 7, 2: 3}[fmt]
+        header = await self._read(size)
+        stamp = int.from_bytes(header[0:3], "big")
+        if fmt <= 1:
+            length = int.from_bytes(header[3:6], "big")
+            if length > MAX_MESSAGE_SIZE:
+                raise RTMPProtocolError(f"message of {length} bytes is too large")
+            state.length, state.type_id = length, header[6]
+        if fmt == 0:
+            state.stream_id = struct.unpack("<I", header[7:11])[0]
+        state.extended = stamp == 0xFFFFFF
+        if state.extended:
+            stamp = struct.unpack(">I", await self._read(4))[0]
+        if fmt == 0:
+            state.timestamp, state.delta = stamp, 0
+        else:
+            state.delta = stamp
+            state.timestamp += stamp
+        state.payload = bytearray()
+
+
+def encode_message(type_id, payload, *, chunk_stream=3, stream_id=0, timestamp=0, chunk_size):
+    """Encode one message as RTMP chunks (a full header, then type-3 continuations)."""
+    header = bytes([chunk_stream & 0x3F]) + min(timestamp, 0xFFFFFF).to_bytes(3, "big")
+    header += len(payload).to_bytes(3, "big") + bytes([type_id]) + struct.pack("<I", stream_id)
+    pieces = [header, payload[:chunk_size]]
+    for offset in range(chunk_size, len(payload), chunk_size):
+        pieces += [bytes([0xC0 | (chunk_stream & 0x3F)]), payload[offset : offset + chunk_size]]
+    return b"".join(pieces)
+
+
+# ---------------------------------------------------------------------------
+# FLV
+# ---------------------------------------------------------------------------
+
+
+def flv_header(has_audio=True):
+    """The FLV file header (with PreviousTagSize0); flags say which streams to wait for."""
+    flags = 0x05 if has_audio else 0x01
+    return b"FLV\x01" + bytes([flags]) + b"\x00\x00\x00\x09" + b"\x00\x00\x00\x00"
+
+
+def flv_tag(tag_type, timestamp, payload):
+    """One FLV tag with its trailing PreviousTagSize."""
+    timestamp &= 0xFFFFFFFF
+    header = bytes([tag_type]) + len(payload).to_bytes(3, "big")
+    header += (timestamp & 0xFFFFFF).to_bytes(3, "big") + bytes([timestamp >> 24]) + b"\x00" * 3
+    return header + payload + struct.pack(">I", len(payload) + 11)
+
+
+def video_codec_of(payload):
+    """Name the codec of an FLV video tag body ("h264", "hevc", ...)."""
+    if not payload:
+        return None
+    if payload[0] & 0x80:  # Enhanced RTMP: a FourCC follows the first byte.
+        return {b"avc1": "h264", b"hvc1": "hevc", b"av01": "av1", b"vp09": "vp9"}.get(
+            bytes(payload[1:5]), "unknown"
+        )
+    return FLV_VIDEO_CODECS.get(payload[0] & 0x0F, "unknown")
+
+
+def audio_codec_of(payload):
+    """Name the codec of an FLV audio tag body ("aac", "mp3", ...)."""
+    if not payload:
+        return None
+    return FLV_AUDIO_CODECS.get(payload[0] >> 4, "unknown")
+
+
+def strip_set_data_frame(payload):
+    """Turn an ``@setDataFrame onMetaData {...}`` data message into an FLV script tag body."""
+    marker = amf0.encode("@setDataFrame")
+    return payload[len(marker) :] if payload.startswith(marker) else payload
+
+
+# ---------------------------------------------------------------------------
+# One connection
+# ---------------------------------------------------------------------------
+
+
+def find_session_for_key(stream_key):
+    """The LiveSession this stream key may publish to, or None (wrong, revoked, expired)."""
+    from ..models import LiveSession
+
+    return LiveSession.objects.for_stream_key(stream_key)
+
+
+class RTMPConnection:
+    """One encoder's TCP connection, from handshake to disconnect."""
+
+    def __init__(self, reader, writer, *, timeout):
+        self.reader = reader
+        self.writer = writer
+        self.timeout = timeout
+        self.chunks = ChunkReader(reader)
+        self.out_chunk_size = DEFAULT_CHUNK_SIZE
+        self.ack_window = WINDOW_SIZE
+        self.acked = 0
+        self.broadcast = None
+        self.publishing = False
+        self.pending = []
+        self.pending_bytes = 0
+        self.video_codec = None
+        self.audio_codec = None
+        self.expect_audio = True
+        self.peer = writer.get_extra_info("peername")
+
+    async def run(self):
+        """Serve the connection until the encoder leaves, errs or is refused."""
+        try:
+            await asyncio.wait_for(self.handshake(), self.timeout)
+            await self.serve_messages()
+        except TimeoutError:
+            logger.info("rtmp %s: timed out", self.peer)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            logger.info("rtmp %s: disconnected", self.peer)
+        except (RTMPProtocolError, amf0.AMFError) as error:
+            logger.warning("rtmp %s: protocol error: %s", self.peer, error)
+        except StreamRefused as error:
+            logger.info("rtmp %s: refused: %s", self.peer, error)
+        except (StreamEnded, PipelineError) as error:
+            logger.info("rtmp %s: stream stopped: %s", self.peer, error)
+        finally:
+            await self.close()
+
+    async def handshake(self):
+        """The plain RTMP handshake (clients accept it when our S1 has a zero version field)."""
+        c0c1 = await self.reader.readexactly(1 + HANDSHAKE_SIZE)
+        if c0c1[0] != RTMP_VERSION:
+            raise RTMPProtocolError(f"not an RTMP client (version byte {c0c1[0]})")
+        s1 = struct.pack(">I", int(time.time()) & 0xFFFFFFFF) + b"\x00" * 4
+        s1 += os.urandom(HANDSHAKE_SIZE - 8)
+        self.writer.write(bytes([RTMP_VERSION]) + s1 + c0c1[1:])
+        await self.writer.drain()
+        await self.reader.readexactly(HANDSHAKE_SIZE)  # C2, an echo of S1
+
+    async def serve_messages(self):
+        # Until publish, the whole exchange must fit in the timeout: a silent or
+        # stalled client cannot hold a connection open for ever.
+        deadline = time.monotonic() + self.timeout
+        while True:
+            budget = self.timeout if self.publishing else deadline - time.monotonic()
+            if budget <= 0:
+                raise TimeoutError
+            message = await asyncio.wait_for(self.chunks.read_message(), budget)
+            await self.acknowledge()
+            if not await self.handle(*message):
+                return
+
+    async def acknowledge(self):
+        if self.chunks.bytes_read - self.acked >= self.ack_window:
+            self.acked = self.chunks.bytes_read
+            await self.send(ACK, struct.pack(">I", self.acked & 0xFFFFFFFF), chunk_stream=2)
+
+    async def handle(self, type_id, stream_id, timestamp, payload):
+        """Act on one message; return False when the connection should close."""
+        if type_id == SET_CHUNK_SIZE:
+            size = struct.unpack(">I", payload[:4].rjust(4, b"\0"))[0] & 0x7FFFFFFF
+            if not 1 <= size <= MAX_MESSAGE_SIZE:
+                raise RTMPProtocolError(f"invalid chunk size {size}")
+            self.chunks.chunk_size = size
+        elif type_id == WINDOW_ACK_SIZE and len(payload) >= 4:
+            self.ack_window = max(struct.unpack(">I", payload[:4])[0], 4096)
+        elif type_id in (COMMAND_AMF0, COMMAND_AMF3):
+            body = payload[1:] if type_id == COMMAND_AMF3 else payload
+            return await self.handle_command(stream_id, amf0.decode_all(body))
+        elif type_id in (AUDIO, VIDEO, DATA_AMF0) and self.publishing:
+            await self.handle_media(type_id, timestamp, payload)
+        return True
+
+    async def handle_command(self, stream_id, values):
+        if not values or not isinstance(values[0], str):
+            raise RTMPProtocolError("command without a name")
+        name = values[0]
+        transaction = values[1] if len(values) > 1 else 0
+        args = values[3:]
+        if name == "connect":
+            await self.on_connect(transaction)
+        elif name == "createStream":
+            await self.command("_result", transaction, None, PUBLISH_STREAM_ID)
+        elif name in ("releaseStream", "FCPublish"):
+            await self.command("_result", transaction, None, None)
+        elif name == "publish":
+            stream_key = args[0] if args and isinstance(args[0], str) else ""
+            return await self.on_publish(stream_key)
+        elif name in ("FCUnpublish", "deleteStream", "closeStream"):
+            logger.info("rtmp %s: encoder stopped publishing (%s)", self.peer, name)
+            return not self.publishing
+        elif name == "play":
+            await self.status("error", "NetStream.Play.Failed", _("This server only ingests."))
+            return False
+        return True
+
+    async def on_connect(self, transaction):
+        await self.send(WINDOW_ACK_SIZE, struct.pack(">I", WINDOW_SIZE), chunk_stream=2)
+        await self.send(SET_PEER_BANDWIDTH, struct.pack(">IB", WINDOW_SIZE, 2), chunk_stream=2)
+        await self.send(SET_CHUNK_SIZE, struct.pack(">I", OUR_CHUNK_SIZE), chunk_stream=2)
+        self.out_chunk_size = OUR_CHUNK_SIZE
+        await self.command(
+            "_result",
+            transaction,
+            {"fmsVer": "FMS/3,0,1,123", "capabilities": 31},
+            {
+                "level": "status",
+                "code": "NetConnection.Connect.Success",
+                "description": "Connection succeeded.",
+                "objectEncoding": 0,
+            },
+        )
+
+    async def on_publish(self, stream_key):
+        """Check the key and claim the session before any media is accepted."""
+        stream_key = stream_key.partition("?")[0].strip()
+        session = await sync_to_async(find_session_for_key)(stream_key) if stream_key else None
+        if session is None:
+            await self.refuse(_("Unknown, revoked or expired stream key."))
+            return False
+        try:
+            self.broadcast = await Broadcast.open(session)
+        except StreamRefused as error:
+            await self.refuse(str(error))
+            return False
+        self.publishing = True
+        user_control = struct.pack(">HI", 0, PUBLISH_STREAM_ID)  # StreamBegin
+        await self.send(USER_CONTROL, user_control, chunk_stream=2)
+        await self.status("status", "NetStream.Publish.Start", _("Publishing."))
+        logger.info("rtmp %s: publishing to session %s", self.peer, session.pk)
+        return True
+
+    async def refuse(self, reason):
+        logger.info("rtmp %s: publish refused: %s", self.peer, reason)
+        await self.status("error", "NetStream.Publish.BadName", reason)
+
+    async def handle_media(self, type_id, timestamp, payload):
+        if type_id == DATA_AMF0:
+            script = strip_set_data_frame(payload)
+            self.learn_from_metadata(script)
+            tag = flv_tag(FLV_SCRIPT, 0, script)
+        else:
+            tag = flv_tag(FLV_AUDIO if type_id == AUDIO else FLV_VIDEO, timestamp, payload)
+            if type_id == VIDEO and self.video_codec is None:
+                self.video_codec = video_codec_of(payload)
+            if type_id == AUDIO and self.audio_codec is None:
+                self.audio_codec = audio_codec_of(payload)
+        if self.broadcast.pipeline is not None:
+            await self.broadcast.write(tag)
+            return
+        # ffmpeg's arguments depend on the codecs (copy or convert): hold the first
+        # messages until both are known, then start it with everything held.
+        self.pending.append(tag)
+        self.pending_bytes += len(tag)
+        if self.pending_bytes > MAX_PENDING_BYTES:
+            raise RTMPProtocolError("no video in the stream")
+        if self.codecs_known():
+            await self.broadcast.start_media(
+                "flv", video_codec=self.video_codec, audio_codec=self.audio_codec
+            )
+            await self.broadcast.write(flv_header(self.expect_audio) + b"".join(self.pending))
+            self.pending.clear()
+
+    def learn_from_metadata(self, script):
+        try:
+            values = amf0.decode_all(script)
+        except amf0.AMFError:
+            return
+        metadata = values[1] if len(values) > 1 and isinstance(values[1], dict) else {}
+        if metadata and "audiocodecid" not in metadata:
+            self.expect_audio = False
+
+    def codecs_known(self):
+        if self.video_codec is None:
+            return False
+        if self.audio_codec is not None or not self.expect_audio:
+            return True
+        videos = sum(1 for tag in self.pending if tag[0] == FLV_VIDEO)
+        return videos > MAX_VIDEO_BEFORE_AUDIO
+
+    async def command(self, name, transaction, *values, stream_id=0):
+        await self.send(COMMAND_AMF0, amf0.encode(name, transaction, *values), stream_id=stream_id)
+
+    async def status(self, level, code, description):
+        info = {"level": level, "code": code, "description": description}
+        await self.command("onStatus", 0, None, info, stream_id=PUBLISH_STREAM_ID)
+
+    async def send(self, type_id, payload, *, chunk_stream=3, stream_id=0):
+        self.writer.write(
+            encode_message(
+                type_id,
+                payload,
+                chunk_stream=chunk_stream,
+                stream_id=stream_id,
+                chunk_size=self.out_chunk_size,
+            )
+        )
+        await self.writer.drain()
+
+    async def close(self):
+        if self.broadcast is not None:
+            broadcast, self.broadcast = self.broadcast, None
+            try:
+                await broadcast.disconnected()
+            except Exception:  # the connection must close whatever the clean-up hit
+                logger.exception("rtmp %s: error while closing the broadcast", self.peer)
+        self.writer.close()
+        try:
+            await self.writer.wait_closed()
+        except (ConnectionError, OSError):
+            pass
+
+
+# ---------------------------------------------------------------------------
+# The server and the backend
+# ---------------------------------------------------------------------------
+
+
+class RTMPServer:
+    """The listener: ``await start()``, then ``await serve_forever()`` or ``await close()``."""
+
+    def __init__(self, host=None, port=None, *, timeout=None):
+        self.host = host or live_settings.RTMP_HOST
+        self.port = live_settings.RTMP_PORT if port is None else port
+        self.timeout = timeout or live_settings.RTMP_TIMEOUT
+        self._server = None
+        self._connections = set()
+
+    async def start(self):
+        """Bind the listening socket; ``self.port`` is the real port (useful with port 0)."""
+        self._server = await asyncio.start_server(self._accept, self.host, self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        logger.info("rtmp: listening on %s:%s", self.host, self.port)
+
+    async def _accept(self, reader, writer):
+        task = asyncio.current_task()
+        self._connections.add(task)
+        try:
+            await RTMPConnection(reader, writer, timeout=self.timeout).run()
+        finally:
+            self._connections.discard(task)
+
+    async def serve_forever(self):
+        """Serve until cancelled."""
+        await self._server.serve_forever()
+
+    async def close(self):
+        """Stop listening, drop every connection and close every pipeline."""
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        await Broadcast.shutdown_all()
+
+
+class EmbeddedRTMPBackend(IngestBackend):
+    """OBS publishes to ``manage.py live_rtmp``: ``rtmp://<host>:<port>/live`` + the stream key."""
+
+    name = "rtmp"
+
+    def publish_url(self, session, request=None):
+        """The server URL for the encoder (``RTMP_PUBLIC_URL``, else derived from the request)."""
+        return rtmp_server_url(request)
+
+
+def rtmp_server_url(request=None):
+    """``RTMP_PUBLIC_URL``, or ``rtmp://<host>:<RTMP_PORT>/live`` (host from the request if the
+    listener binds every interface)."""
+    if live_settings.RTMP_PUBLIC_URL:
+        return live_settings.RTMP_PUBLIC_URL
+    host = live_settings.RTMP_HOST
+    if host in ("0.0.0.0", "::") and request is not None:
+        host = request.get_host().rsplit(":", 1)[0]
+    return f"rtmp://{host}:{live_settings.RTMP_PORT}/{RTMP_APP}"

@@ -1,0 +1,243 @@
+"""Recordings of finished sessions, the page editors publish them on, and categories.
+
+``Recording`` tracks one recorded file from the moment a session ends until it
+is a wagtailmedia item on a draft ``RecordingPage``; the work itself lives in
+``wagtail_live.recordings``.
+"""
+
+import os
+
+from django.conf import settings
+from django.core import checks
+from django.db import models
+from django.shortcuts import resolve_url
+from django.utils.translation import gettext_lazy as _
+from modelcluster.contrib.taggit import ClusterTaggableManager
+from modelcluster.fields import ParentalKey, ParentalManyToManyField
+from taggit.models import TaggedItemBase
+from wagtail.admin.panels import FieldPanel, MultiFieldPanel
+from wagtail.fields import RichTextField
+from wagtail.images import get_image_model_string
+from wagtail.models import Page
+from wagtail.search import index
+from wagtailmedia.edit_handlers import MediaChooserPanel
+from wagtailmedia.settings import wagtailmedia_settings
+
+from ..conf import live_settings
+
+
+class LiveCategory(index.Indexed, models.Model):
+    """A category editors put sessions and recording pages in (a snippet)."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    slug = models.SlugField(_("slug"), max_length=100, unique=True)
+
+    search_fields = [index.SearchField("name"), index.AutocompleteField("name")]
+
+    panels = [FieldPanel("name"), FieldPanel("slug")]
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("live category")
+        verbose_name_plural = _("live categories")
+
+    def __str__(self):
+        return self.name
+
+
+def recording_upload_to(instance, filename):
+    """Files uploaded for a hand-made Recording go beside the session's own recordings."""
+    return instance.session.media_path(os.path.basename(filename))
+
+
+class Recording(models.Model):
+    """One recorded file on its way to becoming a wagtailmedia item and a draft page."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PROCESSING = "processing", _("Processing")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    class Conversion(models.TextChoices):
+        REMUX = "remux", _("Stream copy")
+        AUDIO = "audio", _("Audio converted")
+        TRANSCODE = "transcode", _("Transcoded")
+
+    session = models.ForeignKey(
+        "wagtail_live.LiveSession",
+        on_delete=models.CASCADE,
+        related_name="recordings",
+        verbose_name=_("session"),
+    )
+    source = models.FileField(
+        _("source file"),
+        max_length=500,
+        upload_to=recording_upload_to,
+        help_text=_("Storage name of the recorded file; kept until the result is safe."),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    error = models.TextField(_("error"), blank=True)
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    conversion = models.CharField(
+        _("conversion"), max_length=20, choices=Conversion.choices, blank=True
+    )
+    progress = models.FloatField(
+        _("progress"), null=True, blank=True, help_text=_("Percent done of the conversion.")
+    )
+    duration = models.FloatField(_("duration (s)"), null=True, blank=True)
+    source_size = models.BigIntegerField(_("source size (bytes)"), null=True, blank=True)
+    size = models.BigIntegerField(_("size (bytes)"), null=True, blank=True)
+
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("processing started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Refreshed while a worker processes the recording; a stale one means the worker died
+    # and another may take the recording over (see RECORDING_LEASE).
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    media = models.ForeignKey(
+        wagtailmedia_settings.MEDIA_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("media"),
+    )
+    poster = models.ForeignKey(
+        get_image_model_string(),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("poster"),
+    )
+    page = models.ForeignKey(
+        "wagtailcore.Page",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("page"),
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("recording")
+        verbose_name_plural = _("recordings")
+        constraints = [
+            # A session ended twice (double click, two callbacks) must not record twice.
+            models.UniqueConstraint(
+                fields=["session", "source"], name="wagtail_live_recording_unique_source"
+            )
+        ]
+
+    def __str__(self):
+        return _("Recording of %(session)s") % {"session": self.session}
+
+    @property
+    def processing_seconds(self):
+        """Seconds the last attempt took, once it finished."""
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    @property
+    def can_retry(self):
+        return self.status == self.Status.FAILED
+
+
+class RecordingPageTag(TaggedItemBase):
+    content_object = ParentalKey(
+        "wagtail_live.RecordingPage", on_delete=models.CASCADE, related_name="tagged_items"
+    )
+
+
+class RecordingPage(Page):
+    """The page a recording is published on; created as a draft when processing succeeds."""
+
+    intro = RichTextField(_("intro"), blank=True)
+    media = models.ForeignKey(
+        wagtailmedia_settings.MEDIA_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("media"),
+    )
+    poster = models.ForeignKey(
+        get_image_model_string(),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("poster"),
+    )
+    session = models.ForeignKey(
+        "wagtail_live.LiveSession",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="recording_pages",
+        verbose_name=_("live session"),
+    )
+    allow_downloads = models.BooleanField(
+        _("allow downloads"),
+        default=False,
+        help_text=_("Show visitors a link to download the recording."),
+    )
+    tags = ClusterTaggableManager(through=RecordingPageTag, blank=True, verbose_name=_("tags"))
+    categories = ParentalManyToManyField(
+        LiveCategory, blank=True, related_name="recording_pages", verbose_name=_("categories")
+    )
+
+    template = "wagtail_live/recording_page.html"
+
+    content_panels = Page.content_panels + [
+        FieldPanel("intro"),
+        MediaChooserPanel("media", media_type="video"),
+        FieldPanel("poster"),
+        MultiFieldPanel(
+            [FieldPanel("tags"), FieldPanel("categories")], heading=_("Tags and categories")
+        ),
+        FieldPanel("allow_downloads"),
+        FieldPanel("session", read_only=True),
+    ]
+
+    search_fields = Page.search_fields + [index.SearchField("intro")]
+
+    class Meta:
+        verbose_name = _("recording page")
+        verbose_name_plural = _("recording pages")
+
+    def can_view_media(self, user):
+        """Visitors see the video only with the session's privacy (members only when private)."""
+        if self.session is None:
+            return True
+        return self.session.can_view(user)
+
+    def get_context(self, request, *args, **kwargs):
+        context = super().get_context(request, *args, **kwargs)
+        context["can_view_media"] = self.can_view_media(request.user)
+        context["show_download"] = self.allow_downloads and context["can_view_media"]
+        context["login_url"] = resolve_url(settings.LOGIN_URL)
+        return context
+
+
+@checks.register()
+def check_recording_parent_page(app_configs, **kwargs):
+    """``manage.py check`` fails clearly when recordings would have no parent page."""
+    # The check needs the service's page resolution; imported here so the model layer
+    # does not depend on the service layer at import time.
+    from ..recordings import check_recording_parent_page as check
+
+    return check(app_configs, **kwargs)
+
+
+def recording_page_model():
+    """The page model recordings are published on (``WAGTAIL_LIVE["RECORDING_PAGE_MODEL"]``)."""
+    from django.apps import apps
+
+    return apps.get_model(live_settings.RECORDING_PAGE_MODEL)

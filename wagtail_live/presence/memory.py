@@ -1,0 +1,67 @@
+"""In-process presence: the embedded default, exact, for a site served by one process."""
+
+import time
+
+from .base import PresenceBackend
+
+
+class MemoryPresence(PresenceBackend):
+    """Keeps members, counters and claims in dictionaries of this process."""
+
+    def __init__(self, ttl=30, **options):
+        super().__init__(ttl=ttl)
+        self._members = {}  # session -> {connection: expires_at}
+        self._viewers = {}  # session -> set of viewer keys
+        self._likes = {}  # session -> total
+        self._claims = {}  # key -> expires_at
+
+    def _live_members(self, session_id):
+        members = self._members.get(session_id, {})
+        now = time.monotonic()
+        for connection_id in [c for c, expires in members.items() if expires <= now]:
+            del members[connection_id]
+        return members
+
+    async def join(self, session_id, connection_id, viewer_key=None):
+        self._members.setdefault(session_id, {})[connection_id] = time.monotonic() + self.ttl
+        if viewer_key is not None:
+            self._viewers.setdefault(session_id, set()).add(viewer_key)
+
+    async def leave(self, session_id, connection_id):
+        members = self._members.get(session_id)
+        if members is not None:
+            members.pop(connection_id, None)
+            if not members:
+                del self._members[session_id]
+
+    async def refresh(self, session_id, connection_ids):
+        members = self._members.setdefault(session_id, {})
+        expires = time.monotonic() + self.ttl
+        for connection_id in connection_ids:
+            members[connection_id] = expires
+
+    async def count(self, session_id):
+        return len(self._live_members(session_id))
+
+    async def unique_viewers(self, session_id):
+        return len(self._viewers.get(session_id, ()))
+
+    async def add_likes(self, session_id, amount, initial=0):
+        total = self._likes.get(session_id, initial) + amount
+        self._likes[session_id] = total
+        return total
+
+    async def likes(self, session_id, initial=0):
+        return self._likes.setdefault(session_id, initial)
+
+    async def claim(self, key, seconds):
+        now = time.monotonic()
+        if self._claims.get(key, 0) > now:
+            return False
+        self._claims[key] = now + seconds
+        return True
+
+    async def clear(self, session_id):
+        self._members.pop(session_id, None)
+        self._viewers.pop(session_id, None)
+        self._likes.pop(session_id, None)

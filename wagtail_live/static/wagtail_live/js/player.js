@@ -1,0 +1,213 @@
+// The live player block: shows a session by its state without a page reload.
+//
+// scheduled -> countdown in the visitor's local time; live -> low-latency HLS;
+// ended -> a notice. The state comes from polling the session's JSON status,
+// or from the realtime websocket: dispatch
+//   root.dispatchEvent(new CustomEvent("wagtail-live:status", {detail: {status: "live"}}))
+// on a [data-live-player] element and polling stops (see docs/going-live.md).
+// Markup: wagtail_live/templates/wagtail_live/blocks/live_player.html.
+
+const POLL_MS = 5000;
+const POLL_MS_FAR_AHEAD = 30000;
+
+// hls.js, tuned for ~1 s segments: stay ~2 segments behind the live edge and
+// speed up gently to catch up instead of stalling.
+export const HLS_CONFIG = {
+  lowLatencyMode: true,
+  liveSyncDurationCount: 2,
+  liveMaxLatencyDurationCount: 5,
+  maxLiveSyncPlaybackRate: 1.2,
+  backBufferLength: 30,
+  manifestLoadingMaxRetry: 6,
+  levelLoadingMaxRetry: 6,
+};
+
+/** Split a number of milliseconds into days, hours, minutes, seconds (never negative). */
+export function countdownParts(ms) {
+  const total = Math.max(0, Math.floor(ms / 1000));
+  return {
+    days: Math.floor(total / 86400),
+    hours: Math.floor((total % 86400) / 3600),
+    minutes: Math.floor((total % 3600) / 60),
+    seconds: total % 60,
+  };
+}
+
+let hlsjsLoading = null;
+
+/** Load the vendored hls.js once (a classic script that defines window.Hls). */
+function loadHlsJs(src) {
+  if (window.Hls) {
+    return Promise.resolve(window.Hls);
+  }
+  hlsjsLoading ??= new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = src;
+    script.onload = () => resolve(window.Hls);
+    script.onerror = reject;
+    document.head.append(script);
+  });
+  return hlsjsLoading;
+}
+
+class LivePlayer {
+  constructor(root) {
+    this.root = root;
+    this.text = JSON.parse(root.querySelector('script[type="application/json"]').textContent);
+    this.video = root.querySelector("[data-live-video]");
+    this.countdown = root.querySelector("[data-live-countdown]");
+    this.start = root.querySelector("[data-live-start]");
+    this.notice = root.querySelector("[data-live-notice]");
+    this.status = root.dataset.status;
+    this.playbackUrl = root.dataset.playbackUrl || "";
+    this.hls = null;
+    this.pollTimer = null;
+    this.countdownTimer = null;
+    this.realtime = false;
+  }
+
+  init() {
+    this.showLocalStartTime();
+    this.root.addEventListener("wagtail-live:status", (event) => {
+      this.realtime = true; // pushed updates make polling unnecessary
+      clearTimeout(this.pollTimer);
+      this.apply(event.detail);
+    });
+    this.render();
+    this.schedulePoll();
+  }
+
+  showLocalStartTime() {
+    if (!this.start) {
+      return;
+    }
+    const when = new Date(this.start.getAttribute("datetime"));
+    this.startAt = when.getTime();
+    this.start.textContent = when.toLocaleString(undefined, {
+      dateStyle: "full",
+      timeStyle: "short",
+    });
+  }
+
+  schedulePoll() {
+    if (this.realtime || this.status === "ended" || this.status === "failed") {
+      return;
+    }
+    const farAhead = this.startAt && this.startAt - Date.now() > 10 * 60 * 1000;
+    this.pollTimer = setTimeout(() => this.poll(), farAhead ? POLL_MS_FAR_AHEAD : POLL_MS);
+  }
+
+  async poll() {
+    try {
+      const response = await fetch(this.root.dataset.statusUrl, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (response.ok) {
+        this.apply(await response.json());
+      }
+    } catch {
+      // A network blip: try again at the next tick.
+    }
+    this.schedulePoll();
+  }
+
+  /** Take a status from the poll or the realtime socket ({status|state, playback_url?}). */
+  apply(update) {
+    const status = update.status || update.state;
+    if (update.playback_url) {
+      this.playbackUrl = update.playback_url;
+    }
+    if (status === "recording_ready" || !status || status === this.status) {
+      if (status === "live" && !this.hls && !this.video?.src) {
+        this.render();
+      }
+      return;
+    }
+    this.status = status;
+    this.root.dataset.status = status;
+    this.render();
+  }
+
+  render() {
+    const shown = { ready: "scheduled", failed: "ended" }[this.status] || this.status;
+    for (const part of this.root.querySelectorAll("[data-live-state]")) {
+      part.hidden = part.dataset.liveState !== shown;
+    }
+    if (shown === "scheduled") {
+      this.runCountdown();
+    } else {
+      clearInterval(this.countdownTimer);
+    }
+    if (shown === "live") {
+      this.play();
+    } else {
+      this.stopPlayback();
+    }
+  }
+
+  runCountdown() {
+    if (!this.countdown || !this.startAt || this.countdownTimer) {
+      return;
+    }
+    const tick = () => {
+      const left = this.startAt - Date.now();
+      if (left <= 0) {
+        this.countdown.textContent = this.text.startingNow;
+        return;
+      }
+      const { days, hours, minutes, seconds } = countdownParts(left);
+      const clock = [hours, minutes, seconds].map((n) => String(n).padStart(2, "0")).join(":");
+      const time = days ? `${this.text.days.replace("%(count)s", days)} ${clock}` : clock;
+      this.countdown.textContent = this.text.startsIn.replace("%(time)s", time);
+    };
+    tick();
+    this.countdownTimer = setInterval(tick, 1000);
+  }
+
+  async play() {
+    if (!this.video || !this.playbackUrl || this.hls || this.video.src) {
+      return;
+    }
+    const Hls = await loadHlsJs(this.root.dataset.hlsjsUrl).catch(() => null);
+    // hls.js where Media Source Extensions exist, because its latency is tunable;
+    // native HLS (Safari, iOS) where they don't.
+    if (Hls && Hls.isSupported()) {
+      this.hls = new Hls(HLS_CONFIG);
+      this.hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(Hls, data));
+      this.hls.loadSource(this.playbackUrl);
+      this.hls.attachMedia(this.video);
+    } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
+      this.video.src = this.playbackUrl;
+    }
+    this.video.play().catch(() => {
+      // Autoplay refused: the visible controls let the visitor start it.
+    });
+  }
+
+  onHlsError(Hls, data) {
+    if (!data.fatal) {
+      return;
+    }
+    this.notice.textContent = this.text.playbackError;
+    if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+      this.hls.recoverMediaError();
+    } else {
+      // The playlist may not exist yet in the first second of a live: retry.
+      setTimeout(() => this.hls?.loadSource(this.playbackUrl), 2000);
+    }
+  }
+
+  stopPlayback() {
+    this.hls?.destroy();
+    this.hls = null;
+    if (this.video?.src) {
+      this.video.removeAttribute("src");
+      this.video.load();
+    }
+  }
+}
+
+for (const root of document.querySelectorAll("[data-live-player][data-status-url]")) {
+  new LivePlayer(root).init();
+}

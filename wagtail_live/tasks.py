@@ -1,0 +1,59 @@
+"""Huey tasks: the queue face of the services. Each task parses its arguments and calls a service.
+
+Huey is configured by the site's ``HUEY`` setting (``huey.contrib.djhuey``);
+see ``docs/storage.md`` for SqliteHuey (the embedded default) and RedisHuey
+with several consumers.
+"""
+
+import logging
+
+from huey import crontab
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, on_startup
+
+from . import recordings
+from .models import Recording
+
+logger = logging.getLogger(__name__)
+
+#: Transient failures (storage hiccups) are retried this often, waiting
+#: RECORDING_RETRY_DELAY seconds, doubled after each try.
+RECORDING_RETRIES = 5
+RECORDING_RETRY_DELAY = 10
+
+
+@db_task(retries=RECORDING_RETRIES, retry_delay=RECORDING_RETRY_DELAY, retry_backoff=2)
+def process_recording(recording_id):
+    """Turn a recording into a wagtailmedia item and a draft page (``recordings.process_recording``).
+
+    Bad input ends as a *failed* recording with a readable error, not as a
+    retry; only ``TransientRecordingError`` propagates, and Huey retries it
+    with backoff.
+    """
+    recording = Recording.objects.filter(pk=recording_id).select_related("session").first()
+    if recording is None:
+        logger.info("Recording %s no longer exists; nothing to process", recording_id)
+        return None
+    recordings.process_recording(recording)
+    return recording.status
+
+
+@db_periodic_task(crontab(minute="*"))
+def resume_stalled_recordings():
+    """Queue recordings nobody is working on: pending ones and those whose worker died.
+
+    A consumer killed mid-task loses the task it was running (Huey has no
+    acknowledgements), so this sweep is what brings such a recording back.
+    """
+    for pk in recordings.stalled_recordings().values_list("pk", flat=True):
+        process_recording(pk)
+
+
+@on_startup()
+def resume_recordings_on_startup():
+    """A restarted consumer picks up at once what its predecessor left unfinished."""
+    if HUEY.immediate:
+        return
+    try:
+        resume_stalled_recordings.call_local()
+    except Exception:  # the database may not be migrated yet; the periodic sweep catches up
+        logger.exception("Could not resume stalled recordings at start-up")

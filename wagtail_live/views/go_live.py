@@ -1,0 +1,142 @@
+"""The Go Live screen and the actions a host takes on it (start, end, stream key)."""
+
+from django.contrib import messages
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views import View
+from django.views.generic import TemplateView
+from wagtail.admin.views.generic import WagtailAdminTemplateMixin
+
+from ..exceptions import InvalidTransition
+from ..ingest import rtmp_publish_url
+from ..models import LiveSession
+
+
+def refuse(request, reason):
+    """A plain 403 with the reason, rather than Wagtail's redirect to the dashboard.
+
+    A forged or stale POST must visibly fail and change nothing.
+    """
+    return TemplateResponse(
+        request, "wagtail_live/admin/forbidden.html", {"reason": reason}, status=403
+    )
+
+
+class SessionActionMixin:
+    """Load the session and refuse users who may not stream to it (403, nothing changes)."""
+
+    def dispatch(self, request, pk, *args, **kwargs):
+        self.session = get_object_or_404(LiveSession, pk=pk)
+        if not self.session.can_go_live(request.user):
+            return refuse(
+                request, _("Only the host, a superuser or someone allowed to go live can do this.")
+            )
+        return super().dispatch(request, *args, **kwargs)
+
+    def back_to_screen(self):
+        return redirect("wagtail_live_admin:go_live", self.session.pk)
+
+
+class GoLiveView(SessionActionMixin, WagtailAdminTemplateMixin, TemplateView):
+    """GET: the Go Live screen. POST: go live now."""
+
+    template_name = "wagtail_live/admin/go_live.html"
+    header_icon = "media"
+
+    def get_page_title(self):
+        return _("Go live")
+
+    def get_page_subtitle(self):
+        return self.session.title
+
+    def get_breadcrumbs_items(self):
+        return [
+            *super().get_breadcrumbs_items(),
+            {"url": reverse("wagtailsnippets_wagtail_live_livesession:list"), "label": _("Live")},
+            {
+                "url": reverse(
+                    "wagtailsnippets_wagtail_live_livesession:edit", args=[self.session.pk]
+                ),
+                "label": self.session.title,
+            },
+            {"url": "", "label": _("Go live")},
+        ]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        user = self.request.user
+        stream_key = None
+        if self.session.can_see_stream_key(user):
+            current = self.session.current_stream_key
+            stream_key = current.key if current else None
+        context.update(
+            session=self.session,
+            can_see_stream_key=self.session.can_see_stream_key(user),
+            stream_key=stream_key,
+            rtmp_url=rtmp_publish_url(self.request),
+            status_url=reverse("wagtail_live_admin:status", args=[self.session.pk]),
+        )
+        return context
+
+    def post(self, request):
+        try:
+            self.session.start(user=request.user)
+        except InvalidTransition as error:
+            messages.error(request, str(error))
+        else:
+            messages.success(request, _("You are live."))
+        return self.back_to_screen()
+
+
+class EndLiveView(SessionActionMixin, View):
+    """POST only. A second click (or a second tab) is told it already ended; nothing happens twice."""
+
+    def post(self, request):
+        try:
+            self.session.end(user=request.user)
+        except InvalidTransition as error:
+            messages.info(request, str(error))
+        else:
+            messages.success(request, _("The live has ended."))
+        return self.back_to_screen()
+
+
+class StreamKeyView(SessionActionMixin, View):
+    """POST ``action=issue`` (a new key, the old one stops working) or ``action=revoke``."""
+
+    def post(self, request):
+        if not self.session.can_see_stream_key(request.user):
+            return refuse(request, _("Only the host or a superuser can manage the stream key."))
+        action = request.POST.get("action")
+        if action == "issue":
+            try:
+                self.session.issue_stream_key(user=request.user)
+            except InvalidTransition as error:
+                messages.error(request, str(error))
+            else:
+                messages.success(request, _("New stream key issued. The old one no longer works."))
+        elif action == "revoke":
+            self.session.revoke_stream_key(user=request.user)
+            messages.success(request, _("Stream key revoked. Encoders using it are refused."))
+        else:
+            messages.error(request, _("Unknown stream key action."))
+        return self.back_to_screen()
+
+
+class SessionStatusView(SessionActionMixin, View):
+    """A small JSON status for the Go Live screen's script."""
+
+    def get(self, request):
+        session = self.session
+        return JsonResponse(
+            {
+                "id": session.pk,
+                "status": session.status,
+                "status_label": session.get_status_display(),
+                "started_at": session.started_at.isoformat() if session.started_at else None,
+                "ended_at": session.ended_at.isoformat() if session.ended_at else None,
+            }
+        )

@@ -1,0 +1,93 @@
+"""Public faces of a session: its HLS files, a JSON status for the player, an .ics invite."""
+
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from .. import playback
+from ..calendar import session_calendar
+from ..conf import live_settings
+from ..models import LiveSession
+
+
+def _forbidden():
+    return HttpResponseForbidden(
+        _("This live session is for members only. Log in to watch it."), content_type="text/plain"
+    )
+
+
+@require_GET
+def hls(request, pk, name):
+    """Serve one playlist or segment of a session, to users who may watch it.
+
+    Everyone else gets 403 for every name, existing or guessed, before the name
+    is even looked at, so nothing about the files leaks.
+    """
+    session = LiveSession.objects.filter(pk=pk).first()
+    if session is None:
+        # Anonymous visitors can't tell a missing session from a private one.
+        if not request.user.is_authenticated:
+            return _forbidden()
+        raise Http404(_("No such live session."))
+    if not playback.can_watch(session, request.user):
+        return _forbidden()
+    path = playback.hls_file(session, name)
+    if path is None:
+        raise Http404(_("No such file."))
+    content_type = playback.content_type(name)
+    if live_settings.ACCEL_REDIRECT_PREFIX:
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = playback.accel_redirect_path(session, name)
+    else:
+        response = FileResponse(path.open("rb"), content_type=content_type)
+    # The playlist changes every segment; segments never change once listed.
+    if name.endswith(".m3u8"):
+        response["Cache-Control"] = "no-cache, no-store"
+    else:
+        response["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@never_cache
+@require_GET
+def session_status(request, pk):
+    """What the live player polls: status, times, and the playback URL if allowed."""
+    session = get_object_or_404(LiveSession, pk=pk)
+    if not playback.can_watch(session, request.user):
+        return JsonResponse({"error": "members_only"}, status=403)
+    return JsonResponse(status_payload(session))
+
+
+def status_payload(session):
+    """The JSON the player understands (also rendered into the block's HTML)."""
+
+    def iso(value):
+        return value.isoformat() if value else None
+
+    return {
+        "id": session.pk,
+        "status": session.status,
+        "title": session.title,
+        "scheduled_start": iso(session.scheduled_start),
+        "started_at": iso(session.started_at),
+        "ended_at": iso(session.ended_at),
+        "playback_url": playback.playback_url(session) if session.is_live else None,
+    }
+
+
+@require_GET
+def session_calendar_file(request, pk):
+    """An .ics invite for *Add to calendar* (members only for private sessions)."""
+    session = get_object_or_404(LiveSession, pk=pk)
+    if not playback.can_watch(session, request.user):
+        return _forbidden()
+    if session.scheduled_start is None:
+        raise Http404(_("This live session has no scheduled start."))
+    page_url = request.META.get("HTTP_REFERER") or request.build_absolute_uri("/")
+    body = session_calendar(session, url=page_url, host=request.get_host())
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    filename = f"live-{session.slug or session.pk}.ics"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
