@@ -17,6 +17,5 @@ WAGTAIL_LIVE = json.loads(os.environ.get("WAGTAIL_LIVE_SITE_SETTINGS") or "{}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "loggers": {"wagtail_live": {"handlers": ["console"], "level": "INFO"}},
+    "loggers": {"wagtail_live": {"level": "INFO"}},
 }

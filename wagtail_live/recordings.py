@@ -37,6 +37,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
+from . import events, signals
 from .conf import live_settings
 from .exceptions import WagtailLiveError
 from .ffmpeg import ffmpeg_binary
@@ -681,8 +682,6 @@ def announce_ready(recording):
     """Event to the session's viewers, the ``recording_ready`` signal, the Wagtail hook."""
     from wagtail import hooks
 
-    from . import events, signals
-
     recording.refresh_from_db()
     try:
         events.publish(recording.session_id, "status", **recording_ready_event(recording))
@@ -691,6 +690,28 @@ def announce_ready(recording):
     signals.recording_ready.send(sender=Recording, recording=recording)
     for hook in hooks.get_hooks("after_live_recording_ready"):
         hook(recording)
+
+
+def announce_published(sender, instance, **kwargs):
+    """``page_published`` receiver: viewers still on the session's page switch to the recording."""
+    if instance.session_id is None:
+        return
+    recording = Recording.objects.filter(page_id=instance.pk).first()
+    if recording is None:
+        return
+    try:
+        events.publish(recording.session_id, "status", **recording_ready_event(recording))
+    except Exception:
+        logger.exception("Could not publish the published recording %s", recording.pk)
+
+
+def connect_signal_handlers():
+    """Connect the receivers this service needs (called once at start-up)."""
+    from wagtail.signals import page_published
+
+    page_published.connect(
+        announce_published, sender=recording_page_model(), dispatch_uid="wagtail_live_recordings"
+    )
 
 
 def recording_ready_event(recording):

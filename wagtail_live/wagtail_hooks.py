@@ -11,6 +11,8 @@ from wagtail.snippets.views.snippets import SnippetViewSet, SnippetViewSetGroup
 from . import admin_urls, chat
 from .forms import LiveSessionForm
 from .models import LiveSession
+from .recordings import connect_signal_handlers as connect_recording_signal_handlers
+from .views.recordings import LiveCategoryViewSet, RecordingViewSet  # recordings (issue 6)
 from .views.sessions import LiveSessionEditView, LiveSessionIndexView, PrepareLiveView
 
 
@@ -61,10 +63,13 @@ class LiveViewSetGroup(SnippetViewSetGroup):
     menu_label = _("Live")
     menu_icon = "media"
     menu_order = 250
-    items = [LiveSessionViewSet]
+    items = [LiveSessionViewSet, RecordingViewSet, LiveCategoryViewSet]
 
 
 register_snippet(LiveViewSetGroup)
+
+# Recordings (issue 6): viewers switch to a recording when its page is published.
+connect_recording_signal_handlers()
 
 
 @hooks.register("register_admin_urls")

@@ -10,13 +10,13 @@ from asgiref.sync import sync_to_async
 from tests.ingest.streams import playlist_segments, probe, push_rtmp, wait_for
 from tests.utils import make_session, require
 from wagtail_live.ffmpeg import ffmpeg_binary
-from wagtail_live.ingest import amf0
+from wagtail_live.ingest import amf0, rtmp_publish_url
 from wagtail_live.ingest.base import hls_dir, hls_playlist_path, recording_path
 from wagtail_live.ingest.rtmp import (
     ChunkReader,
+    EmbeddedRTMPBackend,
     RTMPServer,
     encode_message,
-    rtmp_server_url,
 )
 from wagtail_live.models import LiveSession, Recording, StreamKey
 
@@ -54,6 +54,14 @@ async def status_of(session):
     return session.status
 
 
+async def wait_until_ended(session, timeout):
+    for _ in range(int(timeout * 10)):
+        if await status_of(session) == LiveSession.Status.ENDED:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"session still {session.status} after {timeout}s")
+
+
 def playlist_ready(session, segments=1):
     path = hls_playlist_path(session)
     return path.exists() and len(playlist_segments(path)) >= segments
@@ -73,7 +81,7 @@ async def test_right_key_gives_one_second_hls_recording_and_lifecycle(server):
     assert await encoder.wait() == 0
 
     # The encoder left: the session ends after the grace period, and the recording is handed on.
-    await wait_for(lambda: session.refresh_from_db() or session.status == "ended", timeout=10)
+    await wait_until_ended(session, timeout=10)
     segments = playlist_segments(hls_playlist_path(session))
     assert all(0.8 <= duration <= 1.2 for duration, _ in segments[:-1])
     assert probe(hls_dir(session) / segments[0][1])[0] == ["aac", "h264"]
@@ -240,7 +248,7 @@ async def test_encoder_dying_then_resuming_within_grace_continues_the_same_recor
 
     again = await push_rtmp(url(server, key), seconds=3)
     assert await again.wait() == 0
-    await wait_for(lambda: session.refresh_from_db() or session.status == "ended", timeout=15)
+    await wait_until_ended(session, timeout=15)
 
     assert recording_path(session).stat().st_size > size_before
     codecs, duration = probe(recording_path(session))
@@ -257,7 +265,7 @@ async def test_encoder_dying_without_return_ends_the_session_and_keeps_the_recor
     encoder.kill()
     await encoder.wait()
 
-    await wait_for(lambda: session.refresh_from_db() or session.status == "ended", timeout=10)
+    await wait_until_ended(session, timeout=10)
     codecs, duration = probe(recording_path(session))
     assert codecs == ["aac", "h264"] and duration > 1
     assert await sync_to_async(Recording.objects.filter(session_id=session.pk).exists)()
@@ -285,9 +293,10 @@ async def test_chunk_reader_reassembles_messages_split_into_chunks():
     assert (type_id, stream_id, body) == (9, 1, payload)
 
 
-def test_publish_url_uses_the_configured_port(settings):
-    settings.WAGTAIL_LIVE = {"RTMP_HOST": "127.0.0.1", "RTMP_PORT": 19350}
-    assert rtmp_server_url() == "rtmp://127.0.0.1:19350/live"
-    settings.WAGTAIL_LIVE = {"RTMP_PUBLIC_URL": "rtmp://live.example.com/live"}
-    assert rtmp_server_url() == "rtmp://live.example.com/live"
-
+def test_publish_url_uses_the_configured_port(settings, rf):
+    settings.WAGTAIL_LIVE = {"RTMP_PORT": 19350}
+    request = rf.get("/", HTTP_HOST="live.example.com:8000")
+    settings.ALLOWED_HOSTS = ["live.example.com"]
+    assert EmbeddedRTMPBackend().publish_url(None, request) == "rtmp://live.example.com:19350/live"
+    settings.WAGTAIL_LIVE = {"RTMP_PUBLIC_URL": "rtmp://ingest.example.com/live"}
+    assert rtmp_publish_url(request) == "rtmp://ingest.example.com/live"

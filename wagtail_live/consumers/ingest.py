@@ -76,7 +76,13 @@ class IngestConsumer(AsyncWebsocketConsumer):
             code = CLOSE_FORBIDDEN if isinstance(error, PermissionDenied) else CLOSE_CONFLICT
             await self._refuse("forbidden" if code == CLOSE_FORBIDDEN else "refused", error, code)
             return
-        self.ingest = BrowserIngest(session)
+        ingest = BrowserIngest(session)
+        try:
+            await ingest.open()
+        except StreamRefused as error:
+            await self._refuse("refused", error, CLOSE_CONFLICT)
+            return
+        self.ingest = ingest
         self._arm_watchdog()
 
     @database_sync_to_async
@@ -165,7 +171,7 @@ class IngestConsumer(AsyncWebsocketConsumer):
         await self.close()
 
     async def _refuse(self, code, error, close_code):
-        self.ingest = None
+        await self._stop(end=False)
         await self._send_error(code, str(error))
         await self.close(code=close_code, reason=close_reason(str(error)))
 

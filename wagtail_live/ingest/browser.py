@@ -68,10 +68,10 @@ def detect_codecs(header):
 
 
 def check_can_stream(session, user):
-    """Raise unless ``user`` may stream ``session`` from the browser right now.
+    """Raise unless ``user`` may stream ``session`` from the browser.
 
     :class:`~wagtail_live.exceptions.PermissionDenied` for users who may not go
-    live, :class:`~.base.StreamRefused` when it has ended or another encoder is on.
+    live, :class:`~.base.StreamRefused` when the session has ended.
     """
     if not session.can_go_live(user):
         raise PermissionDenied(
@@ -79,33 +79,36 @@ def check_can_stream(session, user):
         )
     if session.has_ended:
         raise StreamRefused(_("This live session has ended."))
-    broadcast = Broadcast.for_session(session)
-    if broadcast is not None and broadcast.pipeline is not None:
-        raise StreamRefused(_("Another encoder is already live on this session."))
 
 
 class BrowserIngest:
-    """One ingest websocket's media: header check, then bytes into the session's broadcast."""
+    """One ingest websocket's media: header check, then bytes into the session's broadcast.
+
+    ``await open()`` claims the session for this socket (a second socket is
+    refused before it sends anything), ``receive`` takes each chunk, and
+    ``end`` (the host tapped *End live*) or ``drop`` (the connection went away)
+    release it.
+    """
 
     def __init__(self, session):
         self.session = session
         self.header = bytearray()
         self.broadcast = None
         self.codecs = None
+        self.media_started = False
 
-    @property
-    def streaming(self):
-        """True once media is flowing into the pipeline."""
-        return self.broadcast is not None
+    async def open(self):
+        """Claim the session; raises :class:`~.base.StreamRefused` if another encoder has it."""
+        self.broadcast = await Broadcast.open(self.session)
 
     async def receive(self, chunk):
         """Take one MediaRecorder chunk.
 
         Returns True when this chunk made the session live (or resumed it).
-        Raises :class:`InvalidMedia` (nothing was started), :class:`StreamRefused`,
-        :class:`StreamEnded` or :class:`PipelineError`.
+        Raises :class:`InvalidMedia` (nothing was started), :class:`StreamEnded`
+        or :class:`PipelineError`.
         """
-        if self.broadcast is not None:
+        if self.media_started:
             await self.broadcast.write(chunk)
             return False
         self.header += chunk
@@ -115,11 +118,9 @@ class BrowserIngest:
             if len(self.header) > MAX_HEADER_BYTES:
                 raise InvalidMedia(_("The camera stream sent no media."))
             return False
-        self.codecs = detect_codecs(bytes(self.header))
-        video, audio = self.codecs
-        self.broadcast = await Broadcast.open(
-            self.session, "webm", video_codec=video, audio_codec=audio or "aac"
-        )
+        self.codecs = video, audio = detect_codecs(bytes(self.header))
+        await self.broadcast.start_media("webm", video_codec=video, audio_codec=audio or "aac")
+        self.media_started = True
         header, self.header = bytes(self.header), bytearray()
         await self.broadcast.write(header)
         return True
@@ -131,16 +132,16 @@ class BrowserIngest:
 
     async def end(self):
         """The host tapped *End live*: flush the last media and end the session now."""
-        if self.broadcast is not None:
-            broadcast, self.broadcast = self.broadcast, None
+        broadcast, self.broadcast = self.broadcast, None
+        if broadcast is not None:
             await broadcast.disconnected(end=True)
-        else:
-            await sync_to_async(_end_if_open)(self.session)
+        # Ending before any media arrived still ends the session: the host said so.
+        await sync_to_async(_end_if_open)(self.session)
 
     async def drop(self):
         """The connection went away: the session ends unless it resumes within the grace."""
-        if self.broadcast is not None:
-            broadcast, self.broadcast = self.broadcast, None
+        broadcast, self.broadcast = self.broadcast, None
+        if broadcast is not None:
             await broadcast.disconnected()
 
 

@@ -21,7 +21,7 @@ from asgiref.sync import sync_to_async
 from django.utils.translation import gettext as _
 
 from ..conf import live_settings
-from . import amf0
+from . import amf0, rtmp_publish_url
 from .base import Broadcast, IngestBackend, PipelineError, StreamEnded, StreamRefused
 
 logger = logging.getLogger("wagtail_live.ingest.rtmp")
@@ -439,7 +439,7 @@ class RTMPServer:
         self.port = live_settings.RTMP_PORT if port is None else port
         self.timeout = timeout or live_settings.RTMP_TIMEOUT
         self._server = None
-        self._connections = set()
+        self._connections = {}  # RTMPConnection -> its task
 
     async def start(self):
         """Bind the listening socket; ``self.port`` is the real port (useful with port 0)."""
@@ -448,12 +448,12 @@ class RTMPServer:
         logger.info("rtmp: listening on %s:%s", self.host, self.port)
 
     async def _accept(self, reader, writer):
-        task = asyncio.current_task()
-        self._connections.add(task)
+        connection = RTMPConnection(reader, writer, timeout=self.timeout)
+        self._connections[connection] = asyncio.current_task()
         try:
-            await RTMPConnection(reader, writer, timeout=self.timeout).run()
+            await connection.run()
         finally:
-            self._connections.discard(task)
+            self._connections.pop(connection, None)
 
     async def serve_forever(self):
         """Serve until cancelled."""
@@ -463,9 +463,14 @@ class RTMPServer:
         """Stop listening, drop every connection and close every pipeline."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
+        # Closing the sockets lets each connection finish its own clean-up.
+        for connection in list(self._connections):
+            connection.writer.close()
+        tasks = list(self._connections.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=20)
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
         await Broadcast.shutdown_all()
 
 
@@ -476,15 +481,4 @@ class EmbeddedRTMPBackend(IngestBackend):
 
     def publish_url(self, session, request=None):
         """The server URL for the encoder (``RTMP_PUBLIC_URL``, else derived from the request)."""
-        return rtmp_server_url(request)
-
-
-def rtmp_server_url(request=None):
-    """``RTMP_PUBLIC_URL``, or ``rtmp://<host>:<RTMP_PORT>/live`` (host from the request if the
-    listener binds every interface)."""
-    if live_settings.RTMP_PUBLIC_URL:
-        return live_settings.RTMP_PUBLIC_URL
-    host = live_settings.RTMP_HOST
-    if host in ("0.0.0.0", "::") and request is not None:
-        host = request.get_host().rsplit(":", 1)[0]
-    return f"rtmp://{host}:{live_settings.RTMP_PORT}/{RTMP_APP}"
+        return rtmp_publish_url(request)

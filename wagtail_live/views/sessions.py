@@ -49,6 +49,16 @@ class LiveSessionEditView(EditView):
                     icon_name="media",
                 )
             )
+        # Recordings (issue 6): link to the session's recording(s) once there is one.
+        recording = self.object.recordings.first()
+        if recording is not None:
+            buttons.append(
+                HeaderButton(
+                    _("Recording"),
+                    url=reverse("wagtail_live_recordings:inspect", args=[recording.pk]),
+                    icon_name="media",
+                )
+            )
         return buttons
 
 

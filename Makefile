@@ -1,0 +1,40 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+# Both create .venv on first use; only Python 3.11+ and make are required.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint venv clean static
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## make demo: the example site with an admin login, the Huey consumer, the RTMP listener and a demo stream.
+demo: $(STAMP)
+	$(BIN)/python example_site/manage.py demo
+
+## make test: the whole suite. Tests needing a service or browser that is missing are skipped
+## (they fail instead under WAGTAIL_LIVE_REQUIRE_ALL=1, as in CI).
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m django makemigrations --check --dry-run --settings=example_site.settings
+
+## Rebuild wagtail_live/static/wagtail_live/vendor from package.json (needs Node.js; the result is committed).
+static:
+	npm ci
+	npm run build
+
+clean:
+	rm -rf $(VENV) .demo build dist *.egg-info
