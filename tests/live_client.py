@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+import websockets
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
@@ -78,7 +79,7 @@ class LiveClient:
                 return messages
             try:
                 messages.append(await self.receive(remaining))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return messages
 
     async def expect_close(self, timeout=3):
@@ -91,3 +92,40 @@ class LiveClient:
 
     async def disconnect(self):
         await self.communicator.disconnect()
+
+
+class RealSocket:
+    """A real websocket client speaking the live protocol."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.buffer = []
+
+    @classmethod
+    async def open(cls, site, pk, user=None):
+        headers = {"Cookie": site.login_cookie(user)} if user else {}
+        connection = await websockets.connect(
+            f"{site.ws_url}/ws/live/{pk}/", additional_headers=headers
+        )
+        client = cls(connection)
+        client.state = await client.expect("state")
+        return client
+
+    async def send(self, message):
+        await self.connection.send(json.dumps(message))
+
+    async def receive(self, timeout):
+        while not self.buffer:
+            self.buffer.extend(flatten(await asyncio.wait_for(self.connection.recv(), timeout)))
+        return self.buffer.pop(0)
+
+    async def expect(self, type, timeout=5, where=lambda m: True):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            message = await self.receive(max(0.01, deadline - loop.time()))
+            if message["type"] == type and where(message):
+                return message
+
+    async def close(self):
+        await self.connection.close()

@@ -47,7 +47,7 @@ class GroupListener:
             while True:
                 try:
                     message = await asyncio.wait_for(self.layer.receive(self.channel), 0.05)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return
                 received.append(message["event"])
 

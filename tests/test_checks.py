@@ -38,7 +38,9 @@ def test_missing_apps_are_errors(monkeypatch):
     from wagtail_live.checks import check_installed_apps
 
     installed = apps.is_installed
-    monkeypatch.setattr(apps, "is_installed", lambda name: name != "wagtailmedia" and installed(name))
+    monkeypatch.setattr(
+        apps, "is_installed", lambda name: name != "wagtailmedia" and installed(name)
+    )
     messages = check_installed_apps(None)
     assert [m.id for m in messages] == ["wagtail_live.E001"]
     assert "wagtailmedia" in messages[0].msg

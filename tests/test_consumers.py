@@ -376,3 +376,43 @@ async def test_one_layer_subscription_per_session_per_process(session, viewer):
     await disconnect_all(*clients)
     assert session.pk not in hub.rooms
     assert events.group_name(session.pk) not in layer.groups
+
+
+# -- a real daphne and a real websocket client --------------------------------
+
+
+@pytest.mark.slow
+def test_real_daphne_and_websocket_client(tmp_path):
+    from tests.live_client import RealSocket
+    from tests.live_site import LiveSite, migrated_database
+
+    site = LiveSite(tmp_path, migrated_database(tmp_path))
+    pk = site.run(
+        """
+        from tests.utils import make_editor, make_session
+        make_editor("alice")
+        result = make_session("Real", owner=make_editor("host")).pk
+        """
+    )
+    site.start()
+
+    async def scenario():
+        alice = await RealSocket.open(site, pk, "alice")
+        guest = await RealSocket.open(site, pk)
+        assert alice.state["can"]["chat"] and not guest.state["can"]["chat"]
+        await alice.send({"type": "chat.send", "text": "<script>alert(1)</script>"})
+        assert (await guest.expect("chat.message"))["text"] == "<script>alert(1)</script>"
+        await guest.expect("viewers", where=lambda m: m["count"] == 2)
+        await guest.connection.send("{broken")
+        assert (await guest.expect("error"))["code"] == "bad_json"
+        await guest.send({"type": "like", "count": 3})
+        await alice.expect("likes", where=lambda m: m["total"] == 3)
+        await alice.connection.send(b"\x00")
+        assert (await alice.expect("error"))["code"] == "binary_unsupported"
+        await alice.close()
+        await guest.close()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        site.stop()

@@ -21,7 +21,16 @@ def wheel(tmp_path_factory):
     require(build is not None, "the 'build' package (pip install build)")
     out = tmp_path_factory.mktemp("dist")
     result = subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out), str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--no-isolation",
+            "--outdir",
+            str(out),
+            str(ROOT),
+        ],
         capture_output=True,
         text=True,
     )
@@ -54,5 +63,13 @@ def test_wheel_metadata(wheel):
         metadata = archive.read(metadata_name).decode()
     assert "Name: wagtail-livestream" in metadata
     assert "Requires-Python: >=3.11" in metadata
-    for requirement in ("wagtail", "wagtailmedia", "channels", "daphne", "huey", "imageio-ffmpeg", "av"):
+    for requirement in (
+        "wagtail",
+        "wagtailmedia",
+        "channels",
+        "daphne",
+        "huey",
+        "imageio-ffmpeg",
+        "av",
+    ):
         assert f"Requires-Dist: {requirement}" in metadata

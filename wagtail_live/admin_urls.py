@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import go_live
+from .views import dashboard, go_live
 
 app_name = "wagtail_live_admin"
 
@@ -11,4 +11,5 @@ urlpatterns = [
     path("<int:pk>/end/", go_live.EndLiveView.as_view(), name="end_live"),
     path("<int:pk>/stream-key/", go_live.StreamKeyView.as_view(), name="stream_key"),
     path("<int:pk>/status/", go_live.SessionStatusView.as_view(), name="status"),
+    path("<int:pk>/dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
 ]

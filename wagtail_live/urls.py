@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import playback
+from .views import playback, rtmp
 
 app_name = "wagtail_live"
 
@@ -10,4 +10,8 @@ urlpatterns = [
     path("sessions/<int:pk>/hls/<path:name>", playback.hls, name="hls"),
     path("sessions/<int:pk>/status.json", playback.session_status, name="session_status"),
     path("sessions/<int:pk>/calendar.ics", playback.session_calendar_file, name="session_calendar"),
+    # nginx-rtmp callbacks (ingest/nginx_rtmp.py), guarded by WAGTAIL_LIVE["NGINX_SECRET"].
+    path("rtmp/on_publish", rtmp.on_publish, name="rtmp_on_publish"),
+    path("rtmp/on_publish_done", rtmp.on_publish_done, name="rtmp_on_publish_done"),
+    path("rtmp/on_record_done", rtmp.on_record_done, name="rtmp_on_record_done"),
 ]

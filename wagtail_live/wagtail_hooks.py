@@ -12,6 +12,7 @@ from . import admin_urls, chat
 from .forms import LiveSessionForm
 from .models import LiveSession
 from .recordings import connect_signal_handlers as connect_recording_signal_handlers
+from .views.chat_admin import BanViewSet, BlockedTermViewSet, ChatMessageViewSet  # chat (issue 5)
 from .views.recordings import LiveCategoryViewSet, RecordingViewSet  # recordings (issue 6)
 from .views.sessions import LiveSessionEditView, LiveSessionIndexView, PrepareLiveView
 
@@ -63,7 +64,14 @@ class LiveViewSetGroup(SnippetViewSetGroup):
     menu_label = _("Live")
     menu_icon = "media"
     menu_order = 250
-    items = [LiveSessionViewSet, RecordingViewSet, LiveCategoryViewSet]
+    items = [
+        LiveSessionViewSet,
+        RecordingViewSet,
+        LiveCategoryViewSet,
+        ChatMessageViewSet,  # chat (issue 5)
+        BanViewSet,
+        BlockedTermViewSet,
+    ]
 
 
 register_snippet(LiveViewSetGroup)

@@ -53,4 +53,8 @@ def counts():
 if __name__ == "__main__":
     django.setup()
     step, *args = sys.argv[1:]
-    print(json.dumps({"enqueue": enqueue, "wagtail": enqueue_wagtail_task, "counts": counts}[step](*args)))
+    print(
+        json.dumps(
+            {"enqueue": enqueue, "wagtail": enqueue_wagtail_task, "counts": counts}[step](*args)
+        )
+    )

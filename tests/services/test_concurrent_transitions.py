@@ -57,7 +57,7 @@ def race(session, action, contenders=4):
         for _ in range(contenders)
     ]
     outputs = [process.communicate(timeout=60) for process in processes]
-    for (out, err), process in zip(outputs, processes, strict=True):
+    for (_out, err), process in zip(outputs, processes, strict=True):
         assert process.returncode == 0, err
     return [out.strip() for out, _ in outputs]
 

@@ -1,7 +1,6 @@
 """Two real daphne processes sharing one session over Redis (channels_redis + redis presence)."""
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -10,7 +9,7 @@ import uuid
 import pytest
 import websockets
 
-from tests.live_client import flatten
+from tests.live_client import RealSocket as Socket
 from tests.live_site import LiveSite, migrated_database
 from tests.utils import require
 
@@ -66,43 +65,6 @@ def sites(tmp_path_factory):
     yield first, second, session_pk
     second.stop()
     first.stop()
-
-
-class Socket:
-    """A real websocket client speaking the live protocol."""
-
-    def __init__(self, connection):
-        self.connection = connection
-        self.buffer = []
-
-    @classmethod
-    async def open(cls, site, pk, user=None):
-        headers = {"Cookie": site.login_cookie(user)} if user else {}
-        connection = await websockets.connect(
-            f"{site.ws_url}/ws/live/{pk}/", additional_headers=headers
-        )
-        client = cls(connection)
-        client.state = await client.expect("state")
-        return client
-
-    async def send(self, message):
-        await self.connection.send(json.dumps(message))
-
-    async def receive(self, timeout):
-        while not self.buffer:
-            self.buffer.extend(flatten(await asyncio.wait_for(self.connection.recv(), timeout)))
-        return self.buffer.pop(0)
-
-    async def expect(self, type, timeout=5, where=lambda m: True):
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            message = await self.receive(max(0.01, deadline - loop.time()))
-            if message["type"] == type and where(message):
-                return message
-
-    async def close(self):
-        await self.connection.close()
 
 
 def test_chat_and_counts_cross_workers(sites):

@@ -413,12 +413,31 @@ def hand_off_recording(session, storage_name):
     return enqueue_recording(session, storage_name)
 
 
+def collect_recording(session):
+    """Return the storage name of ``session``'s finished recording, or None.
+
+    The embedded pipeline writes ``recording.ts``; nginx-rtmp records into the
+    HLS directory (``hls/index.flv``, appended to on resume), which is moved to
+    ``recording.flv`` here, once the session is over.
+    """
+    directory = Path(session.media_dir)
+    nginx_file = hls_dir(session) / "index.flv"
+    if nginx_file.exists() and not (directory / "recording.flv").exists():
+        nginx_file.rename(directory / "recording.flv")
+    for name in (RECORDING_NAME, "recording.flv"):
+        path = directory / name
+        if path.exists() and path.stat().st_size:
+            return session.media_path(name)
+    return None
+
+
 def finish_session(session):
     """End ``session`` (if still live), close its playlist and hand off its recording."""
     end_session_quietly(session)
     finish_playlist(session)
-    if recording_path(session).exists() and recording_path(session).stat().st_size:
-        hand_off_recording(session, recording_storage_name(session))
+    storage_name = collect_recording(session)
+    if storage_name:
+        hand_off_recording(session, storage_name)
 
 
 def is_receiving_elsewhere(session, window=None):

@@ -17,11 +17,10 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ("taggit", "0006_rename_taggeditem_content_type_object_id_taggit_tagg_content_8fc721_idx"),
-        ("wagtailcore", "0098_apitoken"),
+        ("wagtailcore", "0097_baselogentry_uuid_action_timestamp_indexes"),
         ("wagtailimages", "0027_image_description"),
         ("wagtailmedia", "0005_alter_media_options"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
-        migrations.swappable_dependency(settings.WAGTAIL_PAGE_MODEL),
     ]
 
     operations = [
@@ -559,7 +558,7 @@ class Migration(migrations.Migration):
                         null=True,
                         on_delete=django.db.models.deletion.SET_NULL,
                         related_name="+",
-                        to=settings.WAGTAIL_PAGE_MODEL,
+                        to="wagtailcore.page",
                         verbose_name="page",
                     ),
                 ),
@@ -601,7 +600,7 @@ class Migration(migrations.Migration):
                         parent_link=True,
                         primary_key=True,
                         serialize=False,
-                        to=settings.WAGTAIL_PAGE_MODEL,
+                        to="wagtailcore.page",
                     ),
                 ),
                 ("intro", wagtail.fields.RichTextField(blank=True, verbose_name="intro")),

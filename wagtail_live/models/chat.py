@@ -5,7 +5,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from wagtail.search import index
 
 
 class ChatMessageQuerySet(models.QuerySet):
@@ -234,7 +233,7 @@ class ViewerSample(models.Model):
         return f"{self.session_id} {self.at:%H:%M:%S}: {self.viewers}"
 
 
-class BlockedTerm(index.Indexed, models.Model):
+class BlockedTerm(models.Model):
     """A word or phrase refused in chat (case-insensitive), managed as a snippet."""
 
     term = models.CharField(
@@ -244,8 +243,6 @@ class BlockedTerm(index.Indexed, models.Model):
         help_text=_("Matched case-insensitively, as a whole word or phrase."),
     )
     created_at = models.DateTimeField(_("added"), auto_now_add=True)
-
-    search_fields = [index.SearchField("term")]
 
     class Meta:
         verbose_name = _("blocked term")

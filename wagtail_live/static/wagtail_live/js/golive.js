@@ -61,6 +61,8 @@ class CameraStudio {
     this.ending = false;
     this.startedAt = null;
     this.timer = null;
+    this.droppedAt = null;
+    this.graceMs = Number(root.dataset.reconnectGrace || 30) * 1000;
   }
 
   async init() {
@@ -188,6 +190,7 @@ class CameraStudio {
     }
     const message = JSON.parse(event.data);
     if (message.type === "live") {
+      this.droppedAt = null;
       this.showLive(message.started_at ? Date.parse(message.started_at) : Date.now());
     } else if (message.type === "ended") {
       this.finish(this.text.ended);
@@ -204,12 +207,17 @@ class CameraStudio {
     if (this.ending || !this.live) {
       return;
     }
-    if (event.code === 4000 || event.code === 4003 || event.code === 4009) {
+    const resuming = this.droppedAt !== null;
+    const withinGrace = resuming && Date.now() - this.droppedAt < this.graceMs;
+    // 4009 while resuming: the server has not noticed our old connection is gone yet.
+    const final = event.code === 4000 || event.code === 4003 || (event.code === 4009 && !resuming);
+    if (final || (resuming && !withinGrace)) {
       // Refused or finished for good (see consumers/ingest.py): don't retry.
       this.finish(event.reason || this.text.refused, true);
       return;
     }
     // A dropped network: resume into the same session within the grace period.
+    this.droppedAt ??= Date.now();
     this.say(this.text.reconnecting, true);
     setTimeout(() => this.live && !this.ending && this.connect(), RECONNECT_DELAY_MS);
   }

@@ -1,0 +1,293 @@
+"""nginx with the RTMP module as the ingest (scale-out): the callbacks' logic and its config.
+
+nginx-rtmp receives the encoder, writes HLS and the recording itself, and asks
+the site through HTTP callbacks (``views/rtmp.py`` are their thin faces):
+
+* ``on_publish`` — the stream key is checked here, before nginx accepts any
+  media; a non-2xx answer refuses the encoder. An accepted stream is renamed
+  (a 3xx answer's ``Location``) to ``<pk>/hls/index``, so nginx writes
+  ``<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (the same place as the embedded
+  backends) and the stream key never appears in a file name or URL;
+* ``on_publish_done`` — the encoder left: the session ends at once when
+  ``RECONNECT_GRACE`` is 0, else the clean-up task ends it if nobody resumes;
+* ``on_record_done`` — nginx closed the recording (``<pk>/hls/index.flv``); once
+  the session is over it becomes ``<pk>/recording.flv`` and goes to
+  ``enqueue_recording``. While the session may still resume, nginx appends to
+  the same file (``record_append``).
+"""
+
+import hashlib
+import hmac
+import logging
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.utils.translation import gettext as _
+
+from ..conf import live_settings
+from ..exceptions import WagtailLiveError
+from . import rtmp_publish_url
+from .base import (
+    IngestBackend,
+    StreamRefused,
+    end_session_quietly,
+    finish_session,
+    hls_dir,
+    is_receiving_elsewhere,
+    start_session_quietly,
+)
+
+logger = logging.getLogger("wagtail_live.ingest.nginx")
+
+# The name nginx-rtmp gives the stream once on_publish renamed it: <pk>/hls/index.
+STREAM_NAME_TEMPLATE = "{pk}/hls/index"
+
+
+class CallbackDenied(WagtailLiveError):
+    """A callback came without the shared secret (or with a wrong one)."""
+
+
+class NginxRTMPBackend(IngestBackend):
+    """OBS publishes to nginx-rtmp (``manage.py live_nginx_config``), which calls the site back."""
+
+    name = "nginx"
+
+    def publish_url(self, session, request=None):
+        """The nginx RTMP server URL (``RTMP_PUBLIC_URL``, else the site's host on ``RTMP_PORT``)."""
+        return rtmp_publish_url(request)
+
+
+def check_secret(provided):
+    """Raise CallbackDenied unless ``provided`` is ``WAGTAIL_LIVE["NGINX_SECRET"]``.
+
+    Compared in constant time. With no secret configured every callback is
+    refused: a site that never set nginx up cannot be published to through it.
+    """
+    expected = live_settings.NGINX_SECRET
+    if not expected:
+        raise CallbackDenied(_('WAGTAIL_LIVE["NGINX_SECRET"] is not set.'))
+    if not hmac.compare_digest(str(provided or "").encode(), str(expected).encode()):
+        raise CallbackDenied(_("Wrong or missing callback secret."))
+
+
+def authorize_publish(stream_key):
+    """on_publish: return the stream name nginx should use, or raise StreamRefused.
+
+    Refuses wrong, revoked and expired keys, ended sessions and a second
+    encoder while one is live. Creates the HLS directory nginx writes into and
+    moves the session to *live* (nginx tells nothing earlier than publish).
+    """
+    from ..models import LiveSession
+
+    session = LiveSession.objects.for_stream_key(stream_key or "")
+    if session is None:
+        raise StreamRefused(_("Unknown, revoked or expired stream key."))
+    if session.status == LiveSession.Status.LIVE and is_receiving_elsewhere(session):
+        raise StreamRefused(_("Another encoder is already live on this session."))
+    hls_dir(session).mkdir(parents=True, exist_ok=True)
+    if not start_session_quietly(session):
+        raise StreamRefused(_("This live session cannot go live."))
+    logger.info("nginx: publishing to session %s", session.pk)
+    return STREAM_NAME_TEMPLATE.format(pk=session.pk)
+
+
+def session_for_callback(name="", path=""):
+    """The session a publish_done / record_done callback is about, or None.
+
+    nginx sends the original stream key as ``name`` (it may be revoked by now,
+    so it is looked up whatever its state) and, for recordings, the file's
+    ``path``, which lies in the session's directory.
+    """
+    from ..models import LiveSession, StreamKey
+
+    pk = _pk_from_recording_path(path) if path else None
+    if pk is None and name:
+        digest = hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()
+        pk = StreamKey.objects.filter(digest=digest).values_list("session_id", flat=True).first()
+    return LiveSession.objects.filter(pk=pk).first() if pk else None
+
+
+def _pk_from_recording_path(path):
+    root = (Path(settings.MEDIA_ROOT) / live_settings.MEDIA_SUBDIR).resolve()
+    try:
+        relative = Path(path).resolve().relative_to(root)
+    except ValueError:
+        return None  # not one of ours: never act on a file outside the media directory
+    first = relative.parts[0] if relative.parts else ""
+    return int(first) if first.isdigit() else None
+
+
+def publish_done(session):
+    """on_publish_done: without a grace period the session ends now.
+
+    The recording is handed on by on_record_done (nginx may still be closing
+    the file here) or, after a grace period nobody used, by the clean-up task.
+    """
+    if live_settings.RECONNECT_GRACE <= 0:
+        end_session_quietly(session)
+
+
+def record_done(session, path):
+    """on_record_done: hand the recording on once the session is over."""
+    session.refresh_from_db()
+    if session.has_ended or live_settings.RECONNECT_GRACE <= 0:
+        finish_session(session)
+    else:
+        logger.info("nginx: session %s may resume; %s stays open for appending", session.pk, path)
+
+
+def nginx_config(
+    *,
+    site_url,
+    secret,
+    media_root=None,
+    rtmp_port=1935,
+    user=None,
+    full=False,
+    prefix=None,
+    module_path="/usr/lib/nginx/modules/ngx_rtmp_module.so",
+    http_port=None,
+):
+    """Return nginx configuration for this site (see ``manage.py live_nginx_config``).
+
+    The ``rtmp {}`` block and HTTP ``location``s; with ``full`` a complete
+    ``nginx.conf`` (module load, events, pid and logs under ``prefix``) that
+    runs as it is.
+    """
+    from django.urls import reverse
+
+    media_root = Path(media_root or settings.MEDIA_ROOT)
+    live_root = media_root / live_settings.MEDIA_SUBDIR.strip("/")
+    site_url = site_url.rstrip("/")
+
+    def callback(name):
+        return f"{site_url}{reverse(f'wagtail_live:{name}')}?secret={secret}"
+
+    accel = live_settings.ACCEL_REDIRECT_PREFIX or "/_live_media/"
+    media_url = (settings.MEDIA_URL or "/media/").rstrip("/") + "/" + live_settings.MEDIA_SUBDIR
+    context = {
+        "live_root": live_root,
+        "rtmp_port": rtmp_port,
+        "seg": live_settings.HLS_SEGMENT_SECONDS,
+        "on_publish": callback("rtmp_on_publish"),
+        "on_publish_done": callback("rtmp_on_publish_done"),
+        "on_record_done": callback("rtmp_on_record_done"),
+        "accel": "/" + accel.strip("/") + "/",
+        "media_url": media_url.rstrip("/") + "/",
+        "site_url": site_url,
+    }
+    rtmp_block = RTMP_BLOCK.format(**context)
+    http_locations = HTTP_LOCATIONS.format(**context)
+    if not full:
+        return f"{rtmp_block}\n{http_locations}"
+    prefix = Path(prefix or os.getcwd())
+    worker_user = f"user {user};\n" if user else ""
+    http_server = ""
+    if http_port:
+        http_server = HTTP_SERVER.format(
+            http_port=http_port, locations=_indent(http_locations, 8)
+        )
+    return FULL_CONFIG.format(
+        module_path=module_path,
+        worker_user=worker_user,
+        prefix=prefix,
+        rtmp_block=rtmp_block,
+        http_server=http_server,
+    )
+
+
+def _indent(text, spaces):
+    pad = " " * spaces
+    return "\n".join(pad + line if line.strip() else line for line in text.splitlines())
+
+
+RTMP_BLOCK = """\
+# RTMP ingest for wagtail_live: encoders publish to rtmp://<this host>:{rtmp_port}/live
+# with their session's stream key. nginx's worker user must be able to write to
+# {live_root} (run the workers as the site's user, or share a group with g+w).
+rtmp {{
+    server {{
+        listen {rtmp_port};
+        chunk_size 4096;
+        notify_method post;
+
+        application live {{
+            live on;
+            # Nobody plays RTMP from here: viewers get HLS through the site.
+            deny play all;
+
+            # The stream key is checked before any media is accepted; the site
+            # renames the stream to <session>/hls/index, so files never carry the key.
+            on_publish {on_publish};
+            on_publish_done {on_publish_done};
+            on_record_done {on_record_done};
+
+            hls on;
+            hls_path {live_root};
+            hls_nested off;
+            hls_fragment {seg}s;
+            hls_playlist_length 6s;
+            hls_continuous on;
+            hls_cleanup on;
+
+            record all;
+            record_path {live_root};
+            record_suffix .flv;
+            record_unique off;
+            # A resumed stream continues the same recording.
+            record_append on;
+        }}
+    }}
+}}
+"""
+
+HTTP_LOCATIONS = """\
+# In the site's http {{ server {{ ... }} }}: HLS and the site itself.
+# Private sessions: Django checks permission and answers with X-Accel-Redirect
+# (WAGTAIL_LIVE["ACCEL_REDIRECT_PREFIX"] = "{accel}").
+location {accel} {{
+    internal;
+    alias {live_root}/;
+    types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
+    add_header Cache-Control no-cache;
+}}
+# Public sessions straight from disk (WAGTAIL_LIVE["PLAYBACK_FROM_MEDIA_URL"] = True):
+# only playlists and segments, never the recordings.
+location ~ ^{media_url}(\\d+/hls/[A-Za-z0-9_.-]+\\.(m3u8|ts))$ {{
+    alias {live_root}/$1;
+    types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
+    add_header Cache-Control no-cache;
+}}
+# Everything else (pages, callbacks, websockets) goes to the ASGI server.
+location / {{
+    proxy_pass {site_url};
+    proxy_http_version 1.1;
+    proxy_set_header Host $host;
+    proxy_set_header Upgrade $http_upgrade;
+    proxy_set_header Connection "upgrade";
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+}}
+"""
+
+HTTP_SERVER = """\
+http {{
+    server {{
+        listen 127.0.0.1:{http_port};
+{locations}
+    }}
+}}
+"""
+
+FULL_CONFIG = """\
+# nginx.conf for wagtail_live's RTMP ingest (manage.py live_nginx_config --full).
+load_module {module_path};
+{worker_user}worker_processes 1;
+pid {prefix}/nginx.pid;
+error_log {prefix}/error.log info;
+events {{
+    worker_connections 256;
+}}
+
+{rtmp_block}
+{http_server}"""

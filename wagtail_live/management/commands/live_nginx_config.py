@@ -1,0 +1,65 @@
+"""``manage.py live_nginx_config``: print the nginx-rtmp configuration for this site."""
+
+import getpass
+
+from django.core.management.base import BaseCommand, CommandError
+
+from wagtail_live.conf import live_settings
+from wagtail_live.ingest.nginx_rtmp import nginx_config
+
+
+class Command(BaseCommand):
+    help = (
+        "Print the nginx `rtmp {}` block and HTTP locations (HLS, private X-Accel, the site) "
+        "for ingest through nginx-rtmp; --full prints a complete nginx.conf."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--site-url",
+            default="http://127.0.0.1:8000",
+            help="Where nginx reaches this site for the callbacks (default %(default)s).",
+        )
+        parser.add_argument("--rtmp-port", type=int, default=None, help="RTMP port (RTMP_PORT).")
+        parser.add_argument(
+            "--secret", default=None, help='Callback secret (default WAGTAIL_LIVE["NGINX_SECRET"]).'
+        )
+        parser.add_argument("--media-root", default=None, help="MEDIA_ROOT as nginx sees it.")
+        parser.add_argument(
+            "--user",
+            default=None,
+            help="nginx worker user (--full); it must be able to write the media directory. "
+            "Default: the user running this command, i.e. the site's user.",
+        )
+        parser.add_argument("--full", action="store_true", help="Print a complete nginx.conf.")
+        parser.add_argument("--prefix", default=None, help="Directory for pid and logs (--full).")
+        parser.add_argument(
+            "--module-path",
+            default="/usr/lib/nginx/modules/ngx_rtmp_module.so",
+            help="The RTMP module to load (--full; Debian: libnginx-mod-rtmp).",
+        )
+        parser.add_argument(
+            "--http-port", type=int, default=None, help="Also serve HTTP on this port (--full)."
+        )
+
+    def handle(self, *args, **options):
+        secret = options["secret"] or live_settings.NGINX_SECRET
+        if not secret:
+            raise CommandError(
+                'Set WAGTAIL_LIVE["NGINX_SECRET"] (a long random string) or pass --secret: '
+                "nginx sends it with every callback and the site refuses callbacks without it."
+            )
+        rtmp_port = options["rtmp_port"] or live_settings.RTMP_PORT
+        self.stdout.write(
+            nginx_config(
+                site_url=options["site_url"],
+                secret=secret,
+                media_root=options["media_root"],
+                rtmp_port=rtmp_port,
+                user=options["user"] or (getpass.getuser() if options["full"] else None),
+                full=options["full"],
+                prefix=options["prefix"],
+                module_path=options["module_path"],
+                http_port=options["http_port"],
+            )
+        )

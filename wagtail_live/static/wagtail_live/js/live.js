@@ -1,0 +1,336 @@
+// Live chat, likes and viewer count for a live session (protocol: docs/protocol.md).
+//
+// One small ES module, no framework. It fills the [data-live-realtime] blocks rendered by
+// templates/wagtail_live/includes/live_chat.html: the player block, the Go Live screen and
+// the admin dashboard (which adds moderation buttons for users allowed to moderate).
+// Chat text is always inserted with textContent, never as HTML.
+
+const NO_RECONNECT = new Set([4403, 4404]);
+const FLOOD_CLOSE = 4008;
+const MAX_BACKOFF_MS = 30000;
+const LIKE_FLUSH_MS = 250;
+const MAX_HEARTS = 6;
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function socketUrl(path) {
+  const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+  return `${scheme}//${window.location.host}${path}`;
+}
+
+export class LiveRealtime {
+  constructor(root) {
+    this.root = root;
+    this.path = root.dataset.socketPath;
+    this.text = JSON.parse(root.querySelector("[data-live-text]")?.textContent || "{}");
+    this.moderationUi = root.dataset.moderation === "1";
+    this.messages = new Map();
+    this.attempt = 0;
+    this.pendingLikes = 0;
+    this.likeTimer = null;
+    this.lastLikes = null;
+    this.can = {};
+    this.buildUi();
+    this.connect();
+  }
+
+  t(key, fallback) {
+    return this.text[key] || fallback;
+  }
+
+  // -- the page -----------------------------------------------------------
+
+  buildUi() {
+    this.viewersEl = this.root.querySelector("[data-live-viewers]");
+    const likes = this.root.querySelector("[data-live-likes]");
+    const chat = this.root.querySelector("[data-live-chat]");
+
+    if (likes) {
+      this.likeButton = el("button", "live-like", "♥");
+      this.likeButton.type = "button";
+      this.likeButton.setAttribute("aria-label", this.t("like", "Like"));
+      this.likeButton.dataset.liveLikeButton = "";
+      this.likesCount = el("span", "live-like__count", "0");
+      this.likesCount.dataset.liveLikesCount = "";
+      this.hearts = el("div", "live-hearts");
+      this.hearts.setAttribute("aria-hidden", "true");
+      likes.replaceChildren(this.likeButton, this.likesCount, this.hearts);
+      this.likeButton.addEventListener("click", () => this.tapLike());
+    }
+
+    if (chat) {
+      this.pinnedEl = el("div", "live-chat__pinned");
+      this.pinnedEl.hidden = true;
+      this.pinnedEl.dataset.livePinned = "";
+      this.listEl = el("ol", "live-chat__messages");
+      this.listEl.setAttribute("aria-live", "polite");
+      this.listEl.dataset.liveMessages = "";
+      this.noticeEl = el("p", "live-chat__notice");
+      this.noticeEl.setAttribute("role", "status");
+      this.noticeEl.dataset.liveChatNotice = "";
+      this.form = el("form", "live-chat__form");
+      this.input = el("input", "live-chat__input");
+      this.input.type = "text";
+      this.input.name = "text";
+      this.input.autocomplete = "off";
+      this.input.placeholder = this.t("placeholder", "Say something…");
+      this.input.setAttribute("aria-label", this.t("placeholder", "Say something…"));
+      this.input.dataset.liveChatInput = "";
+      const send = el("button", "button live-chat__send", this.t("send", "Send"));
+      send.type = "submit";
+      this.form.append(this.input, send);
+      this.form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.sendChat();
+      });
+      this.modBar = el("div", "live-chat__modbar");
+      this.modBar.hidden = true;
+      chat.replaceChildren(this.pinnedEl, this.listEl, this.noticeEl, this.form, this.modBar);
+      if (this.moderationUi) this.buildModBar();
+    }
+  }
+
+  buildModBar() {
+    const label = el("label", "live-chat__slow-label", this.t("slow_mode", "Slow mode"));
+    this.slowSelect = el("select", "live-chat__slow");
+    this.slowSelect.dataset.liveSlow = "";
+    for (const seconds of [0, 5, 10, 30, 60, 120]) {
+      const option = el("option", "", seconds ? `${seconds} s` : this.t("off", "Off"));
+      option.value = String(seconds);
+      this.slowSelect.append(option);
+    }
+    this.slowSelect.addEventListener("change", () =>
+      this.send({ type: "mod.slow", seconds: Number(this.slowSelect.value) }),
+    );
+    label.append(this.slowSelect);
+    this.modBar.append(label);
+  }
+
+  setViewers(count) {
+    if (!this.viewersEl) return;
+    this.viewersEl.dataset.count = String(count);
+    const template = this.t("viewers", "%(count)s watching");
+    this.viewersEl.textContent = template.replace("%(count)s", count);
+  }
+
+  setLikes(total) {
+    if (!this.likesCount) return;
+    if (this.lastLikes !== null && total > this.lastLikes) {
+      this.floatHearts(Math.min(total - this.lastLikes, MAX_HEARTS));
+    }
+    this.lastLikes = total;
+    this.likesCount.textContent = String(total);
+  }
+
+  floatHearts(count) {
+    if (!this.hearts || window.matchMedia?.("(prefers-reduced-motion: reduce)").matches) return;
+    for (let i = 0; i < count; i += 1) {
+      const heart = el("span", "live-heart", "♥");
+      heart.style.left = `${10 + Math.random() * 80}%`;
+      heart.style.animationDelay = `${i * 90}ms`;
+      heart.addEventListener("animationend", () => heart.remove());
+      this.hearts.append(heart);
+    }
+  }
+
+  notice(message) {
+    if (!this.noticeEl) return;
+    this.noticeEl.textContent = message;
+    clearTimeout(this.noticeTimer);
+    this.noticeTimer = setTimeout(() => {
+      this.noticeEl.textContent = "";
+    }, 6000);
+  }
+
+  renderMessage(message) {
+    const item = el("li", "live-chat__message");
+    item.dataset.messageId = String(message.id);
+    const name = el("span", "live-chat__name", message.display_name);
+    item.append(name);
+    if (message.badge) item.append(el("span", `live-chat__badge live-chat__badge--${message.badge}`, message.badge));
+    item.append(el("span", "live-chat__text", message.text));
+    if (this.moderationUi && this.can.moderate) item.append(this.modButtons(message));
+    return item;
+  }
+
+  modButtons(message) {
+    const tools = el("span", "live-chat__tools");
+    const add = (label, action) => {
+      const button = el("button", "button button-small button-secondary", label);
+      button.type = "button";
+      button.addEventListener("click", action);
+      tools.append(button);
+    };
+    add(this.t("remove", "Remove"), () => this.send({ type: "mod.remove", message_id: message.id }));
+    add(this.t("pin", "Pin"), () => this.send({ type: "mod.pin", message_id: message.id }));
+    if (message.user_id !== null && message.user_id !== this.userId) {
+      const mutes = [
+        [300, this.t("mute_5m", "Mute 5 min")],
+        [3600, this.t("mute_1h", "Mute 1 h")],
+        [86400, this.t("mute_24h", "Mute 24 h")],
+        [null, this.t("mute_rest", "Mute for the rest of the stream")],
+      ];
+      for (const [seconds, label] of mutes) {
+        add(label, () => this.send({ type: "mod.mute", user_id: message.user_id, seconds }));
+      }
+      add(this.t("ban", "Ban"), () => {
+        const reason = window.prompt(this.t("ban_reason", "Reason for the ban?"), "");
+        if (reason !== null) this.send({ type: "mod.ban", user_id: message.user_id, reason });
+      });
+    }
+    return tools;
+  }
+
+  addMessage(message) {
+    if (!this.listEl || this.messages.has(message.id)) return;
+    const item = this.renderMessage(message);
+    this.messages.set(message.id, item);
+    const atBottom = this.listEl.scrollHeight - this.listEl.scrollTop - this.listEl.clientHeight < 40;
+    this.listEl.append(item);
+    if (atBottom) this.listEl.scrollTop = this.listEl.scrollHeight;
+  }
+
+  removeMessage(id) {
+    const item = this.messages.get(id);
+    if (item) item.remove();
+    this.messages.delete(id);
+  }
+
+  setPinned(message) {
+    if (!this.pinnedEl) return;
+    this.pinnedEl.replaceChildren();
+    this.pinnedEl.hidden = !message;
+    if (!message) return;
+    this.pinnedEl.append(
+      el("span", "live-chat__pin-label", this.t("pinned", "Pinned")),
+      el("span", "live-chat__name", message.display_name),
+      el("span", "live-chat__text", message.text),
+    );
+    if (this.moderationUi && this.can.moderate) {
+      const unpin = el("button", "button button-small button-secondary", this.t("unpin", "Unpin"));
+      unpin.type = "button";
+      unpin.addEventListener("click", () => this.send({ type: "mod.pin", message_id: null }));
+      this.pinnedEl.append(unpin);
+    }
+  }
+
+  applyPermissions(can) {
+    this.can = can || {};
+    if (this.form) {
+      this.input.disabled = !this.can.chat;
+      if (this.can.login_required) this.input.placeholder = this.t("login", "Log in to chat");
+      else if (this.can.muted_until) this.input.placeholder = this.t("muted", "You are muted");
+    }
+    if (this.likeButton) this.likeButton.disabled = !this.can.like;
+    if (this.modBar) this.modBar.hidden = !(this.moderationUi && this.can.moderate);
+  }
+
+  // -- the protocol -------------------------------------------------------
+
+  connect() {
+    this.socket = new WebSocket(socketUrl(this.path));
+    this.root.dataset.connection = "connecting";
+    this.socket.addEventListener("open", () => {
+      this.root.dataset.connection = "open";
+    });
+    this.socket.addEventListener("message", (event) => {
+      const data = JSON.parse(event.data);
+      for (const message of Array.isArray(data) ? data : [data]) this.handle(message);
+    });
+    this.socket.addEventListener("close", (event) => this.closed(event.code));
+  }
+
+  closed(code) {
+    this.root.dataset.connection = "closed";
+    if (NO_RECONNECT.has(code)) return;
+    const base = code === FLOOD_CLOSE ? MAX_BACKOFF_MS : Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
+    this.attempt += 1;
+    // Jitter so thousands of viewers of a restarted worker do not reconnect in one burst.
+    setTimeout(() => this.connect(), base * (0.5 + Math.random() / 2));
+  }
+
+  send(message) {
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
+  }
+
+  handle(message) {
+    switch (message.type) {
+      case "state":
+        this.attempt = 0;
+        this.userId = message.user?.id ?? null;
+        this.applyPermissions(message.can);
+        this.messages.clear();
+        this.listEl?.replaceChildren();
+        for (const chatMessage of message.messages) this.addMessage(chatMessage);
+        this.setPinned(message.pinned);
+        this.setViewers(message.viewers);
+        this.lastLikes = null;
+        this.setLikes(message.likes);
+        if (this.slowSelect) this.slowSelect.value = String(message.slow_mode);
+        this.root.dataset.status = message.status;
+        break;
+      case "chat.message":
+        this.addMessage(message);
+        break;
+      case "chat.removed":
+        this.removeMessage(message.id);
+        break;
+      case "chat.pinned":
+        this.setPinned(message.message);
+        break;
+      case "chat.slow":
+        if (this.slowSelect) this.slowSelect.value = String(message.seconds);
+        break;
+      case "likes":
+        this.setLikes(message.total);
+        break;
+      case "viewers":
+        this.setViewers(message.count);
+        break;
+      case "status":
+        this.root.dataset.status = message.state;
+        this.root.dispatchEvent(new CustomEvent("live:status", { detail: message, bubbles: true }));
+        break;
+      case "error":
+        this.notice(message.message);
+        break;
+      default:
+        break; // newer servers may send more types; ignore them
+    }
+  }
+
+  sendChat() {
+    const text = this.input.value.trim();
+    if (!text) return;
+    this.send({ type: "chat.send", text });
+    this.input.value = "";
+  }
+
+  tapLike() {
+    this.pendingLikes += 1;
+    this.floatHearts(1);
+    this.lastLikes = (this.lastLikes ?? 0) + 1;
+    this.likesCount.textContent = String(this.lastLikes);
+    // Taps are summed and sent a few times a second, not one frame per tap.
+    if (!this.likeTimer) {
+      this.likeTimer = setTimeout(() => {
+        this.send({ type: "like", count: this.pendingLikes });
+        this.pendingLikes = 0;
+        this.likeTimer = null;
+      }, LIKE_FLUSH_MS);
+    }
+  }
+}
+
+export function initLiveRealtime(scope = document) {
+  for (const root of scope.querySelectorAll("[data-live-realtime]")) {
+    if (!root.liveRealtime) root.liveRealtime = new LiveRealtime(root);
+  }
+}
+
+initLiveRealtime();
