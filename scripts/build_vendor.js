@@ -14,3 +14,14 @@ fs.copyFileSync(path.join(source, "dist", "hls.min.js"), path.join(target, "hls.
 fs.copyFileSync(path.join(source, "LICENSE"), path.join(target, "hls.js.LICENSE"));
 fs.writeFileSync(path.join(target, "hls.js.version"), version + "\n");
 console.log(`hls.js ${version} copied to ${path.relative(root, target)}`);
+
+// Chart.js (analytics charts, issue 7): its UMD build defines window.Chart.
+const chartSource = path.join(root, "node_modules", "chart.js");
+const chartVersion = require(path.join(chartSource, "package.json")).version;
+fs.copyFileSync(
+  path.join(chartSource, "dist", "chart.umd.min.js"),
+  path.join(target, "chart.umd.min.js"),
+);
+fs.copyFileSync(path.join(chartSource, "LICENSE.md"), path.join(target, "chart.js.LICENSE"));
+fs.writeFileSync(path.join(target, "chart.js.version"), chartVersion + "\n");
+console.log(`chart.js ${chartVersion} copied to ${path.relative(root, target)}`);

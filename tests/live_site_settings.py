@@ -13,6 +13,9 @@ DATABASES = {
         "OPTIONS": {"timeout": 20},
     }
 }
+# The example site's page templates and assets, so the home page with the player renders.
+TEMPLATES[0]["DIRS"] = [str(BASE_DIR.parent / "example_site" / "templates")]  # noqa: F405
+STATICFILES_DIRS = [str(BASE_DIR.parent / "example_site" / "static")]  # noqa: F405
 WAGTAIL_LIVE = json.loads(os.environ.get("WAGTAIL_LIVE_SITE_SETTINGS") or "{}")
 LOGGING = {
     "version": 1,

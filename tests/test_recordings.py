@@ -199,7 +199,7 @@ def test_whole_job_runs_on_a_non_filesystem_storage(session, workdir, media_root
         assert default_storage.exists(recording.poster.file.name)
         assert probe(recording.media.file.name)["video"] == ["h264"]
         assert default_storage.exists(recording.source.name)
-        assert not media_root.exists() or not any(p.is_file() for p in media_root.rglob("*"))
+        assert not media_root.exists() or not any(media_root.rglob("*")), "nothing on disk"
 
 
 # --- settings -----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import dashboard, go_live
+from .views import analytics, dashboard, go_live
 
 app_name = "wagtail_live_admin"
 
@@ -12,4 +12,9 @@ urlpatterns = [
     path("<int:pk>/stream-key/", go_live.StreamKeyView.as_view(), name="stream_key"),
     path("<int:pk>/status/", go_live.SessionStatusView.as_view(), name="status"),
     path("<int:pk>/dashboard/", dashboard.DashboardView.as_view(), name="dashboard"),
+    # Audience (issue 7): per-session analytics and its CSV.
+    path("<int:pk>/analytics/", analytics.SessionAnalyticsView.as_view(), name="analytics"),
+    path(
+        "<int:pk>/analytics.csv", analytics.SessionAnalyticsCSVView.as_view(), name="analytics_csv"
+    ),
 ]

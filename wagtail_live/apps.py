@@ -9,4 +9,10 @@ class WagtailLiveAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the system checks)
+        # checks registers the system checks by being imported.
+        from . import analytics, checks, reminders, webhooks  # noqa: F401
+
+        # Audience (issue 7): session events become webhook deliveries and reminder e-mails.
+        webhooks.connect_signal_handlers()
+        reminders.connect_signal_handlers()
+        analytics.connect_signal_handlers()

@@ -23,6 +23,7 @@ PLAYER_TEXT = {
     "days": _("%(count)s d"),
     "playbackError": _("The video could not be played. Retrying…"),
     "ended": _("This live stream has ended."),
+    "recordingPage": _("Open the recording's page"),  # recordings (issue 6)
 }
 
 
@@ -70,6 +71,11 @@ def player_context(session, request):
         "hlsjs_url": static("wagtail_live/vendor/hls.min.js"),
         "player_text": PLAYER_TEXT,
     }
+    if allowed and session.has_ended:
+        # Recordings (issue 6): the published recording replaces the "ended" notice.
+        from .recordings import published_recording_page
+
+        context["recording_page"] = published_recording_page(session)
     if allowed and session.scheduled_start:
         context["calendar_url"] = reverse("wagtail_live:session_calendar", args=[session.pk])
     if not allowed:
@@ -82,3 +88,37 @@ def _login_url():
     # Wagtail's front-end login for private pages, unless the site has its own.
     login = getattr(settings, "WAGTAIL_FRONTEND_LOGIN_URL", None) or settings.LOGIN_URL
     return login if login.startswith("/") else reverse(login)
+
+
+# -- audience (issue 7) --
+
+
+class UpcomingLiveBlock(blocks.StructBlock):
+    """The next public live sessions with countdowns and *Remind me* (live ones first)."""
+
+    heading = blocks.CharBlock(required=False, default=_("Upcoming live"), label=_("Heading"))
+    count = blocks.IntegerBlock(
+        min_value=1, max_value=50, default=5, label=_("How many sessions to list")
+    )
+
+    class Meta:
+        icon = "date"
+        label = _("Upcoming live sessions")
+        template = "wagtail_live/blocks/upcoming_live.html"
+
+    def get_context(self, value, parent_context=None):
+        from . import schedule
+
+        context = super().get_context(value, parent_context=parent_context)
+        context["upcoming_sessions"] = schedule.upcoming_public_sessions(limit=value["count"])
+        context["upcoming_text"] = UPCOMING_TEXT
+        return context
+
+
+# Strings upcoming.js shows in the countdowns.
+UPCOMING_TEXT = {
+    "startsIn": _("Starts in %(time)s"),
+    "startingNow": _("Starting any moment now…"),
+    "days": _("%(count)s d"),
+}
+

@@ -7,11 +7,15 @@ Nothing changes when a ``ChatError`` is raised.
 """
 
 import re
+import time
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from wagtail import hooks
@@ -159,48 +163,55 @@ def check_can_send(session, user):
         if not live_settings.CHAT_ANONYMOUS:
             raise ChatError("login_required", _("Log in to chat."))
         return
-    if is_banned(user):
-        raise ChatError("banned", _("You have been banned from live chat."))
-    until = muted_until(session, user)
-    if until is not None:
-        raise ChatError("muted", _("You are muted in this chat."), until=_as_json_time(until))
+    _check_restrictions(session, user)
     if session.can_moderate(user):
         return  # hosts and moderators are not slowed down by their own tools
-    _check_rate_limit(session, user)
-    _check_slow_mode(session, user)
+    _check_pace(session, user)
 
 
-def _check_rate_limit(session, user):
-    period = live_settings.CHAT_RATE_PERIOD
-    since = timezone.now() - timedelta(seconds=period)
-    recent = ChatMessage.objects.filter(session=session, user=user, created_at__gt=since)
-    if recent.count() >= live_settings.CHAT_RATE_LIMIT:
+def _check_restrictions(session, user):
+    # One query for both: this runs for every message of a busy chat.
+    restrictions = list(
+        ModerationAction.objects.in_force()
+        .filter(target_user=user)
+        .filter(Q(action=Action.BAN) | Q(action=Action.MUTE, session=session))
+        .values_list("action", "expires_at")
+    )
+    if any(action == Action.BAN for action, _expires in restrictions):
+        raise ChatError("banned", _("You have been banned from live chat."))
+    if restrictions:
+        ends = [expires for _action, expires in restrictions]
+        until = "session_end" if None in ends else max(ends)
+        raise ChatError("muted", _("You are muted in this chat."), until=_as_json_time(until))
+
+
+def _check_pace(session, user):
+    """The per-user rate limit and slow mode, from the user's latest messages."""
+    limit, period = live_settings.CHAT_RATE_LIMIT, live_settings.CHAT_RATE_PERIOD
+    slow = (
+        ChatRoom.objects.filter(session=session).values_list("slow_mode_seconds", flat=True).first()
+        or 0
+    )
+    latest = list(
+        ChatMessage.objects.filter(session=session, user=user)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[: max(limit, 1)]
+    )
+    now = timezone.now()
+    if len(latest) >= limit and latest[limit - 1] > now - timedelta(seconds=period):
         raise ChatError(
             "rate_limited",
             _("You are sending messages too quickly. Wait a moment."),
             retry_after=period,
         )
-
-
-def _check_slow_mode(session, user):
-    seconds = chat_room(session).slow_mode_seconds
-    if not seconds:
-        return
-    last = (
-        ChatMessage.objects.filter(session=session, user=user)
-        .order_by("-created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
-    if last is None:
-        return
-    wait = (last + timedelta(seconds=seconds) - timezone.now()).total_seconds()
-    if wait > 0:
-        raise ChatError(
-            "slow_mode",
-            _("Slow mode is on: one message every %(seconds)d seconds.") % {"seconds": seconds},
-            retry_after=round(wait, 1),
-        )
+    if slow and latest:
+        wait = (latest[0] + timedelta(seconds=slow) - now).total_seconds()
+        if wait > 0:
+            raise ChatError(
+                "slow_mode",
+                _("Slow mode is on: one message every %(seconds)d seconds.") % {"seconds": slow},
+                retry_after=round(wait, 1),
+            )
 
 
 def apply_message_hooks(session, user, text):
@@ -295,7 +306,7 @@ def _session_message(session, message_id):
         raise ChatError("not_found", _("There is no such message in this chat.")) from None
 
 
-def _target_user(moderator, user_id, verb):
+def _target_user(moderator, user_id):
     if isinstance(user_id, bool) or not isinstance(user_id, int):
         raise ChatError("invalid", _("user_id must be a number."), field="user_id")
     try:
@@ -303,9 +314,9 @@ def _target_user(moderator, user_id, verb):
     except get_user_model().DoesNotExist:
         raise ChatError("not_found", _("There is no such user.")) from None
     if target.pk == moderator.pk:
-        raise ChatError("invalid_target", _("You cannot %(verb)s yourself.") % {"verb": verb})
+        raise ChatError("invalid_target", _("You cannot mute or ban yourself."))
     if target.is_superuser:
-        raise ChatError("invalid_target", _("Administrators cannot be %(verb)sd.") % {"verb": verb})
+        raise ChatError("invalid_target", _("Administrators cannot be muted or banned."))
     return target
 
 
@@ -379,7 +390,7 @@ def mute(moderator, session, user_id, seconds, reason=""):
         isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0
     ):
         raise ChatError("invalid", _("seconds must be a positive number or null."), field="seconds")
-    target = _target_user(moderator, user_id, _("mute"))
+    target = _target_user(moderator, user_id)
     expires = timezone.now() + timedelta(seconds=seconds) if seconds else None
     return _record(
         Action.MUTE,
@@ -395,7 +406,7 @@ def mute(moderator, session, user_id, seconds, reason=""):
 def unmute(moderator, session, user_id):
     """Lift every mute of ``user_id`` in ``session``."""
     check_can_moderate(session, moderator)
-    target = _target_user(moderator, user_id, _("unmute"))
+    target = _target_user(moderator, user_id)
     ModerationAction.objects.mutes(session).filter(target_user=target).update(
         lifted_at=timezone.now(), lifted_by=moderator
     )
@@ -409,7 +420,7 @@ def ban(moderator, user_id, reason="", session=None):
     ``session`` is where the moderator acted from (None from the ban list).
     """
     check_can_moderate(session, moderator)
-    target = _target_user(moderator, user_id, _("ban"))
+    target = _target_user(moderator, user_id)
     if is_banned(target):
         raise ChatError("invalid_target", _("This user is already banned."))
     record = _record(
@@ -424,7 +435,7 @@ def ban(moderator, user_id, reason="", session=None):
 def unban(moderator, user_id, session=None):
     """Lift ``user_id``'s ban; their removed messages stay removed."""
     check_can_moderate(session, moderator)
-    target = _target_user(moderator, user_id, _("unban"))
+    target = _target_user(moderator, user_id)
     lifted = ModerationAction.objects.bans().filter(target_user=target)
     if not lifted.exists():
         raise ChatError("not_found", _("This user is not banned."))
@@ -481,11 +492,34 @@ def _clean_reason(reason):
 # -- the blocked-terms filter, built on before_live_chat_message -------------
 
 
+#: Seconds other processes may keep using a blocked-terms list after it changed.
+BLOCKED_TERMS_TTL = 10
+_blocked_terms = {"patterns": None, "loaded": 0.0}
+
+
+def _blocked_patterns():
+    # Cached: every chat message runs this. Saving or deleting a term clears this
+    # process's cache at once (signals below); other workers follow within the TTL.
+    now = time.monotonic()
+    if _blocked_terms["patterns"] is None or now - _blocked_terms["loaded"] > BLOCKED_TERMS_TTL:
+        _blocked_terms["patterns"] = [
+            (term, re.compile(rf"(?<!\w){re.escape(term)}(?!\w)"))
+            for term in BlockedTerm.objects.values_list("term", flat=True)
+        ]
+        _blocked_terms["loaded"] = now
+    return _blocked_terms["patterns"]
+
+
+@receiver([post_save, post_delete], sender=BlockedTerm)
+def _forget_blocked_terms(**kwargs):
+    _blocked_terms["patterns"] = None
+
+
 def blocked_term_in(text):
     """The first ``BlockedTerm`` found in ``text`` (case-insensitive, whole words), or None."""
     lowered = " ".join(text.lower().split())
-    for term in BlockedTerm.objects.values_list("term", flat=True):
-        if re.search(rf"(?<!\w){re.escape(term)}(?!\w)", lowered):
+    for term, pattern in _blocked_patterns():
+        if pattern.search(lowered):
             return term
     return None
 

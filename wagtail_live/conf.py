@@ -84,6 +84,19 @@ DEFAULTS = {
     # Seconds without a heartbeat after which another worker may take over a recording
     # whose worker died mid-task.
     "RECORDING_LEASE": 300,
+    # --- audience (issue 7; see docs/settings.md "Reminders, webhooks and analytics") ---
+    # How long before the scheduled start reminder e-mails go out.
+    "REMINDER_LEAD": timedelta(minutes=15),
+    # Failed sends of one reminder (broken e-mail backend) before it is given up.
+    "REMINDER_MAX_ATTEMPTS": 5,
+    # Sender of reminder e-mails; None uses DEFAULT_FROM_EMAIL.
+    "REMINDER_FROM_EMAIL": None,
+    # Let webhooks call addresses on private networks / loopback (refused by default: SSRF).
+    "WEBHOOK_ALLOW_PRIVATE": False,
+    # Seconds a webhook receiver may take to connect and to answer each read.
+    "WEBHOOK_TIMEOUT": 5,
+    # Seconds to wait before each retry of a failed delivery; the sum stays under 24 h.
+    "WEBHOOK_RETRY_DELAYS": (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600),
 }
 
 

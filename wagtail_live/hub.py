@@ -46,6 +46,7 @@ USERS_GROUP = "wagtail_live.users"
 COUNTS_INTERVAL = 1.0
 #: Close code for a banned user's sockets.
 CLOSE_BANNED = 4403
+TRACE = bool(__import__("os").environ.get("WAGTAIL_LIVE_HUB_TRACE"))
 
 
 def encode(messages):
@@ -133,17 +134,31 @@ class Room:
     async def _send(self):
         loop = asyncio.get_running_loop()
         tick = live_settings.FANOUT_TICK
+        next_flush = 0.0
         while True:
             await self.wakeup.wait()
-            # Quiet rooms deliver at once; busy ones collect a tick's worth into one frame.
-            delay = self.last_flush + tick - loop.time()
+            # A quiet room delivers at once. A busy one gathers what arrives into one
+            # frame per tick, and waits at least as long as its last delivery took, so
+            # fan-out never takes more than about half the process however many
+            # sockets there are: batches grow instead of the backlog.
+            delay = next_flush - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             self.wakeup.clear()
             batch, self.pending = self.pending, []
-            self.last_flush = loop.time()
-            if batch:
-                await self.deliver(encode(batch))
+            if not batch:
+                continue
+            started = loop.time()
+            await self.deliver(encode(batch))
+            finished = loop.time()
+            next_flush = finished + max(tick, finished - started)
+            if TRACE:
+                logger.warning(
+                    "hub deliver %d msgs to %d sockets in %.1f ms",
+                    len(batch),
+                    len(self.sockets),
+                    1000 * (finished - started),
+                )
 
     async def deliver(self, frame):
         """Send one already-encoded frame to every local socket of the room."""

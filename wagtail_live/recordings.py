@@ -17,6 +17,7 @@ that marks the recording ready, so there is never a second Media or page.
 """
 
 import contextlib
+import glob
 import logging
 import os
 import shutil
@@ -30,7 +31,7 @@ from html import escape
 import av
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -229,7 +230,8 @@ def run_job(recording):
             _("The recording file %(name)s does not exist in storage.") % {"name": name or "?"}
         )
     parent = resolve_parent_page(recording.session)
-    with tempfile.TemporaryDirectory(prefix="wagtail-live-rec-") as workdir:
+    near = work_directory_near(default_storage, recording)
+    with tempfile.TemporaryDirectory(prefix=f".processing-{recording.pk}-", dir=near) as workdir:
         with local_copy(storage, name, workdir, recording) as source_path:
             probe = probe_media(source_path)
             Recording.objects.filter(pk=recording.pk).update(
@@ -246,15 +248,39 @@ def run_job(recording):
         delete_source(recording)
 
 
+def work_directory_near(storage, recording):
+    """Where to write intermediate files: beside the results when the storage is local.
+
+    On the same filesystem, storing the finished MP4 is a rename instead of a
+    second copy of a file that may be gigabytes; elsewhere (S3 and friends),
+    the system's temporary directory.
+    """
+    if not isinstance(storage, FileSystemStorage):
+        return None
+    directory = storage.path(recording.session.media_path())
+    os.makedirs(directory, exist_ok=True)
+    # What a worker killed mid-task left behind.
+    for leftover in glob.glob(
+        os.path.join(glob.escape(directory), f".processing-{recording.pk}-*")
+    ):
+        shutil.rmtree(leftover, ignore_errors=True)
+    return directory
+
+
+class LocalResult(File):
+    """A finished file in the work directory; FileSystemStorage moves it instead of copying."""
+
+    def temporary_file_path(self):
+        return self.file.name
+
+
 @contextlib.contextmanager
 def local_copy(storage, name, workdir, recording):
     """A filesystem path of the source: the storage's own when it has one, else a temp copy."""
-    try:
-        path = storage.path(name)
-    except NotImplementedError:
-        path = None
-    if path and os.path.exists(path):
-        yield path
+    # Only a real filesystem storage's path() is a file ffmpeg can open (InMemoryStorage,
+    # for one, answers path() with a name that is not on disk).
+    if isinstance(storage, FileSystemStorage):
+        yield storage.path(name)
         return
     local = os.path.join(workdir, "source" + os.path.splitext(name)[1])
     last = time.monotonic()
@@ -277,7 +303,8 @@ def probe_media(path):
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise RecordingError(
             _("The recording file is not a media file FFmpeg can read (%(error)s).")
-            % {"error": exc}
+            # strerror leaves out the local (maybe temporary) path the message would show
+            % {"error": getattr(exc, "strerror", None) or exc}
         ) from exc
     with container:
         probe = Probe(format_name=container.format.name, duration=None, size=size)
@@ -467,7 +494,7 @@ def upload(storage, name, path):
     if storage.exists(name):
         storage.delete(name)
     with open(path, "rb") as handle:
-        return storage.save(name, File(handle, name=os.path.basename(name)))
+        return storage.save(name, LocalResult(handle, name=os.path.basename(name)))
 
 
 def store_results(recording, parent, output, poster, result, conversion):
@@ -482,12 +509,17 @@ def store_results(recording, parent, output, poster, result, conversion):
                 # Our lease ran out and another worker finished it: add nothing.
                 return
             saved.append(upload(storage, names["media"], output))
-            image = None
+            image, thumbnail = None, ""
             if poster:
+                # Media.thumbnail and the Wagtail image each get their own file: deleting
+                # one of them deletes its file.
+                thumbnail_copy = shutil.copyfile(poster, poster + ".thumbnail.jpg")
+                size = poster_size(poster)
                 saved.append(upload(storage, names["poster"], poster))
-                saved.append(upload(storage, names["thumbnail"], poster))
-                image = create_poster_image(recording.session, saved[-2], poster)
-            media = create_media(recording.session, saved[0], saved[-1] if poster else "", result)
+                image = create_poster_image(recording.session, saved[-1], size)
+                saved.append(upload(storage, names["thumbnail"], thumbnail_copy))
+                thumbnail = saved[-1]
+            media = create_media(recording.session, saved[0], thumbnail, result)
             page = create_recording_page(recording.session, parent, media, image)
             Recording.objects.filter(pk=recording.pk).update(
                 status=Recording.Status.READY,
@@ -508,16 +540,20 @@ def store_results(recording, parent, output, poster, result, conversion):
         raise
 
 
-def create_poster_image(session, name, path):
-    """A Wagtail image of the poster frame, titled after the session."""
+def poster_size(path):
+    """(width, height, bytes) of the poster JPEG."""
     from PIL import Image as PILImage
-    from wagtail.images import get_image_model
 
     with PILImage.open(path) as frame:
-        width, height = frame.size
-    image = get_image_model()(
-        title=session.title, width=width, height=height, file_size=os.path.getsize(path)
-    )
+        return (*frame.size, os.path.getsize(path))
+
+
+def create_poster_image(session, name, size):
+    """A Wagtail image of the poster frame, titled after the session."""
+    from wagtail.images import get_image_model
+
+    width, height, file_size = size
+    image = get_image_model()(title=session.title, width=width, height=height, file_size=file_size)
     image.file.name = name
     image.save()
     return image

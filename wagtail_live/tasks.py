@@ -57,3 +57,55 @@ def resume_recordings_on_startup():
         resume_stalled_recordings.call_local()
     except Exception:  # the database may not be migrated yet; the periodic sweep catches up
         logger.exception("Could not resume stalled recordings at start-up")
+
+
+@db_periodic_task(crontab(minute="*"))
+def end_stale_live_sessions():
+    """End live sessions whose encoder vanished (no new HLS segment for longer than the grace).
+
+    A crashed listener or a lost nginx callback must not leave a session *live*
+    for ever; the service also hands each recording on (``ingest.base``).
+    """
+    from .ingest.base import end_stale_sessions
+
+    return [session.pk for session in end_stale_sessions()]
+
+
+# -- audience (issue 7): webhooks and reminders --
+
+
+@db_task()
+def deliver_webhook(delivery_id):
+    """Make one attempt at a webhook delivery (``webhooks.deliver`` queues the retries)."""
+    from . import webhooks
+
+    webhooks.deliver(delivery_id)
+
+
+@db_periodic_task(crontab(minute="*"))
+def resume_webhook_deliveries():
+    """Queue webhook attempts whose task was lost, e.g. with a consumer that was restarted."""
+    from . import webhooks
+
+    for pk in webhooks.overdue_deliveries().values_list("pk", flat=True):
+        deliver_webhook(pk)
+
+
+@db_periodic_task(crontab(minute="*"))
+def send_live_reminders():
+    """Send the reminder e-mails that are due (``reminders.send_due_reminders``)."""
+    from . import reminders
+
+    return reminders.send_due_reminders()
+
+
+@db_task()
+def send_went_live_notices(session_id):
+    """Tell everyone waiting that a session is live, right after it starts."""
+    from . import reminders
+    from .models import LiveSession
+
+    session = LiveSession.objects.filter(pk=session_id).first()
+    if session is None:
+        return None
+    return reminders.send_went_live_notices(session)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import playback, rtmp
+from .views import playback, reminders, rtmp
 
 app_name = "wagtail_live"
 
@@ -10,6 +10,9 @@ urlpatterns = [
     path("sessions/<int:pk>/hls/<path:name>", playback.hls, name="hls"),
     path("sessions/<int:pk>/status.json", playback.session_status, name="session_status"),
     path("sessions/<int:pk>/calendar.ics", playback.session_calendar_file, name="session_calendar"),
+    # Audience (issue 7): *Remind me* and the e-mails' one-click unsubscribe link.
+    path("sessions/<int:pk>/remind/", reminders.remind_me, name="remind_me"),
+    path("reminders/unsubscribe/<str:token>/", reminders.unsubscribe, name="unsubscribe"),
     # nginx-rtmp callbacks (ingest/nginx_rtmp.py), guarded by WAGTAIL_LIVE["NGINX_SECRET"].
     path("rtmp/on_publish", rtmp.on_publish, name="rtmp_on_publish"),
     path("rtmp/on_publish_done", rtmp.on_publish_done, name="rtmp_on_publish_done"),

@@ -15,6 +15,9 @@ from .recordings import connect_signal_handlers as connect_recording_signal_hand
 from .views.chat_admin import BanViewSet, BlockedTermViewSet, ChatMessageViewSet  # chat (issue 5)
 from .views.recordings import LiveCategoryViewSet, RecordingViewSet  # recordings (issue 6)
 from .views.sessions import LiveSessionEditView, LiveSessionIndexView, PrepareLiveView
+from .views.analytics import LiveReportViewSet  # audience (issue 7)
+from .views.upcoming import UpcomingViewSet
+from .views.webhooks import WebhookDeliveryViewSet, WebhookViewSet
 
 
 class LiveSessionViewSet(SnippetViewSet):
@@ -50,7 +53,7 @@ class LiveSessionViewSet(SnippetViewSet):
                 heading=_("Audience and schedule"),
             ),
             MultiFieldPanel(
-                [FieldPanel("tags"), FieldPanel("allow_downloads")],
+                [FieldPanel("tags"), FieldPanel("categories"), FieldPanel("allow_downloads")],
                 heading=_("For the recording"),
             ),
         ],
@@ -71,6 +74,10 @@ class LiveViewSetGroup(SnippetViewSetGroup):
         ChatMessageViewSet,  # chat (issue 5)
         BanViewSet,
         BlockedTermViewSet,
+        UpcomingViewSet,  # audience (issue 7)
+        LiveReportViewSet,
+        WebhookViewSet,
+        WebhookDeliveryViewSet,
     ]
 
 

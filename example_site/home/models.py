@@ -5,12 +5,15 @@ from wagtail.admin.panels import FieldPanel
 from wagtail.fields import StreamField
 from wagtail.models import Page
 
+from wagtail_live.blocks import LivePlayerBlock
+
 
 class HomePage(Page):
     body = StreamField(
         [
             ("heading", blocks.CharBlock(form_classname="title")),
             ("paragraph", blocks.RichTextBlock()),
+            ("live_player", LivePlayerBlock()),
         ],
         blank=True,
     )

@@ -46,9 +46,7 @@ def chromium_like(webm):
 @pytest.fixture(scope="module")
 def media_files(tmp_path_factory):
     directory = tmp_path_factory.mktemp("webm")
-    h264 = encode_file(
-        directory / "h264.mkv", 6, container="matroska", audio="libopus", rate=30
-    )
+    h264 = encode_file(directory / "h264.mkv", 6, container="matroska", audio="libopus", rate=30)
     vp8 = encode_file(
         directory / "vp8.webm", 4, container="webm", video="libvpx", audio="libopus", rate=30
     )
@@ -60,9 +58,7 @@ def site(tmp_path_factory):
     require(shutil.which("ffmpeg") or _imageio_ffmpeg(), "ffmpeg")
     directory = tmp_path_factory.mktemp("site")
     template = migrated_database(directory)
-    site = LiveSite(
-        directory, template, {"RECONNECT_GRACE": GRACE, "INGEST_IDLE_TIMEOUT": 4}
-    )
+    site = LiveSite(directory, template, {"RECONNECT_GRACE": GRACE, "INGEST_IDLE_TIMEOUT": 4})
     site.run(SETUP)
     site.start()
     yield site
@@ -205,9 +201,7 @@ async def test_vp8_opus_is_transcoded_to_h264(site, media_files):
     assert codecs == ["aac", "h264"]
 
 
-async def test_a_dropped_connection_resumes_into_the_same_session_and_recording(
-    site, media_files
-):
+async def test_a_dropped_connection_resumes_into_the_same_session_and_recording(site, media_files):
     pk = await asyncio.to_thread(new_session, site)
     async with connect(site, pk) as socket:
         await send_media(socket, media_files["h264"][: len(media_files["h264"]) // 2])
@@ -372,4 +366,3 @@ def test_detect_codecs_reads_the_webm_track_list(media_files):
 def test_detect_codecs_refuses_what_is_not_a_camera(header):
     with pytest.raises(InvalidMedia):
         detect_codecs(header)
-

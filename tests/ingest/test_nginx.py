@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.db import OperationalError
 from django.urls import reverse
 
 from tests.ingest.streams import lavfi_args, playlist_segments, probe
@@ -21,6 +22,7 @@ from wagtail_live.models import LiveSession, Recording, StreamKey
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 SECRET = "a-test-secret-of-some-length"
+DONE = ("ready", "failed")  # the recordings task ran (Huey is immediate in tests)
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -34,8 +36,11 @@ def free_port():
 def wait_until(predicate, timeout=20, interval=0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return True
+        try:
+            if predicate():
+                return True
+        except OperationalError:
+            pass  # the live server's thread holds SQLite's shared in-memory table lock
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout}s")
 
@@ -116,7 +121,7 @@ def test_right_key_streams_hls_and_hands_off_the_recording(nginx):
     assert status_of(session) == LiveSession.Status.LIVE
     assert encoder.wait(20) == 0
 
-    wait_until(lambda: Recording.objects.filter(session=session).exists())
+    wait_until(lambda: Recording.objects.filter(session=session, status__in=DONE).exists())
     assert status_of(session) == LiveSession.Status.ENDED
     segments = playlist_segments(hls_playlist_path(session))
     assert segments and all(duration <= 1.6 for duration, _ in segments[:-1])
@@ -212,33 +217,55 @@ def test_callbacks_only_accept_post(client, nginx_settings):
     assert response.status_code == 405
 
 
-def test_on_publish_renames_the_stream_away_from_the_key(client, nginx_settings):
+def callback_url(name, **query):
+    extra = "".join(f"&{key}={value}" for key, value in query.items())
+    return reverse(f"wagtail_live:{name}") + f"?secret={SECRET}{extra}"
+
+
+RELAY = "rtmp://127.0.0.1:1935/live_hls"
+
+
+def test_on_publish_relays_the_stream_away_from_the_key(client, nginx_settings):
     session, key = session_with_key()
-    url = reverse("wagtail_live:rtmp_on_publish") + f"?secret={SECRET}"
-    response = client.post(url, {"name": key, "call": "publish"})
+    response = client.post(
+        callback_url("rtmp_on_publish", relay=RELAY), {"app": "live", "name": key}
+    )
     assert response.status_code == 302
-    assert response["Location"] == f"{session.pk}/hls/index"
+    location = response["Location"]
+    assert location.startswith(f"{RELAY}/{session.pk}/hls?token=") and key not in location
     assert status_of(session) == LiveSession.Status.LIVE
+    # The relay itself is let into the internal application with that token only.
+    token = location.partition("token=")[2]
+    inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
+    url = callback_url("rtmp_on_publish")
+    assert client.post(url, {**inner, "token": token}).status_code == 200
+    assert client.post(url, {**inner, "token": "forged"}).status_code == 403
+    assert (
+        client.post(url, {**inner, "name": f"{session.pk + 1}/hls", "token": token}).status_code
+        == 403
+    )
 
 
-def test_record_done_for_a_file_outside_the_media_directory_is_ignored(client, nginx_settings):
-    url = reverse("wagtail_live:rtmp_on_record_done") + f"?secret={SECRET}"
-    response = client.post(url, {"name": "x", "path": "/etc/passwd"})
+def test_record_done_for_an_unknown_stream_is_ignored(client, nginx_settings):
+    response = client.post(
+        callback_url("rtmp_on_record_done"),
+        {"app": "live_hls", "name": "../x", "path": "/etc/passwd"},
+    )
     assert response.status_code == 404
 
 
-def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(client, nginx_settings):
+def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
+    client, nginx_settings, media_root
+):
     nginx_settings.WAGTAIL_LIVE = {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 5}
     session, key = session_with_key()
-    query = f"?secret={SECRET}"
-    client.post(reverse("wagtail_live:rtmp_on_publish") + query, {"name": key})
-    recorded = hls_playlist_path(session).parent / "index.flv"
-    recorded.write_bytes(b"FLV" + b"\0" * 100)  # what nginx left behind
+    client.post(callback_url("rtmp_on_publish", relay=RELAY), {"app": "live", "name": key})
+    recorded = media_root / "uploads" / "live" / f"{session.pk}%2Fhls.flv"  # as nginx names it
+    recorded.write_bytes(b"FLV" + b"\0" * 100)
     hls_playlist_path(session).write_text("#EXTM3U\n")
-    client.post(reverse("wagtail_live:rtmp_on_publish_done") + query, {"name": key})
-    client.post(
-        reverse("wagtail_live:rtmp_on_record_done") + query, {"name": key, "path": str(recorded)}
-    )
+    inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
+    client.post(callback_url("rtmp_on_publish_done"), inner)
+    client.post(callback_url("rtmp_on_record_done"), {**inner, "path": str(recorded)})
     assert status_of(session) == LiveSession.Status.LIVE  # it may still resume
     assert recorded.exists()
 

@@ -218,3 +218,19 @@ async def _recordings(session):
     return await _call(
         lambda: [r.source.name for r in Recording.objects.filter(session_id=session.pk)]
     )
+
+
+def test_the_periodic_task_ends_stale_sessions(settings):
+    from wagtail_live.tasks import end_stale_live_sessions
+
+    settings.WAGTAIL_LIVE = {"RECONNECT_GRACE": 5}
+    session = make_session("vanished")
+    session.start()
+    base.hls_dir(session).mkdir(parents=True)
+    hls_playlist_path(session).write_text("#EXTM3U\n")
+    old = time.time() - 60
+    os.utime(hls_playlist_path(session), (old, old))
+
+    end_stale_live_sessions.call_local()
+
+    assert LiveSession.objects.get(pk=session.pk).status == LiveSession.Status.ENDED

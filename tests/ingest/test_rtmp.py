@@ -300,3 +300,46 @@ def test_publish_url_uses_the_configured_port(settings, rf):
     assert EmbeddedRTMPBackend().publish_url(None, request) == "rtmp://live.example.com:19350/live"
     settings.WAGTAIL_LIVE = {"RTMP_PUBLIC_URL": "rtmp://ingest.example.com/live"}
     assert rtmp_publish_url(request) == "rtmp://ingest.example.com/live"
+
+
+# -- the demo stream command -------------------------------------------------------------
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_live_demo_stream_publishes_a_demo_session(server):
+    from django.core.management import call_command
+
+    from wagtail_live.management.commands.live_demo_stream import DEMO_TITLE
+
+    command = asyncio.create_task(
+        sync_to_async(call_command, thread_sensitive=False)(
+            "live_demo_stream",
+            f"--url=rtmp://127.0.0.1:{server.port}/live",
+            "--size=320x240",
+            "--fps=15",
+            "--duration=3",
+        )
+    )
+    await command
+    session = await sync_to_async(LiveSession.objects.get)(title=DEMO_TITLE)
+    segments = playlist_segments(hls_playlist_path(session))
+    assert len(segments) >= 2
+    codecs, _ = probe(hls_dir(session) / segments[0][1])
+    assert codecs == ["aac", "h264"]
+
+
+def test_live_demo_stream_refuses_an_unknown_session():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no live session"):
+        call_command("live_demo_stream", "--session=999999", "--duration=1")
+
+
+def test_demo_filter_burns_in_a_clock_when_a_font_exists():
+    from wagtail_live.management.commands.live_demo_stream import demo_ffmpeg_args
+
+    with_font = demo_ffmpeg_args("rtmp://x/live/k", font="/fonts/a.ttf")
+    assert "drawtext=fontfile='/fonts/a.ttf'" in with_font[with_font.index("-i") + 1]
+    without = demo_ffmpeg_args("rtmp://x/live/k", font=None)
+    assert "drawtext" not in " ".join(without)

@@ -123,9 +123,11 @@ def test_consumer_killed_mid_task_and_restarted_leaves_one_media_and_one_page(
     first = start_consumer(consumer_env, log_path)
     try:
         wait_for(
-            lambda: (row := recording_row(consumer_env))
-            and row["status"] == "processing"
-            and (row["progress"] or 0) > 0,
+            lambda: (
+                (row := recording_row(consumer_env))
+                and row["status"] == "processing"
+                and (row["progress"] or 0) > 0
+            ),
             120,
             "the first consumer to be converting",
         )

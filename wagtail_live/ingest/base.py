@@ -416,12 +416,13 @@ def hand_off_recording(session, storage_name):
 def collect_recording(session):
     """Return the storage name of ``session``'s finished recording, or None.
 
-    The embedded pipeline writes ``recording.ts``; nginx-rtmp records into the
-    HLS directory (``hls/index.flv``, appended to on resume), which is moved to
-    ``recording.flv`` here, once the session is over.
+    The embedded pipeline writes ``recording.ts``; nginx-rtmp records the
+    stream ``<pk>/hls`` as ``<MEDIA_SUBDIR>/<pk>%2Fhls.flv`` (it escapes the
+    slash; appended to on resume), which is moved to ``recording.flv`` here,
+    once the session is over.
     """
     directory = Path(session.media_dir)
-    nginx_file = hls_dir(session) / "index.flv"
+    nginx_file = directory.parent / f"{session.pk}%2Fhls.flv"
     if nginx_file.exists() and not (directory / "recording.flv").exists():
         nginx_file.rename(directory / "recording.flv")
     for name in (RECORDING_NAME, "recording.flv"):

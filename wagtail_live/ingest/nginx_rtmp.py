@@ -1,25 +1,29 @@
 """nginx with the RTMP module as the ingest (scale-out): the callbacks' logic and its config.
 
 nginx-rtmp receives the encoder, writes HLS and the recording itself, and asks
-the site through HTTP callbacks (``views/rtmp.py`` are their thin faces):
+the site through HTTP callbacks (``views/rtmp.py`` are their thin faces). Two
+RTMP applications keep the stream key out of every file name and URL:
 
-* ``on_publish`` — the stream key is checked here, before nginx accepts any
-  media; a non-2xx answer refuses the encoder. An accepted stream is renamed
-  (a 3xx answer's ``Location``) to ``<pk>/hls/index``, so nginx writes
-  ``<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (the same place as the embedded
-  backends) and the stream key never appears in a file name or URL;
-* ``on_publish_done`` — the encoder left: the session ends at once when
-  ``RECONNECT_GRACE`` is 0, else the clean-up task ends it if nobody resumes;
-* ``on_record_done`` — nginx closed the recording (``<pk>/hls/index.flv``); once
-  the session is over it becomes ``<pk>/recording.flv`` and goes to
-  ``enqueue_recording``. While the session may still resume, nginx appends to
-  the same file (``record_append``).
+* ``live`` (public): encoders publish ``live/<stream key>``. Its ``on_publish``
+  checks the key before nginx accepts any media; a non-2xx answer refuses the
+  encoder. An accepted stream is answered with a redirect that makes nginx
+  relay it to ``rtmp://127.0.0.1:<port>/live_hls/<pk>/hls?token=<hmac>``;
+* ``live_hls`` (internal: publish from 127.0.0.1 only, and only with the token
+  the site signed): writes HLS to ``<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (the
+  same place as the embedded backends) and records the stream.
+
+``on_publish_done`` of the internal stream ends the session at once when
+``RECONNECT_GRACE`` is 0, else the clean-up task ends it if nobody resumes;
+``on_record_done`` hands the recording (moved to ``<pk>/recording.flv``) to
+``enqueue_recording`` once the session is over: while it may resume, nginx
+appends to the same file (``record_append``).
 """
 
 import hashlib
 import hmac
 import logging
 import os
+import re
 from pathlib import Path
 
 from django.conf import settings
@@ -40,8 +44,10 @@ from .base import (
 
 logger = logging.getLogger("wagtail_live.ingest.nginx")
 
-# The name nginx-rtmp gives the stream once on_publish renamed it: <pk>/hls/index.
-STREAM_NAME_TEMPLATE = "{pk}/hls/index"
+PUBLIC_APP = "live"
+INTERNAL_APP = "live_hls"
+# The internal stream of session 12 is "12/hls": nginx then writes 12/hls/index.m3u8.
+INTERNAL_NAME = re.compile(r"(\d+)/hls")
 
 
 class CallbackDenied(WagtailLiveError):
@@ -71,8 +77,14 @@ def check_secret(provided):
         raise CallbackDenied(_("Wrong or missing callback secret."))
 
 
-def authorize_publish(stream_key):
-    """on_publish: return the stream name nginx should use, or raise StreamRefused.
+def relay_token(pk):
+    """The token that lets nginx relay session ``pk``'s stream into the internal application."""
+    message = f"wagtail_live relay {pk}".encode()
+    return hmac.new(str(live_settings.NGINX_SECRET).encode(), message, hashlib.sha256).hexdigest()
+
+
+def authorize_publish(stream_key, relay_base):
+    """on_publish of the public application: return the relay URL, or raise StreamRefused.
 
     Refuses wrong, revoked and expired keys, ended sessions and a second
     encoder while one is live. Creates the HLS directory nginx writes into and
@@ -89,33 +101,22 @@ def authorize_publish(stream_key):
     if not start_session_quietly(session):
         raise StreamRefused(_("This live session cannot go live."))
     logger.info("nginx: publishing to session %s", session.pk)
-    return STREAM_NAME_TEMPLATE.format(pk=session.pk)
+    return f"{relay_base.rstrip('/')}/{session.pk}/hls?token={relay_token(session.pk)}"
 
 
-def session_for_callback(name="", path=""):
-    """The session a publish_done / record_done callback is about, or None.
-
-    nginx sends the original stream key as ``name`` (it may be revoked by now,
-    so it is looked up whatever its state) and, for recordings, the file's
-    ``path``, which lies in the session's directory.
-    """
-    from ..models import LiveSession, StreamKey
-
-    pk = _pk_from_recording_path(path) if path else None
-    if pk is None and name:
-        digest = hashlib.sha256(name.encode("utf-8", "replace")).hexdigest()
-        pk = StreamKey.objects.filter(digest=digest).values_list("session_id", flat=True).first()
-    return LiveSession.objects.filter(pk=pk).first() if pk else None
+def authorize_relay(name, token):
+    """on_publish of the internal application: only nginx's own relay, with the site's token."""
+    match = INTERNAL_NAME.fullmatch(name or "")
+    if not match or not hmac.compare_digest(str(token or ""), relay_token(int(match[1]))):
+        raise StreamRefused(_("Only the site's own relay may publish here."))
 
 
-def _pk_from_recording_path(path):
-    root = (Path(settings.MEDIA_ROOT) / live_settings.MEDIA_SUBDIR).resolve()
-    try:
-        relative = Path(path).resolve().relative_to(root)
-    except ValueError:
-        return None  # not one of ours: never act on a file outside the media directory
-    first = relative.parts[0] if relative.parts else ""
-    return int(first) if first.isdigit() else None
+def session_for_internal_stream(name):
+    """The session of an internal stream name ``<pk>/hls``, or None."""
+    from ..models import LiveSession
+
+    match = INTERNAL_NAME.fullmatch(name or "")
+    return LiveSession.objects.filter(pk=int(match[1])).first() if match else None
 
 
 def publish_done(session):
@@ -161,8 +162,9 @@ def nginx_config(
     live_root = media_root / live_settings.MEDIA_SUBDIR.strip("/")
     site_url = site_url.rstrip("/")
 
-    def callback(name):
-        return f"{site_url}{reverse(f'wagtail_live:{name}')}?secret={secret}"
+    def callback(name, **extra):
+        query = "".join(f"&{key}={value}" for key, value in extra.items())
+        return f"{site_url}{reverse(f'wagtail_live:{name}')}?secret={secret}{query}"
 
     accel = live_settings.ACCEL_REDIRECT_PREFIX or "/_live_media/"
     media_url = (settings.MEDIA_URL or "/media/").rstrip("/") + "/" + live_settings.MEDIA_SUBDIR
@@ -170,10 +172,14 @@ def nginx_config(
         "live_root": live_root,
         "rtmp_port": rtmp_port,
         "seg": live_settings.HLS_SEGMENT_SECONDS,
-        "on_publish": callback("rtmp_on_publish"),
+        "on_publish": callback(
+            "rtmp_on_publish", relay=f"rtmp://127.0.0.1:{rtmp_port}/{INTERNAL_APP}"
+        ),
         "on_publish_done": callback("rtmp_on_publish_done"),
         "on_record_done": callback("rtmp_on_record_done"),
         "accel": "/" + accel.strip("/") + "/",
+        "public_app": PUBLIC_APP,
+        "internal_app": INTERNAL_APP,
         "media_url": media_url.rstrip("/") + "/",
         "site_url": site_url,
     }
@@ -185,9 +191,7 @@ def nginx_config(
     worker_user = f"user {user};\n" if user else ""
     http_server = ""
     if http_port:
-        http_server = HTTP_SERVER.format(
-            http_port=http_port, locations=_indent(http_locations, 8)
-        )
+        http_server = HTTP_SERVER.format(http_port=http_port, locations=_indent(http_locations, 8))
     return FULL_CONFIG.format(
         module_path=module_path,
         worker_user=worker_user,
@@ -203,7 +207,7 @@ def _indent(text, spaces):
 
 
 RTMP_BLOCK = """\
-# RTMP ingest for wagtail_live: encoders publish to rtmp://<this host>:{rtmp_port}/live
+# RTMP ingest for wagtail_live: encoders publish to rtmp://<this host>:{rtmp_port}/{public_app}
 # with their session's stream key. nginx's worker user must be able to write to
 # {live_root} (run the workers as the site's user, or share a group with g+w).
 rtmp {{
@@ -212,20 +216,28 @@ rtmp {{
         chunk_size 4096;
         notify_method post;
 
-        application live {{
+        # Encoders publish here. The site checks the stream key before any media is
+        # accepted and relays accepted streams to {internal_app} under the session's id.
+        application {public_app} {{
             live on;
-            # Nobody plays RTMP from here: viewers get HLS through the site.
             deny play all;
+            on_publish {on_publish};
+            on_publish_done {on_publish_done};
+        }}
 
-            # The stream key is checked before any media is accepted; the site
-            # renames the stream to <session>/hls/index, so files never carry the key.
+        # Internal: only nginx's own relay, with a token the site signed, publishes here.
+        application {internal_app} {{
+            live on;
+            deny play all;
+            allow publish 127.0.0.1;
+            deny publish all;
             on_publish {on_publish};
             on_publish_done {on_publish_done};
             on_record_done {on_record_done};
 
             hls on;
             hls_path {live_root};
-            hls_nested off;
+            hls_nested on;
             hls_fragment {seg}s;
             hls_playlist_length 6s;
             hls_continuous on;

@@ -10,3 +10,4 @@ from .chat import (  # noqa: F401
     ViewerSample,
 )
 from .recordings import LiveCategory, Recording, RecordingPage, RecordingPageTag  # noqa: F401
+from .audience import LiveReminder, SessionFigures, Webhook, WebhookDelivery  # noqa: F401

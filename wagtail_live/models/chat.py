@@ -16,6 +16,9 @@ class ChatMessageQuerySet(models.QuerySet):
 class ChatMessage(models.Model):
     """One chat message, stored as plain text exactly as it was broadcast."""
 
+    # High-volume rows nothing in Wagtail links to: keep them out of the reference index.
+    wagtail_reference_index_ignore = True
+
     session = models.ForeignKey(
         "wagtail_live.LiveSession",
         verbose_name=_("live session"),
@@ -75,6 +78,9 @@ class ChatMessage(models.Model):
 class ChatRoom(models.Model):
     """Per-session chat state every worker must agree on: slow mode and the pinned message."""
 
+    # High-volume rows nothing in Wagtail links to: keep them out of the reference index.
+    wagtail_reference_index_ignore = True
+
     session = models.OneToOneField(
         "wagtail_live.LiveSession", on_delete=models.CASCADE, related_name="chat_room"
     )
@@ -114,6 +120,9 @@ class ModerationActionQuerySet(models.QuerySet):
 
 class ModerationAction(models.Model):
     """A moderator's action, kept forever: who did what to whom, why, and until when."""
+
+    # High-volume rows nothing in Wagtail links to: keep them out of the reference index.
+    wagtail_reference_index_ignore = True
 
     class Action(models.TextChoices):
         REMOVE = "remove", _("Remove message")
@@ -212,6 +221,9 @@ class ChatBan(ModerationAction):
 
 class ViewerSample(models.Model):
     """The viewer count of a session at one moment, stored every 10 s while it is live."""
+
+    # High-volume rows nothing in Wagtail links to: keep them out of the reference index.
+    wagtail_reference_index_ignore = True
 
     session = models.ForeignKey(
         "wagtail_live.LiveSession",

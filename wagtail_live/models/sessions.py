@@ -12,6 +12,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 from taggit.managers import TaggableManager
 from taggit.models import TaggedItemBase
 from wagtail import hooks
@@ -37,6 +38,8 @@ def _as_timedelta(value):
 
 
 class LiveSessionQuerySet(models.QuerySet):
+    # Keep keys out of production error reports (Django hides these locals there).
+    @sensitive_variables("key", "stream_key")
     def for_stream_key(self, key):
         """Return the session an encoder may publish to with ``key``, or None.
 
@@ -111,6 +114,13 @@ class LiveSession(index.Indexed, models.Model):
         help_text=_("Let visitors download the recording once it is published."),
     )
     tags = TaggableManager(through=LiveSessionTag, blank=True, verbose_name=_("tags"))
+    # Recordings (issue 6): carried over to the recording page, like the tags.
+    categories = models.ManyToManyField(
+        "wagtail_live.LiveCategory",
+        blank=True,
+        related_name="sessions",
+        verbose_name=_("categories"),
+    )
 
     status = models.CharField(
         _("status"), max_length=16, choices=Status.choices, default=Status.READY, editable=False
@@ -244,6 +254,7 @@ class LiveSession(index.Indexed, models.Model):
 
     # -- stream keys --
 
+    @sensitive_variables("key")
     def issue_stream_key(self, user=None):
         """Create a new stream key for this session, revoking any previous one, and return it."""
         if self.status not in self.OPEN_STATUSES:

@@ -7,9 +7,10 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.ui.tables import Column, DateColumn
-from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.views import generic
+from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permission_policies import ModelPermissionPolicy
+from wagtail.permissions import register_permission_policy
 from wagtail.snippets.views.snippets import SnippetViewSet
 
 from .. import chat
@@ -31,6 +32,11 @@ class ModeratorPolicy(ModelPermissionPolicy):
 
     def user_has_any_permission(self, user, actions):
         return any(self.user_has_permission(user, action) for action in actions)
+
+
+register_permission_policy(ChatBan, ModeratorPolicy(ChatBan))
+# Read-only: messages change only through moderation (remove), never by editing.
+register_permission_policy(ChatMessage, ModeratorPolicy(ChatMessage, actions=["view"]))
 
 
 # -- ban list ----------------------------------------------------------------
@@ -56,6 +62,7 @@ class BanCreateView(generic.CreateView):
             )
         except chat.ChatError as error:
             form.add_error("target_user", error.message)
+            self.produced_error_message = error.message
             return self.form_invalid(form)
         messages.success(self.request, _("The user is banned from every live chat."))
         return redirect(self.index_url_name)
@@ -95,8 +102,6 @@ class BanViewSet(ModelViewSet):
     copy_view_enabled = False
     add_view_class = BanCreateView
     delete_view_class = UnbanView
-    form_class = BanForm
-    permission_policy = ModeratorPolicy(ChatBan)
     list_display = [
         Column("target_user", label=_("User")),
         Column("reason", label=_("Reason")),
@@ -106,6 +111,9 @@ class BanViewSet(ModelViewSet):
     ]
     search_fields = ["target_user__username", "target_user__email", "reason"]
     ordering = ["-created_at"]
+
+    def get_form_class(self, for_update=False):
+        return BanForm
 
 
 # -- chat message browser ----------------------------------------------------
@@ -127,8 +135,6 @@ class ChatMessageViewSet(ModelViewSet):
     add_to_admin_menu = False
     copy_view_enabled = False
     inspect_view_enabled = True
-    # Read-only: messages change only through moderation (remove), never by editing.
-    permission_policy = ModeratorPolicy(ChatMessage, actions=["view"])
     list_display = [
         Column("display_name", label=_("From")),
         Column("text", label=_("Message")),

@@ -6,7 +6,7 @@ answer refuses the publisher. The logic lives in ``ingest/nginx_rtmp.py``.
 
 import logging
 
-from django.http import HttpResponse, HttpResponseForbidden, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -16,14 +16,11 @@ from ..ingest.base import StreamRefused
 logger = logging.getLogger("wagtail_live.ingest.nginx")
 
 
-class StreamRename(HttpResponseRedirect):
-    """nginx-rtmp reads a 3xx ``Location`` as the stream's new name, not as a URL."""
-
-    allowed_schemes = []
-
-    def __init__(self, name):
-        HttpResponse.__init__(self, status=302)
-        self["Location"] = name
+def relay_to(url):
+    """A 3xx whose ``Location`` is an rtmp:// URL makes nginx-rtmp relay the stream there."""
+    response = HttpResponse(status=302)
+    response["Location"] = url
+    return response
 
 
 def callback(view):
@@ -44,31 +41,38 @@ def callback(view):
     return wrapped
 
 
+def is_internal(request):
+    return request.POST.get("app") == nginx_rtmp.INTERNAL_APP
+
+
 @callback
 def on_publish(request):
-    """An encoder wants to publish: 302 to the stream's new name, 403 to refuse it."""
+    """An encoder wants to publish: relay it (302), or refuse it (403)."""
     try:
-        name = nginx_rtmp.authorize_publish(request.POST.get("name", ""))
-    except StreamRefused as error:
+        if is_internal(request):
+            nginx_rtmp.authorize_relay(request.POST.get("name"), request.POST.get("token"))
+            return HttpResponse("ok")
+        relay = nginx_rtmp.authorize_publish(request.POST.get("name", ""), request.GET["relay"])
+    except (StreamRefused, KeyError) as error:
         return HttpResponseForbidden(str(error))
-    return StreamRename(name)
+    return relay_to(relay)
 
 
 @callback
 def on_publish_done(request):
-    """The encoder left."""
-    session = nginx_rtmp.session_for_callback(name=request.POST.get("name", ""))
-    if session is not None:
-        nginx_rtmp.publish_done(session)
+    """An encoder left (the internal stream says which session)."""
+    if is_internal(request):
+        session = nginx_rtmp.session_for_internal_stream(request.POST.get("name"))
+        if session is not None:
+            nginx_rtmp.publish_done(session)
     return HttpResponse("ok")
 
 
 @callback
 def on_record_done(request):
     """nginx closed a recording file."""
-    path = request.POST.get("path", "")
-    session = nginx_rtmp.session_for_callback(name=request.POST.get("name", ""), path=path)
+    session = nginx_rtmp.session_for_internal_stream(request.POST.get("name"))
     if session is None:
-        return HttpResponse("unknown", status=404)
-    nginx_rtmp.record_done(session, path)
+        return HttpResponse("unknown stream", status=404)
+    nginx_rtmp.record_done(session, request.POST.get("path", ""))
     return HttpResponse("ok")

@@ -76,4 +76,14 @@ class LiveSessionIndexView(IndexView):
                     priority=0,
                 ),
             )
+        # Realtime (issue 5): the live dashboard, for hosts and chat moderators.
+        if instance.can_moderate(self.request.user) or instance.can_go_live(self.request.user):
+            buttons.append(
+                ListingButton(
+                    _("Live dashboard"),
+                    url=reverse("wagtail_live_admin:dashboard", args=[instance.pk]),
+                    icon_name="view",
+                    priority=5,
+                )
+            )
         return buttons

@@ -2,7 +2,10 @@
 //
 // The camera is recorded with MediaRecorder and its chunks are sent as binary
 // frames over the ingest websocket (ws/live/<pk>/ingest/); the server pipes
-// them into ffmpeg. Markup: wagtail_live/admin/includes/camera.html.
+// them into ffmpeg. Markup: wagtail_live/admin/includes/camera.html, inside the
+// screen's [data-live-golive]. While a camera is open, the screen's own
+// "Go live" and "End live" forms ([data-live-go-form], [data-live-end-form])
+// stream it and stop it; without a camera they post as usual (OBS).
 
 // H.264 first: the server copies it and only converts Opus to AAC. VP8/VP9 get
 // transcoded, which costs the server CPU, so they are only fallbacks.
@@ -45,14 +48,15 @@ class CameraStudio {
   constructor(root) {
     this.root = root;
     this.ingestPath = root.dataset.ingestUrl;
-    this.text = JSON.parse(root.querySelector("[data-camera-text]").textContent);
+    this.text = JSON.parse(root.querySelector('script[type="application/json"]').textContent);
     this.preview = root.querySelector("[data-camera-preview]");
     this.cameraSelect = root.querySelector("[data-camera-select]");
     this.microphoneSelect = root.querySelector("[data-microphone-select]");
-    this.goLiveButton = root.querySelector("[data-go-live]");
-    this.endLiveButton = root.querySelector("[data-end-live]");
+    const screen = root.closest("[data-live-golive]") || document;
+    this.goForm = screen.querySelector("[data-live-go-form]");
+    this.endForm = screen.querySelector("[data-live-end-form]");
     this.badge = root.querySelector("[data-live-badge]");
-    this.elapsed = root.querySelector("[data-live-elapsed]");
+    this.elapsed = root.querySelector("[data-live-elapsed-camera]");
     this.statusLine = root.querySelector("[data-camera-status]");
     this.stream = null;
     this.recorder = null;
@@ -66,13 +70,12 @@ class CameraStudio {
   }
 
   async init() {
-    this.goLiveButton.addEventListener("click", () => this.goLive());
-    this.endLiveButton.addEventListener("click", () => this.endLive());
+    this.goForm?.addEventListener("submit", (event) => this.onGoSubmit(event));
+    this.endForm?.addEventListener("submit", (event) => this.onEndSubmit(event));
     this.cameraSelect.addEventListener("change", () => this.openDevices());
     this.microphoneSelect.addEventListener("change", () => this.openDevices());
     if (!navigator.mediaDevices || !window.MediaRecorder) {
       this.say(this.text.unsupported, true);
-      this.goLiveButton.disabled = true;
       return;
     }
     await this.openDevices();
@@ -103,10 +106,9 @@ class CameraStudio {
       this.stopTracks();
       this.stream = stream;
       this.preview.srcObject = stream;
-      this.goLiveButton.disabled = false;
       this.say(this.text.ready);
     } catch (error) {
-      this.goLiveButton.disabled = true;
+      this.stream = null;
       this.say(`${this.text.noCamera} (${error.name})`, true);
     }
   }
@@ -135,6 +137,30 @@ class CameraStudio {
     this.stream?.getTracks().forEach((track) => track.stop());
   }
 
+  onGoSubmit(event) {
+    if (!this.stream) {
+      return; // no camera: the form starts the session for an external encoder
+    }
+    event.preventDefault();
+    delete this.goForm.dataset.submitted; // let the screen's double-submit guard re-arm
+    this.goLive();
+  }
+
+  onEndSubmit(event) {
+    if (!this.live) {
+      return;
+    }
+    event.preventDefault();
+    delete this.endForm.dataset.submitted;
+    this.endLive();
+  }
+
+  setButtonsBusy(busy) {
+    for (const button of document.querySelectorAll("[data-live-go], [data-live-end]")) {
+      button.disabled = busy;
+    }
+  }
+
   /** One tap: open the ingest socket, then record and send chunks. */
   goLive() {
     if (this.live || !this.stream) {
@@ -142,7 +168,8 @@ class CameraStudio {
     }
     this.live = true;
     this.ending = false;
-    this.goLiveButton.disabled = true;
+    this.droppedAt = null;
+    this.setButtonsBusy(true);
     this.cameraSelect.disabled = true;
     this.microphoneSelect.disabled = true;
     this.say(this.text.connecting);
@@ -225,8 +252,12 @@ class CameraStudio {
   showLive(startedAt) {
     this.startedAt = startedAt;
     this.badge.hidden = false;
-    this.endLiveButton.hidden = false;
-    this.endLiveButton.disabled = false;
+    this.setButtonsBusy(false);
+    // Show End live at once; the screen's status poll would take a few seconds.
+    this.endForm?.querySelector("[data-live-end]")?.removeAttribute("hidden");
+    if (this.goForm) {
+      this.goForm.hidden = true;
+    }
     this.say(this.text.live);
     clearInterval(this.timer);
     const tick = () => {
@@ -242,7 +273,7 @@ class CameraStudio {
       return;
     }
     this.ending = true;
-    this.endLiveButton.disabled = true;
+    this.setButtonsBusy(true);
     this.say(this.text.ending);
     const socket = this.socket;
     const recorder = this.recorder;
@@ -266,12 +297,16 @@ class CameraStudio {
     this.stopRecorder();
     clearInterval(this.timer);
     this.badge.hidden = true;
-    this.endLiveButton.hidden = true;
-    this.goLiveButton.disabled = true;
     this.say(message, isError);
-    this.root.dataset.state = "ended";
+    this.root.dataset.state = isError ? "refused" : "ended";
+    this.setButtonsBusy(false);
+    this.cameraSelect.disabled = false;
+    this.microphoneSelect.disabled = false;
     this.socket?.close();
-    this.stopTracks();
+    if (!isError) {
+      this.stopTracks(); // the live is over: turn the camera light off
+      this.stream = null;
+    }
   }
 }
 

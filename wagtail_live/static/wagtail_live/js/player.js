@@ -118,6 +118,10 @@ class LivePlayer {
     if (update.playback_url) {
       this.playbackUrl = update.playback_url;
     }
+    if (status === "recording_ready" && update.published && update.media_url) {
+      this.showRecording(update); // recordings (issue 6): the page was published
+      return;
+    }
     if (status === "recording_ready" || !status || status === this.status) {
       if (status === "live" && !this.hls && !this.video?.src) {
         this.render();
@@ -126,6 +130,29 @@ class LivePlayer {
     }
     this.status = status;
     this.root.dataset.status = status;
+    this.render();
+  }
+
+  /** Recordings (issue 6): swap the "ended" notice's slot for the published recording. */
+  showRecording({ media_url: mediaUrl, page_url: pageUrl }) {
+    const slot = this.root.querySelector("[data-live-recording]");
+    if (!slot || slot.querySelector("video")) {
+      return;
+    }
+    const video = document.createElement("video");
+    video.controls = true;
+    video.preload = "metadata";
+    video.src = mediaUrl;
+    video.setAttribute("aria-label", this.root.getAttribute("aria-label") || "");
+    slot.replaceChildren(video);
+    if (pageUrl) {
+      const link = document.createElement("a");
+      link.href = pageUrl;
+      link.textContent = this.text.recordingPage || pageUrl;
+      slot.append(link);
+    }
+    this.status = "ended";
+    this.root.dataset.status = "ended";
     this.render();
   }
 

@@ -1,0 +1,178 @@
+"""Glass-to-glass latency of the browser path: camera in the host's page -> viewer's screen.
+
+The host's "camera" is a canvas whose every frame carries the wall clock twice:
+as text for people and as a 42-bit barcode for the machine. It goes through the
+whole real path: MediaRecorder (H.264) -> ingest websocket -> daphne -> ffmpeg
+(copy) -> 1 s HLS segments -> hls.js on the public page. The viewer page reads
+the barcode off the frame it is showing and subtracts it from its own clock
+(same machine, same clock). Goal: median <= 4 s.
+
+Run:  .venv/bin/python benchmarks/glass_to_glass.py [--seconds 30]
+Needs Debian's chromium (``apt-get install chromium``).
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.test_go_live import CHROMIUM_ARGS  # noqa: E402
+from tests.live_site import LiveSite, migrated_database  # noqa: E402
+from tests.utils import chromium_path  # noqa: E402
+
+BITS = 42  # Date.now() in ms fits in 41 bits until the year 2039
+
+# Replaces the camera with a canvas showing the clock; runs before the page's scripts.
+CLOCK_CAMERA = """
+(() => {
+  const BITS = __BITS__, W = 1280, H = 720, CELL = W / BITS;
+  const canvas = document.createElement("canvas");
+  canvas.width = W; canvas.height = H;
+  const g = canvas.getContext("2d");
+  function draw() {
+    const now = Date.now();
+    g.fillStyle = "#336"; g.fillRect(0, 0, W, H);
+    for (let i = 0; i < BITS; i++) {
+      const bit = Math.floor(now / 2 ** (BITS - 1 - i)) % 2;
+      g.fillStyle = bit ? "#fff" : "#000";
+      g.fillRect(i * CELL, 0, CELL, 120);
+    }
+    g.fillStyle = "#fff"; g.font = "bold 96px sans-serif";
+    g.fillText(new Date(now).toISOString().slice(11, 23), 120, 400);
+  }
+  setInterval(draw, 1000 / 30); draw();
+  navigator.mediaDevices.getUserMedia = async () => {
+    const stream = canvas.captureStream(30);
+    const audio = new AudioContext();
+    const tone = audio.createOscillator();
+    const out = audio.createMediaStreamDestination();
+    tone.connect(out); tone.start();
+    stream.addTrack(out.stream.getAudioTracks()[0]);
+    return stream;
+  };
+})();
+""".replace("__BITS__", str(BITS))
+
+# Reads the barcode off the frame the viewer's <video> shows; returns latency in ms or null.
+READ_LATENCY = """
+() => {
+  const video = document.querySelector("[data-live-video]");
+  if (!video || video.readyState < 2 || !video.videoWidth) return null;
+  const canvas = document.createElement("canvas");
+  canvas.width = video.videoWidth; canvas.height = video.videoHeight;
+  const g = canvas.getContext("2d", { willReadFrequently: true });
+  g.drawImage(video, 0, 0);
+  const now = Date.now();
+  const cell = canvas.width / __BITS__;
+  let value = 0;
+  for (let i = 0; i < __BITS__; i++) {
+    const [r, gr, b] = g.getImageData(Math.floor((i + 0.5) * cell), 60, 1, 1).data;
+    value = value * 2 + ((r + gr + b) / 3 > 128 ? 1 : 0);
+  }
+  const latency = now - value;
+  return latency >= 0 && latency < 60000 ? latency : null;
+}
+""".replace("__BITS__", str(BITS))
+
+SETUP = """
+from tests.utils import make_editor, make_session
+from example_site.home.models import HomePage
+host = make_editor("host", "go_live")
+session = make_session("Glass to glass", owner=host)
+page = HomePage.objects.get(slug="home")
+page.body = [("live_player", {"session": session, "show_chat": False})]
+page.save_revision().publish()
+result = session.pk
+"""
+
+
+def measure(seconds):
+    """Stream for ``seconds`` and return the latency samples in seconds."""
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as directory:
+        site = LiveSite(directory, migrated_database(directory))
+        pk = site.run(SETUP)
+        cookie = site.login_cookie("host").split("=", 1)[1]
+        site.start()
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+                )
+                host = browser.new_context()
+                host.add_cookies([{"name": "sessionid", "value": cookie, "url": site.url}])
+                host.add_init_script(CLOCK_CAMERA)
+                host_page = host.new_page()
+                host_page.goto(f"{site.url}/admin/live/{pk}/go-live/")
+                host_page.wait_for_function(
+                    "document.querySelector('[data-camera-preview]').videoWidth > 0"
+                )
+                host_page.click("[data-live-go]")
+                host_page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=20000)
+
+                viewer_page = browser.new_context().new_page()
+                viewer_page.goto(site.url + "/")
+                viewer_page.wait_for_function(
+                    "document.querySelector('[data-live-video]')?.currentTime > 0",
+                    timeout=60000,
+                )
+                time.sleep(3)  # let hls.js settle at its target distance from the live edge
+                samples = []
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    latency = viewer_page.evaluate(READ_LATENCY)
+                    if latency is not None:
+                        samples.append(latency / 1000)
+                    time.sleep(0.5)
+                host_page.click("[data-live-end]")
+                time.sleep(2)
+                browser.close()
+        finally:
+            site.stop()
+    return samples
+
+
+def machine():
+    """A one-line description of where this ran."""
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=30, help="how long to sample")
+    args = parser.parse_args()
+    samples = measure(args.seconds)
+    if not samples:
+        sys.exit("no frame could be read: is the stream playing?")
+    samples.sort()
+    result = {
+        "samples": len(samples),
+        "median_s": round(statistics.median(samples), 2),
+        "p90_s": round(samples[int(len(samples) * 0.9) - 1], 2),
+        "min_s": round(samples[0], 2),
+        "max_s": round(samples[-1], 2),
+        "goal_s": 4.0,
+        "machine": machine(),
+    }
+    result["meets_goal"] = result["median_s"] <= result["goal_s"]
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

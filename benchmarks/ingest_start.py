@@ -1,0 +1,309 @@
+"""Ingest benchmarks: encoder start -> first playable playlist, and ingest CPU for 720p30.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/ingest_start.py [--rounds 3] [--cpu-seconds 20]
+
+One run starts one real site (daphne, its own SQLite and media root), the
+embedded RTMP listener (``manage.py live_rtmp``) and a real nginx-rtmp
+(``manage.py live_nginx_config --full``) calling that site back, then for each
+path in turn starts a real encoder (ffmpeg, lavfi 720p30, keyframe every
+second) and measures the time from starting the encoder to the first playlist
+that lists a segment (what a player needs to start):
+
+* browser: WebM (H.264 + Opus, as Chromium's MediaRecorder sends it) written by
+  ffmpeg in real time and sent in chunks over the ingest websocket;
+* embedded RTMP and nginx-rtmp: ffmpeg publishing over RTMP.
+
+CPU: the same 720p30 H.264/AAC input pushed in real time through the embedded
+RTMP listener (listener + its ffmpeg, stream copy), against our pipeline's
+libx264 transcode of the same input. Results go into docs/benchmarks.md by hand.
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.live_site import LiveSite, migrated_database  # noqa: E402
+
+SECRET = "benchmark-secret"
+NGINX_MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+
+
+def ffmpeg():
+    import imageio_ffmpeg
+
+    return shutil.which("ffmpeg") or imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def lavfi_720p30(seconds=None):
+    args = ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"]
+    args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+    if seconds:
+        args += ["-t", str(seconds)]
+    return args
+
+
+H264 = ["-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"]
+H264 += ["-g", "30", "-keyint_min", "30", "-b:v", "2500k"]
+
+
+def wait_port(port, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def first_playable(playlist, started, timeout=20):
+    """Seconds from ``started`` until ``playlist`` lists a segment."""
+    while time.monotonic() - started < timeout:
+        try:
+            if "#EXTINF" in playlist.read_text():
+                return time.monotonic() - started
+        except FileNotFoundError:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError(f"no playlist at {playlist} after {timeout}s")
+
+
+class Bench:
+    def __init__(self, directory):
+        self.directory = Path(directory)
+        self.rtmp_port = free_port()
+        self.nginx_port = free_port()
+        template = migrated_database(self.directory)
+        self.site = LiveSite(
+            self.directory / "site",
+            template,
+            {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 0, "RTMP_PORT": self.rtmp_port},
+        ).start()
+        self.site.run("User.objects.create_superuser('bench', 'bench@example.com', 'password')")
+        self.cookie = self.site.login_cookie("bench")
+        self.processes = []
+
+    def manage(self, *args, **kwargs):
+        return subprocess.Popen(
+            [sys.executable, "-m", "django", *args], cwd=ROOT, env=self.site.env, **kwargs
+        )
+
+    def start_listener(self):
+        self.listener = self.manage("live_rtmp", f"--port={self.rtmp_port}")
+        self.processes.append(self.listener)
+        wait_port(self.rtmp_port)
+
+    def start_nginx(self):
+        prefix = self.directory / "nginx"
+        prefix.mkdir()
+        (self.site.media_root / "uploads" / "live").mkdir(parents=True, exist_ok=True)
+        config = subprocess.run(
+            [sys.executable, "-m", "django", "live_nginx_config", "--full",
+             f"--site-url={self.site.url}", f"--rtmp-port={self.nginx_port}",
+             f"--prefix={prefix}", f"--module-path={NGINX_MODULE}"],
+            cwd=ROOT, env=self.site.env, capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        (prefix / "nginx.conf").write_text(config)
+        self.processes.append(
+            subprocess.Popen(
+                ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"]
+            )  # fmt: skip
+        )
+        wait_port(self.nginx_port)
+
+    def new_session(self, title):
+        return self.site.run(
+            f"""
+            session = LiveSession.objects.create(title={title!r})
+            result = [session.pk, session.issue_stream_key()]
+            """
+        )
+
+    def playlist(self, pk):
+        return self.site.media_root / "uploads" / "live" / str(pk) / "hls" / "index.m3u8"
+
+    def rtmp_start(self, port, title):
+        pk, key = self.new_session(title)
+        started = time.monotonic()
+        encoder = subprocess.Popen(
+            [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", *lavfi_720p30(8), *H264,
+             "-c:a", "aac", "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{key}"],
+        )  # fmt: skip
+        try:
+            return first_playable(self.playlist(pk), started)
+        finally:
+            encoder.kill()
+            encoder.wait()
+
+    def browser_start(self, title):
+        pk, _key = self.new_session(title)
+        return asyncio.run(self._browser_start(pk))
+
+    async def _browser_start(self, pk):
+        import websockets
+
+        started = time.monotonic()
+        encoder = await asyncio.create_subprocess_exec(
+            ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", *lavfi_720p30(8), *H264,
+            "-c:a", "libopus", "-f", "matroska", "-live", "1", "-cluster_time_limit", "250",
+            "pipe:1",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        socket_ = await websockets.connect(
+            f"{self.site.ws_url}/ws/live/{pk}/ingest/",
+            additional_headers={"Cookie": self.cookie, "Origin": self.site.url},
+            max_size=None,
+        )
+
+        async def pump():
+            while chunk := await encoder.stdout.read(64 * 1024):
+                await socket_.send(chunk)
+
+        task = asyncio.create_task(pump())
+        try:
+            return await asyncio.to_thread(first_playable, self.playlist(pk), started)
+        finally:
+            task.cancel()
+            encoder.kill()
+            await encoder.wait()
+            await socket_.close()
+
+    def cpu_seconds(self, pid):
+        """(own, waited-for children) utime + stime of ``pid``, in seconds."""
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = [int(value) for value in fields[11:15]]
+        clock = os.sysconf("SC_CLK_TCK")
+        return (ticks[0] + ticks[1]) / clock, (ticks[2] + ticks[3]) / clock
+
+    def cpu_copy(self, source, seconds):
+        """CPU of the embedded listener + its ffmpeg while ``source`` is pushed in real time."""
+        pk, key = self.new_session("cpu copy")
+        before = self.cpu_seconds(self.listener.pid)
+        subprocess.run(
+            [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-i", str(source), "-c", "copy",
+             "-f", "flv", f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"],
+            check=True,
+        )  # fmt: skip
+        time.sleep(2)  # the listener reaps its ffmpeg (RECONNECT_GRACE is 0)
+        after = self.cpu_seconds(self.listener.pid)
+        return [(a - b) / seconds for a, b in zip(after, before)]
+
+    def cpu_transcode(self, source, seconds):
+        """CPU of our pipeline's libx264 branch on the same input, fed in real time."""
+        from wagtail_live.ingest.base import build_ffmpeg_args
+
+        out = self.directory / "transcode"
+        out.mkdir()
+        args = build_ffmpeg_args(
+            "flv", out, video_codec="vp8", audio_codec="aac", segment_seconds=1
+        )
+        before = os.times()
+        feeder = subprocess.Popen(
+            [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-i", str(source),
+             "-c", "copy", "-f", "flv", "pipe:1"],
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        transcoder = subprocess.Popen(
+            [ffmpeg(), *args],
+            stdin=feeder.stdout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        feeder.stdout.close()
+        transcoder.wait()
+        feeder.wait()
+        after = os.times()
+        total = (after.children_user + after.children_system) - (
+            before.children_user + before.children_system
+        )
+        before = os.times()
+        subprocess.run(
+            [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-i", str(source),
+             "-c", "copy", "-f", "flv", "-y", os.devnull],
+            check=True,
+        )  # fmt: skip
+        after = os.times()
+        feeder_cpu = (after.children_user + after.children_system) - (
+            before.children_user + before.children_system
+        )
+        return (total - feeder_cpu) / seconds
+
+    def close(self):
+        for process in reversed(self.processes):
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.site.stop()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cpu-seconds", type=int, default=20)
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="ingest-bench-") as directory:
+        bench = Bench(directory)
+        try:
+            bench.start_listener()
+            bench.start_nginx()
+            results = {"browser": [], "embedded RTMP": [], "nginx-rtmp": []}
+            for round_ in range(options.rounds):
+                results["browser"].append(bench.browser_start(f"browser {round_}"))
+                results["embedded RTMP"].append(bench.rtmp_start(bench.rtmp_port, f"rtmp {round_}"))
+                results["nginx-rtmp"].append(bench.rtmp_start(bench.nginx_port, f"nginx {round_}"))
+            source = Path(directory) / "720p30.flv"
+            subprocess.run(
+                [ffmpeg(), "-hide_banner", "-loglevel", "error", *lavfi_720p30(options.cpu_seconds),
+                 *H264, "-c:a", "aac", "-f", "flv", "-y", str(source)],
+                check=True,
+            )  # fmt: skip
+            copy = bench.cpu_copy(source, options.cpu_seconds)
+            transcode = bench.cpu_transcode(source, options.cpu_seconds)
+        finally:
+            bench.close()
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    print(f"ffmpeg: {ffmpeg()}")
+    print("encoder start -> first playable playlist (s), median of", options.rounds)
+    medians = {}
+    for name, values in results.items():
+        medians[name] = statistics.median(values)
+        rounded = ", ".join(f"{value:.2f}" for value in values)
+        print(f"  {name:14s} median {medians[name]:.2f}  ({rounded})")
+    nginx = medians["nginx-rtmp"]
+    for name in ("browser", "embedded RTMP"):
+        print(f"  {name} / nginx-rtmp: {medians[name] / nginx:.2f}x")
+    print("ingest CPU for 720p30, CPU-seconds per media second:")
+    listener, pipeline = copy
+    print(f"  stream copy, embedded RTMP listener (Python): {listener:.3f}")
+    print(f"  stream copy, its ffmpeg (HLS + recording):     {pipeline:.3f}")
+    print(f"  libx264 transcode (same input, same pipeline): {transcode:.3f}")
+    print(f"  copy (both) / transcode: {(listener + pipeline) / transcode:.1%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""One-tap Go Live in a real Chromium, watched on the public page in a second browser context.
+
+A real daphne serves the site; Chromium's fake camera and microphone feed
+MediaRecorder; the viewer's hls.js plays what ffmpeg made of it.
+"""
+
+import os
+import re
+
+import pytest
+
+from tests.live_site import LiveSite, migrated_database
+from tests.utils import chromium_path, require
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    # Keep timers and media running in the background tab the host's page becomes.
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
+
+SETUP = """
+from tests.utils import make_editor
+make_editor("host", "go_live")
+from django.urls import reverse
+result = {"prepare": reverse("wagtailsnippets_wagtail_live_livesession:add")}
+"""
+
+PUT_PLAYER_ON_HOME_PAGE = """
+from example_site.home.models import HomePage
+session = LiveSession.objects.get(title="Browser test live")
+page = HomePage.objects.get(slug="home")
+page.body = [("live_player", {"session": session, "show_chat": True})]
+page.save_revision().publish()
+result = session.pk
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    require(os.path.exists(chromium_path()), f"chromium at {chromium_path()}")
+    directory = tmp_path_factory.mktemp("browser-site")
+    site = LiveSite(directory, migrated_database(directory), {"RECONNECT_GRACE": 5})
+    site.urls = site.run(SETUP)
+    site.start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+def log_in(page, site, username="host"):
+    page.goto(f"{site.url}/admin/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", "password")
+    page.click("button[type=submit]")
+    page.wait_for_url(re.compile(r"/admin/$"))
+
+
+def test_go_live_from_the_browser_and_watch_it_on_the_public_page(site, browser):
+    host = browser.new_context(permissions=["camera", "microphone"])
+    host_page = host.new_page()
+    log_in(host_page, site)
+
+    # Prepare live: a title is all it takes; saving leads to the Go Live screen.
+    host_page.goto(site.url + site.urls["prepare"])
+    host_page.fill("input[name=title]", "Browser test live")
+    host_page.get_by_role("button", name=re.compile("Save|Create", re.I)).first.click()
+    host_page.wait_for_url(re.compile(r"/go-live/$"))
+
+    # The fake camera shows in the preview, then one tap goes live.
+    host_page.wait_for_function(
+        "document.querySelector('[data-camera-preview]').videoWidth > 0", timeout=15000
+    )
+    host_page.click("[data-live-go]")
+    host_page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=20000)
+    assert "You are live" in host_page.inner_text("[data-camera-status]")
+
+    pk = site.run(PUT_PLAYER_ON_HOME_PAGE)
+
+    viewer = browser.new_context()
+    viewer_page = viewer.new_page()
+    viewer_page.goto(site.url + "/")
+    viewer_page.wait_for_selector(f'[data-live-player][data-session="{pk}"]')
+    # Plays, and keeps playing: currentTime passes 2 s and advances by 2 s more, so it
+    # is not just the live edge's starting position.
+    video = "document.querySelector('[data-live-video]')"
+    viewer_page.wait_for_function(f"{video}.currentTime > 0 && !{video}.paused", timeout=45000)
+    first = viewer_page.evaluate(f"{video}.currentTime")
+    viewer_page.wait_for_function(f"{video}.currentTime > Math.max(2, {first} + 2)", timeout=30000)
+    assert viewer_page.evaluate("document.querySelector('[data-live-video]').videoWidth") > 0
+
+    host_page.bring_to_front()
+    host_page.click("[data-live-end]")
+    # The host's screen reloads into its ended state ...
+    host_page.wait_for_selector("text=This session has ended.", timeout=30000)
+    # ... and the viewer's player switches to "ended" without a reload.
+    viewer_page.wait_for_selector(
+        '[data-live-state="ended"]:not([hidden])', state="visible", timeout=20000
+    )
+    assert viewer_page.is_hidden('[data-live-state="live"]')
+    status = site.run(f"result = LiveSession.objects.get(pk={pk}).status")
+    assert status == "ended"
+    host.close()
+    viewer.close()
+
+
+def test_private_session_page_shows_anonymous_visitors_no_video(site, browser):
+    pk = site.run(
+        """
+        from example_site.home.models import HomePage
+        from tests.utils import make_session
+        s = make_session("Members briefing", privacy=LiveSession.Privacy.PRIVATE)
+        s.start()
+        page = HomePage.objects.get(slug="home")
+        page.body = [("live_player", {"session": s, "show_chat": True})]
+        page.save_revision().publish()
+        result = s.pk
+        """
+    )
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(site.url + "/")
+    assert page.is_visible("text=This live stream is for members only.")
+    assert "m3u8" not in page.content()
+    assert page.locator("video").count() == 0
+    response = page.request.get(f"{site.url}/live/sessions/{pk}/hls/index.m3u8")
+    assert response.status == 403
+    context.close()

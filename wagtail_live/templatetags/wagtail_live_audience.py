@@ -1,0 +1,51 @@
+"""Audience template tags: schema.org JSON-LD and the *Remind me* button.
+
+``{% load wagtail_live_audience %}``, then ``{% live_session_jsonld session %}`` in
+any template that shows a session, and ``{% remind_me_button session %}`` where
+visitors may ask for a reminder.
+"""
+
+import json
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import mark_safe
+
+from .. import reminders, schedule
+
+register = template.Library()
+
+# JSON inside <script> must not be able to close the element or open a comment.
+_SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+@register.simple_tag(takes_context=True)
+def live_session_jsonld(context, session):
+    """A ``<script type="application/ld+json">`` BroadcastEvent for ``session``."""
+    if session is None:
+        return ""
+    request = context.get("request")
+    url = request.build_absolute_uri() if request is not None else ""
+    data = json.dumps(schedule.broadcast_event(session, url=url), sort_keys=True)
+    return format_html(
+        '<script type="application/ld+json">{}</script>',
+        mark_safe(data.translate(_SCRIPT_ESCAPES)),  # noqa: S308 - escaped just above
+    )
+
+
+@register.inclusion_tag("wagtail_live/includes/remind_me.html", takes_context=True)
+def remind_me_button(context, session):
+    """*Remind me* for a session that has not started; a login link for anonymous visitors."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    return {
+        "session": session,
+        "show": session is not None and session.status in (
+            session.Status.SCHEDULED,
+            session.Status.READY,
+        ),
+        "logged_in": bool(user and user.is_authenticated),
+        "waiting": reminders.is_waiting(session, user) if session is not None else False,
+        "next": request.get_full_path() if request is not None else "",
+        "csrf_token": context.get("csrf_token"),
+    }

@@ -1,0 +1,351 @@
+"""Webhooks: signed JSON POSTs telling other systems about session events.
+
+Every event becomes one ``WebhookDelivery`` row per subscribed webhook and is
+delivered by a Huey task (``tasks.deliver_webhook``). A failed attempt is
+logged and followed by a new attempt row after ``WEBHOOK_RETRY_DELAYS``; after
+the last one the delivery is marked failed. Receivers check the
+``X-Wagtail-Live-Signature`` header (see ``docs/webhooks.md``).
+"""
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import socket
+import time
+import urllib.error
+import urllib.request
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models.signals import post_save, pre_save
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from . import __version__, signals
+from .conf import live_settings
+from .models import LiveSession, Webhook, WebhookDelivery
+
+logger = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Wagtail-Live-Signature"
+EVENT_HEADER = "X-Wagtail-Live-Event"
+DELIVERY_HEADER = "X-Wagtail-Live-Delivery"
+#: The event the admin's *Send test* button sends (not subscribable).
+TEST_EVENT = "webhook.test"
+#: How much of a receiver's answer is kept in the log.
+RESPONSE_LOG_BYTES = 500
+
+
+# -- URLs ---------------------------------------------------------------------
+
+
+def check_url(url, allow_private=None):
+    """Raise ``ValidationError`` unless ``url`` is an http(s) URL on a public address.
+
+    The host is resolved and *every* address it resolves to must be public
+    (not private, loopback, link-local, reserved…), unless ``allow_private``
+    (default ``WAGTAIL_LIVE["WEBHOOK_ALLOW_PRIVATE"]``): a webhook must not let
+    an editor make the server probe its own network.
+    """
+    if allow_private is None:
+        allow_private = live_settings.WEBHOOK_ALLOW_PRIVATE
+    parts = urlsplit(url or "")
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(
+            _("Only http:// and https:// URLs can receive webhooks."), code="scheme"
+        )
+    if not parts.hostname:
+        raise ValidationError(_("The URL has no host name."), code="host")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise ValidationError(_("The URL's port is not a number."), code="port") from None
+    if allow_private:
+        return
+    for address in resolve(parts.hostname, port):
+        if not address.is_global:
+            raise ValidationError(
+                _(
+                    "%(host)s is on a private or local network (%(address)s); "
+                    "webhooks may only call public addresses."
+                )
+                % {"host": parts.hostname, "address": address},
+                code="private",
+            )
+
+
+def resolve(host, port):
+    """The IP addresses ``host`` resolves to; ``ValidationError`` when it does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        raise ValidationError(
+            _("The host %(host)s could not be found.") % {"host": host}, code="resolve"
+        ) from None
+    # Strip an IPv6 zone ("fe80::1%eth0") before parsing.
+    return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+
+
+# -- payloads -----------------------------------------------------------------
+
+
+def session_data(session):
+    """The ``session`` object of every payload: what a receiver needs, never the stream key."""
+
+    def iso(value):
+        return value.isoformat() if value else None
+
+    return {
+        "id": session.pk,
+        "title": session.title,
+        "slug": session.slug,
+        "description": session.description,
+        "privacy": session.privacy,
+        "status": session.status,
+        "scheduled_start": iso(session.scheduled_start),
+        "started_at": iso(session.started_at),
+        "ended_at": iso(session.ended_at),
+        "owner": session.owner.get_username() if session.owner_id else None,
+        "peak_viewers": session.peak_viewers,
+        "likes": session.likes,
+    }
+
+
+def build_body(event, session, sent_at=None, **extra):
+    """The JSON bytes POSTed: ``{"event", "session": {...}, "sent_at", **extra}``."""
+    payload = {
+        "event": event,
+        "session": session_data(session),
+        "sent_at": (sent_at or timezone.now()).isoformat(),
+        **extra,
+    }
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def sign(body, secret):
+    """The signature header value: ``sha256=<hex HMAC-SHA256 of the raw body with secret>``."""
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+def verify(body, secret, header):
+    """Whether ``header`` is the right signature of ``body`` (what a receiver does)."""
+    return hmac.compare_digest(sign(body, secret), header or "")
+
+
+# -- queueing -----------------------------------------------------------------
+
+
+def emit(event, session, **extra):
+    """Queue ``event`` about ``session`` for every active webhook subscribed to it.
+
+    The deliveries are queued after the current transaction commits, so a
+    rolled-back change is never announced. Returns the ``WebhookDelivery`` rows.
+    """
+    body = build_body(event, session, **extra).decode()
+    deliveries = [
+        WebhookDelivery.objects.create(webhook=webhook, event=event, body=body)
+        for webhook in Webhook.objects.filter(active=True)
+        if webhook.wants(event)
+    ]
+    for delivery in deliveries:
+        transaction.on_commit(lambda pk=delivery.pk: _enqueue(pk))
+    return deliveries
+
+
+def send_test(webhook):
+    """Queue a ``webhook.test`` delivery to ``webhook`` (the admin's *Send test*)."""
+    session = LiveSession(pk=0, title=_("Test session"), slug="test", status="scheduled")
+    body = build_body(TEST_EVENT, session).decode()
+    delivery = WebhookDelivery.objects.create(webhook=webhook, event=TEST_EVENT, body=body)
+    transaction.on_commit(lambda: _enqueue(delivery.pk))
+    return delivery
+
+
+def _enqueue(delivery_pk, delay=None):
+    from . import tasks  # a face; imported late so this service never needs Huey to load
+
+    if delay:
+        tasks.deliver_webhook.schedule((delivery_pk,), delay=delay)
+    else:
+        tasks.deliver_webhook(delivery_pk)
+
+
+# -- delivering ---------------------------------------------------------------
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A redirect could point anywhere, including the private network: a 3xx is a failure.
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def deliver(delivery_pk, now=None):
+    """Make one attempt at a pending delivery; log it; queue the retry or mark it failed.
+
+    Safe to call twice for the same row (a task run twice): only the caller that
+    claims the pending row sends. Returns the updated row, or None if there was
+    nothing to do.
+    """
+    now = now or timezone.now()
+    # Each row is one attempt: the conditional UPDATE lets exactly one worker claim it.
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_pk, state=WebhookDelivery.State.PENDING, attempted_at__isnull=True
+    ).update(attempted_at=now)
+    if not claimed:
+        return None
+    delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_pk)
+    status_code, error, duration_ms = post(delivery)
+    delivery.status_code = status_code
+    delivery.error = error
+    delivery.duration_ms = duration_ms
+    if not error:
+        delivery.state = WebhookDelivery.State.SUCCEEDED
+        delivery.save()
+        return delivery
+    delays = list(live_settings.WEBHOOK_RETRY_DELAYS)
+    if delivery.attempt <= len(delays) and delivery.event != TEST_EVENT:
+        delay = delays[delivery.attempt - 1]
+        delivery.state = WebhookDelivery.State.RETRYING
+        delivery.next_retry_at = now + timedelta(seconds=delay)
+        delivery.save()
+        retry = _next_attempt(delivery)
+        transaction.on_commit(lambda: _enqueue(retry.pk, delay=delay))
+    else:
+        delivery.state = WebhookDelivery.State.FAILED
+        delivery.save()
+        logger.warning(
+            "Webhook %s gave up on %s after %s attempts: %s",
+            delivery.webhook,
+            delivery.event,
+            delivery.attempt,
+            error,
+        )
+    return delivery
+
+
+def _next_attempt(delivery):
+    return WebhookDelivery.objects.create(
+        webhook=delivery.webhook,
+        delivery_id=delivery.delivery_id,
+        event=delivery.event,
+        body=delivery.body,
+        attempt=delivery.attempt + 1,
+        due_at=delivery.next_retry_at,
+    )
+
+
+def post(delivery):
+    """POST one delivery; return ``(status_code, error, duration_ms)``. Never raises.
+
+    ``error`` is empty only for a 2xx answer. The URL is checked again right
+    before sending, since what a host name resolves to can change.
+    """
+    webhook = delivery.webhook
+    body = delivery.body.encode()
+    started = time.monotonic()
+
+    def elapsed():
+        return int((time.monotonic() - started) * 1000)
+
+    try:
+        check_url(webhook.url)
+    except ValidationError as refusal:
+        return None, refusal.messages[0], 0
+    request = urllib.request.Request(
+        webhook.url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": f"wagtail-livestream/{__version__}",
+            SIGNATURE_HEADER: sign(body, webhook.secret),
+            EVENT_HEADER: delivery.event,
+            DELIVERY_HEADER: str(delivery.delivery_id),
+        },
+    )
+    try:
+        with _opener.open(request, timeout=live_settings.WEBHOOK_TIMEOUT) as response:
+            response.read(RESPONSE_LOG_BYTES)
+            return response.status, "", elapsed()
+    except urllib.error.HTTPError as answer:
+        detail = answer.read(RESPONSE_LOG_BYTES).decode(errors="replace").strip()
+        message = _("The receiver answered %(code)s %(reason)s.") % {
+            "code": answer.code,
+            "reason": answer.reason,
+        }
+        return answer.code, f"{message} {detail}".strip(), elapsed()
+    except TimeoutError:
+        return None, _no_answer(), elapsed()
+    except (urllib.error.URLError, OSError, ValueError) as failure:
+        reason = getattr(failure, "reason", failure)
+        if isinstance(reason, TimeoutError):
+            return None, _no_answer(), elapsed()
+        return None, _("Could not connect: %(reason)s") % {"reason": reason}, elapsed()
+
+
+def _no_answer():
+    return _("No answer within %(seconds)s s.") % {"seconds": live_settings.WEBHOOK_TIMEOUT}
+
+
+def overdue_deliveries(now=None, grace=timedelta(minutes=5)):
+    """Pending attempts whose task was lost (a consumer restarted): due for a while, never tried."""
+    now = now or timezone.now()
+    return WebhookDelivery.objects.filter(
+        state=WebhookDelivery.State.PENDING, attempted_at__isnull=True, due_at__lt=now - grace
+    )
+
+
+# -- signal receivers ---------------------------------------------------------
+
+
+def _remember_schedule(sender, instance, **kwargs):
+    previous = None
+    if instance.pk:
+        previous = (
+            LiveSession.objects.filter(pk=instance.pk)
+            .values_list("scheduled_start", flat=True)
+            .first()
+        )
+    instance._wagtail_live_previous_start = previous
+
+
+def _session_saved(sender, instance, created, **kwargs):
+    previous = getattr(instance, "_wagtail_live_previous_start", None)
+    if instance.status != LiveSession.Status.SCHEDULED or not instance.scheduled_start:
+        return
+    if created or previous != instance.scheduled_start:
+        emit(Webhook.Event.SESSION_SCHEDULED, instance)
+
+
+def _session_started(sender, session, **kwargs):
+    emit(Webhook.Event.SESSION_STARTED, session)
+
+
+def _session_ended(sender, session, **kwargs):
+    emit(Webhook.Event.SESSION_ENDED, session)
+
+
+def _recording_ready(sender, recording, **kwargs):
+    extra = {"recording": {"id": recording.pk, "duration": recording.duration}}
+    page = getattr(recording, "page", None)
+    if page is not None:
+        extra["recording"]["page_id"] = page.pk
+    emit(Webhook.Event.RECORDING_READY, recording.session, **extra)
+
+
+def connect_signal_handlers():
+    """Connect the receivers that turn session events into deliveries (called from ``ready``)."""
+    uid = "wagtail_live_webhooks"
+    pre_save.connect(_remember_schedule, sender=LiveSession, dispatch_uid=uid)
+    post_save.connect(_session_saved, sender=LiveSession, dispatch_uid=uid)
+    signals.live_session_started.connect(_session_started, dispatch_uid=uid)
+    signals.live_session_ended.connect(_session_ended, dispatch_uid=uid)
+    signals.recording_ready.connect(_recording_ready, dispatch_uid=uid)
