@@ -270,6 +270,12 @@ async def send_messages(url, origin, cookie, rate, duration):
         return sent
 
 
+def process_cpu_seconds(pid):
+    """User + system CPU seconds used so far by process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values, fraction):
     if not values:
         return None
@@ -277,7 +283,7 @@ def percentile(values, fraction):
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def fanout_run(kind, port, args, site=None):
+def fanout_run(kind, port, args, site, server_pid):
     origin = f"http://127.0.0.1:{port}"
     path = {
         "hub": f"/ws/live/{site['session'] if site else 0}/",
@@ -289,6 +295,7 @@ def fanout_run(kind, port, args, site=None):
     pool.wait_ready()
     time.sleep(args.settle)
     started = time.monotonic()
+    cpu_before = process_cpu_seconds(server_pid)
     sent = asyncio.run(
         send_messages(
             url,
@@ -300,6 +307,7 @@ def fanout_run(kind, port, args, site=None):
     )
     send_seconds = time.monotonic() - started
     time.sleep(args.drain)
+    server_cpu = process_cpu_seconds(server_pid) - cpu_before
     result = pool.finish()
     expected = sent * args.viewers
     latencies = result["latencies"]
@@ -313,6 +321,9 @@ def fanout_run(kind, port, args, site=None):
         "p50_ms": round(1000 * percentile(latencies, 0.50), 1) if latencies else None,
         "p99_ms": round(1000 * percentile(latencies, 0.99), 1) if latencies else None,
         "max_ms": round(1000 * max(latencies), 1) if latencies else None,
+        # CPU the server used while sending and draining, per second of wall time:
+        # near 1.0 means one core saturated; far below means it was waiting for CPU.
+        "server_cpu_per_s": round(server_cpu / (send_seconds + args.drain), 2),
     }
 
 
@@ -377,7 +388,7 @@ def main():
         for kind in args.servers.split(","):
             process, port = start_server(kind, data_dir)
             try:
-                run = fanout_run(kind, port, args, site)
+                run = fanout_run(kind, port, args, site, process.pid)
                 print(json.dumps(run), flush=True)
                 report["runs"].append(run)
                 if kind == "hub" and args.join:

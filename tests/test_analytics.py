@@ -228,7 +228,8 @@ def test_report_exports_csv(client, superuser, host):
     client.force_login(superuser)
     response = client.get(report_url(export="csv"))
     assert response.status_code == 200
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    content = b"".join(response.streaming_content).decode()
+    rows = list(csv.reader(io.StringIO(content)))
     assert rows[0][0] == "Title"
     assert "Peak viewers" in rows[0]
     exported = dict(zip(rows[0], rows[1], strict=True))

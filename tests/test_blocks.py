@@ -98,7 +98,11 @@ def test_private_session_plays_for_members(host, editor):
 
 def test_player_strings_are_json_for_the_script(host):
     html = render(make_session(owner=host))
-    payload = re.search(r'<script type="application/json">(.*?)</script>', html, re.S).group(1)
+    payload = re.search(
+        r'<div hidden data-live-player-text><script type="application/json">(.*?)</script>',
+        html,
+        re.S,
+    ).group(1)
     assert json.loads(payload)["ended"] == "This live stream has ended."
 
 

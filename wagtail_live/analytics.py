@@ -78,9 +78,11 @@ def with_figures(queryset):
 
 
 def session_figures(session):
-    """The figures of one session as a dict (one query)."""
-    annotated = with_figures(LiveSession.objects.filter(pk=session.pk)).values(*FIGURES, "sample_count")
-    figures = dict(annotated.get())
+    """The figures of one session as a dict: one query, none if ``session`` came from
+    ``with_figures`` already."""
+    if not hasattr(session, "sample_count"):
+        session = with_figures(LiveSession.objects.filter(pk=session.pk)).get()
+    figures = {name: getattr(session, name) for name in (*FIGURES, "sample_count")}
     figures["average_viewers"] = round(figures["average_viewers"] or 0, 1)
     figures["duration_seconds"] = duration_seconds(session)
     return figures

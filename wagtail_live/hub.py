@@ -44,6 +44,8 @@ logger = logging.getLogger(__name__)
 USERS_GROUP = "wagtail_live.users"
 #: Seconds between count checks (the coalescing interval of ``viewers`` and ``likes``).
 COUNTS_INTERVAL = 1.0
+#: Sockets sent to between two yields to the event loop.
+DELIVERY_SLICE = 100
 #: Close code for a banned user's sockets.
 CLOSE_BANNED = 4403
 TRACE = bool(__import__("os").environ.get("WAGTAIL_LIVE_HUB_TRACE"))
@@ -163,11 +165,15 @@ class Room:
     async def deliver(self, frame):
         """Send one already-encoded frame to every local socket of the room."""
         message = {"type": "websocket.send", "text": frame}
-        for socket in list(self.sockets):
+        for index, socket in enumerate(list(self.sockets), 1):
             try:
                 await socket.deliver(message)
             except Exception:  # one broken socket must not starve the others
                 logger.debug("wagtail_live hub: delivery failed", exc_info=True)
+            if index % DELIVERY_SLICE == 0:
+                # Sending to a socket never yields; let incoming chat and the channel
+                # layer through between slices so a big room does not stall the process.
+                await asyncio.sleep(0)
 
     # -- counts, heartbeats and samples, once a second --
 

@@ -148,3 +148,35 @@ def test_private_session_page_shows_anonymous_visitors_no_video(site, browser):
     response = page.request.get(f"{site.url}/live/sessions/{pk}/hls/index.m3u8")
     assert response.status == 403
     context.close()
+
+
+def test_scheduled_session_counts_down_in_local_time(site, browser):
+    site.run(
+        """
+        from datetime import timedelta
+        from django.utils import timezone
+        from example_site.home.models import HomePage
+        from tests.utils import make_session
+        s = make_session("Summer concert", scheduled_start=timezone.now() + timedelta(hours=5))
+        page = HomePage.objects.get(slug="home")
+        page.body = [("live_player", {"session": s, "show_chat": True})]
+        page.save_revision().publish()
+        """
+    )
+    context = browser.new_context(timezone_id="Asia/Tokyo", locale="en-US")
+    page = context.new_page()
+    page.goto(site.url + "/")
+    countdown = page.locator("[data-live-countdown]")
+    first = countdown.inner_text()
+    assert re.fullmatch(r"Starts in 0?4:59:\d\d", first), first
+    page.wait_for_function(
+        f"document.querySelector('[data-live-countdown]').textContent !== {first!r}"
+    )
+    # The start time is shown in the visitor's zone (Tokyo, UTC+9), not the server's.
+    local = page.evaluate(
+        "new Date(document.querySelector('[data-live-start]').getAttribute('datetime'))"
+        ".toLocaleString('en-US', {dateStyle: 'full', timeStyle: 'short'})"
+    )
+    assert page.inner_text("[data-live-start]") == local
+    assert page.is_visible("text=Add to calendar")
+    context.close()

@@ -146,6 +146,41 @@ def recording_storage_name(session):
     return session.media_path(RECORDING_NAME)
 
 
+def recording_end_seconds(path, tail_bytes=2 * 1024 * 1024):
+    """The last timestamp (seconds) in an MPEG-TS recording, read from its tail; 0 if none."""
+    import io
+
+    import av
+
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - tail_bytes))
+            tail = handle.read()
+    except FileNotFoundError:
+        return 0.0
+    start = tail.find(b"\x47")  # resynchronise on a TS packet boundary
+    end = 0.0
+    try:
+        with av.open(io.BytesIO(tail[max(start, 0) :]), format="mpegts") as container:
+            for packet in container.demux():
+                if packet.pts is not None and packet.time_base:
+                    end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    except (av.error.FFmpegError, ValueError):
+        pass  # a damaged tail: start the next part at 0 rather than not at all
+    return end
+
+
+def resume_offset(session):
+    """Where a resumed part's timestamps start: just after the recording's last ones.
+
+    Read from the file, not remembered, so a restarted listener resumes correctly too.
+    """
+    end = recording_end_seconds(recording_path(session))
+    # A small gap keeps the next part's first timestamps strictly after the last ones.
+    return end + 0.1 if end else 0.0
+
+
 def finish_playlist(session):
     """Mark ``session``'s live playlist as complete so players stop waiting for segments."""
     playlist = hls_playlist_path(session)
@@ -489,7 +524,6 @@ class Broadcast:
         self.session = session
         self.attached = False
         self.pipeline = None
-        self.media_offset = 0.0
         self.parts = 0
         self.started = False
         self._grace_task = None
@@ -545,7 +579,7 @@ class Broadcast:
             video_codec=video_codec,
             audio_codec=audio_codec,
             # A small gap keeps the next part's first timestamps after the last ones.
-            ts_offset=self.media_offset + (0.1 if self.media_offset else 0.0),
+            ts_offset=await sync_to_async(resume_offset)(self.session) if resume else 0.0,
             resume=resume,
         )
         self.parts += 1
@@ -578,7 +612,7 @@ class Broadcast:
         async with self._lock:
             if self.pipeline is not None:
                 pipeline, self.pipeline = self.pipeline, None
-                self.media_offset = pipeline.ts_offset + await pipeline.close()
+                await pipeline.close()
         if end or not self.started or live_settings.RECONNECT_GRACE <= 0:
             await self._finish()
         else:

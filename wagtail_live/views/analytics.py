@@ -33,7 +33,8 @@ def can_view_analytics(user, session):
 
 class SessionAnalyticsMixin:
     def dispatch(self, request, pk, *args, **kwargs):
-        self.session = get_object_or_404(LiveSession.objects.select_related("owner"), pk=pk)
+        sessions = analytics.with_figures(LiveSession.objects.select_related("owner"))
+        self.session = get_object_or_404(sessions, pk=pk)
         if not can_view_analytics(request.user, self.session):
             return refuse(request, _("Only the host and moderators can see these figures."))
         return super().dispatch(request, *args, **kwargs)

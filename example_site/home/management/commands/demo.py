@@ -6,12 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.utils import timezone
 
 MANAGE = Path(__file__).resolve().parents[4] / "example_site" / "manage.py"
 
@@ -30,6 +32,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         username, password = self.ensure_admin()
+        self.ensure_demo_content()
         processes = self.start_processes(port, rtmp_port, no_stream)
         self.stdout.write(
             self.style.SUCCESS(
@@ -56,6 +59,37 @@ class Command(BaseCommand):
         user.save()
         return "admin", password
 
+    def ensure_demo_content(self):
+        """An open demo session on the home page's live player, and one scheduled for next week."""
+        from wagtail_live.management.commands.live_demo_stream import DEMO_TITLE
+        from wagtail_live.models import LiveSession
+
+        from ...models import HomePage
+
+        demo = LiveSession.objects.active().filter(title=DEMO_TITLE).order_by("-pk").first()
+        if demo is None:
+            demo = LiveSession.objects.create(
+                title=DEMO_TITLE,
+                description="A synthetic stream: a test pattern with a running clock and a tone.",
+            )
+        upcoming_title = "Science fair Q&A"
+        if not LiveSession.objects.active().filter(title=upcoming_title).exists():
+            LiveSession.objects.create(
+                title=upcoming_title,
+                description="Ask the finalists anything.",
+                scheduled_start=timezone.now() + timedelta(days=7),
+            )
+        home = HomePage.objects.filter(depth=2).first()
+        if home is None:
+            return
+        players = [block for block in home.body if block.block_type == "live_player"]
+        if players and players[0].value["session"] == demo:
+            return
+        body = [(b.block_type, b.value) for b in home.body if b.block_type != "live_player"]
+        body.insert(0, ("live_player", {"session": demo, "show_chat": True}))
+        home.body = body
+        home.save_revision().publish()
+
     def start_processes(self, port, rtmp_port, no_stream):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_site.settings"}
         python = sys.executable
@@ -67,7 +101,7 @@ class Command(BaseCommand):
         if not no_stream:
             commands["stream"] = [
                 python, str(MANAGE), "live_demo_stream",
-                "--url", f"rtmp://127.0.0.1:{rtmp_port}/live", "--wait",
+                "--url", f"rtmp://127.0.0.1:{rtmp_port}/live",
             ]  # fmt: skip
         cwd = MANAGE.parent.parent
         processes = {}

@@ -48,7 +48,7 @@ class CameraStudio {
   constructor(root) {
     this.root = root;
     this.ingestPath = root.dataset.ingestUrl;
-    this.text = JSON.parse(root.querySelector('script[type="application/json"]').textContent);
+    this.text = JSON.parse(root.querySelector("[data-camera-text] > script").textContent);
     this.preview = root.querySelector("[data-camera-preview]");
     this.cameraSelect = root.querySelector("[data-camera-select]");
     this.microphoneSelect = root.querySelector("[data-microphone-select]");

@@ -53,7 +53,7 @@ function loadHlsJs(src) {
 class LivePlayer {
   constructor(root) {
     this.root = root;
-    this.text = JSON.parse(root.querySelector('script[type="application/json"]').textContent);
+    this.text = JSON.parse(root.querySelector("[data-live-player-text] > script").textContent);
     this.video = root.querySelector("[data-live-video]");
     this.countdown = root.querySelector("[data-live-countdown]");
     this.start = root.querySelector("[data-live-start]");
