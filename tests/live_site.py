@@ -67,6 +67,7 @@ class LiveSite:
         self.log_path = self.directory / "daphne.log"
         self.process = None
         self.port = None
+        self._cookies = {}
 
     @property
     def url(self):
@@ -131,6 +132,11 @@ class LiveSite:
 
     def login_cookie(self, username):
         """A session cookie header value logging ``username`` in (no form round trip)."""
+        if username not in self._cookies:
+            self._cookies[username] = self._new_login_cookie(username)
+        return self._cookies[username]
+
+    def _new_login_cookie(self, username):
         key = self.run(
             f"""
             from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY

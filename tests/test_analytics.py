@@ -131,9 +131,7 @@ def test_analytics_page_shows_figures_and_chart_data(client, host):
     assert re.search(r'data-figure="chat">3<', html)
     assert "data-live-viewer-chart" in html
     assert "chart.umd.min.js" in html
-    data = json.loads(
-        re.search(r'id="wagtail-live-chart-data"[^>]*>(.*?)</script>', html).group(1)
-    )
+    data = json.loads(re.search(r'id="wagtail-live-chart-data"[^>]*>(.*?)</script>', html).group(1))
     assert data["viewers"] == [2, 4, 6, 8]
     assert len(data["times"]) == 4
 
@@ -144,7 +142,7 @@ def test_analytics_page_for_a_session_with_no_samples(client, host, session):
     assert response.status_code == 200
     html = response.content.decode()
     assert "data-live-no-samples" in html
-    assert "data-live-viewer-chart" not in html
+    assert "<canvas" not in html
     assert "appear here once the session is live" in html
 
 
@@ -264,3 +262,27 @@ def test_chartjs_build_matches_the_pinned_version():
     assert f"Chart.js v{pinned}" in (VENDOR / "chart.umd.min.js").read_text()[:200]
     assert (VENDOR / "chart.js.version").read_text().strip() == pinned
     assert "MIT" in (VENDOR / "chart.js.LICENSE").read_text()
+
+
+# -- live: the dashboard's chart keeps up -------------------------------------
+
+
+def test_samples_json_returns_only_newer_samples(client, host):
+    session = busy_session(host)
+    client.force_login(host)
+    url = reverse("wagtail_live_admin:analytics_samples", args=[session.pk])
+    everything = client.get(url).json()
+    assert everything["viewers"] == [2, 4, 6, 8]
+    newer = client.get(url, {"after": everything["times"][1]}).json()
+    assert newer["viewers"] == [6, 8]
+    assert client.get(url, {"after": "soon"}).status_code == 400
+
+
+def test_dashboard_and_listing_link_to_analytics(client, host):
+    session = busy_session(host)
+    client.force_login(host)
+    html = client.get(reverse("wagtail_live_admin:dashboard", args=[session.pk])).content.decode()
+    assert "data-live-viewer-chart" in html
+    assert reverse("wagtail_live_admin:analytics_samples", args=[session.pk]) in html
+    listing = client.get(reverse("wagtailsnippets_wagtail_live_livesession:list"))
+    assert analytics_url(session) in listing.content.decode()

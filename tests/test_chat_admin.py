@@ -56,6 +56,7 @@ def test_ban_list_search_and_unban(client, moderator, viewer, session):
     index = reverse("wagtail_live_bans:index")
     html = client.get(index, {"q": "viewer"}).content.decode()
     assert "spamming links" in html and "moderator" in html
+    assert "Unban" in html
     assert "spamming links" not in client.get(index, {"q": "nobody"}).content.decode()
     ban = ChatBan.objects.get()
     response = client.post(reverse("wagtail_live_bans:delete", args=[ban.pk]))

@@ -416,3 +416,25 @@ def test_real_daphne_and_websocket_client(tmp_path):
         asyncio.run(scenario())
     finally:
         site.stop()
+
+
+@override_settings(WAGTAIL_LIVE={"CHAT_ANONYMOUS": True})
+async def test_guests_are_rate_limited_per_socket(session):
+    client = await connected(session, AnonymousUser())
+    for n in range(6):
+        await client.send({"type": "chat.send", "text": f"guest {n}", "name": "G"})
+    assert (await client.expect("error"))["code"] == "rate_limited"
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 5
+    await client.disconnect()
+
+
+async def test_unmute_over_the_socket(session, viewer, moderator):
+    muted = await connected(session, viewer)
+    mod = await connected(session, moderator)
+    await mod.send({"type": "mod.mute", "user_id": viewer.pk, "seconds": None})
+    await asyncio.sleep(0.2)
+    await mod.send({"type": "mod.unmute", "user_id": viewer.pk})
+    await asyncio.sleep(0.2)
+    await muted.send({"type": "chat.send", "text": "free again"})
+    assert (await muted.expect("chat.message"))["text"] == "free again"
+    await disconnect_all(muted, mod)

@@ -130,6 +130,26 @@ def test_vp8_opus_webm_is_transcoded_to_h264_aac(session, workdir):
     assert moov_before_mdat(recording.media.file.name)
 
 
+def test_conversion_progress_is_written_on_the_recording(session, workdir, monkeypatch):
+    """ffmpeg's -progress lines become the percentage the admin listing shows."""
+    recording = recording_of(session, make_media(workdir / "in.webm", "vp8_opus", seconds=3))
+    seen = []
+    heartbeat = recordings.heartbeat
+
+    def spy(rec, progress=None):
+        heartbeat(rec, progress)
+        if progress is not None:
+            seen.append(Recording.objects.get(pk=rec.pk).progress)
+
+    monkeypatch.setattr(recordings, "PROGRESS_INTERVAL", 0)
+    monkeypatch.setattr(recordings, "heartbeat", spy)
+    process_recording(recording)
+    assert recording.status == Recording.Status.READY, recording.error
+    assert seen and all(0 <= value <= 100 for value in seen)
+    assert seen == sorted(seen) and seen[-1] > 50
+    assert recording.progress == 100.0
+
+
 @pytest.mark.parametrize("kind,container", [("h264_opus", "mkv"), ("h264_mp3", "ts")])
 def test_only_the_audio_is_converted_when_only_the_audio_needs_it(
     session, workdir, kind, container
@@ -328,6 +348,14 @@ def test_truncated_flv_fails_and_keeps_the_source(session, workdir):
     assert default_storage.size(recording.source.name) == source.stat().st_size
 
 
+def test_flv_cut_just_before_its_end_fails_too(session, workdir):
+    """Only the last packet is cut: the length check cannot see it, the demuxer's warning does."""
+    source = truncate(make_media(workdir / "recording.flv", "h264_aac", seconds=4), 0.97)
+    recording = recording_of(session, source)
+    process_recording(recording)
+    assert_failed_and_source_kept(recording, "truncated or damaged", "middle of a packet")
+
+
 def test_a_file_that_is_not_media_fails(session, workdir):
     junk = workdir / "recording.flv"
     junk.write_bytes(b"this is not a video, just some text " * 100)
@@ -460,6 +488,15 @@ def test_two_workers_picking_the_same_recording_make_one_media_and_one_page(work
 
 
 # --- check --------------------------------------------------------------------------------
+
+
+def test_no_default_site_and_no_setting_fails_with_its_own_message(session, workdir):
+    from wagtail.models import Site
+
+    Site.objects.all().delete()
+    recording = recording_of(session, make_media(workdir / "in.ts", "h264_aac"))
+    process_recording(recording)
+    assert_failed_and_source_kept(recording, "no default wagtail site", "recording_parent_page")
 
 
 def test_check_reports_an_unfindable_parent_page(settings):

@@ -89,12 +89,17 @@ def test_sweep_requeues_pending_and_abandoned_recordings_only(session, tmp_path)
         heartbeat_at=timezone.now(),
     )
     failed = stored_recording(session, tmp_path, name="c.ts", status=Recording.Status.FAILED)
+    lost = stored_recording(session, tmp_path, name="d.ts")  # its task vanished with Redis
+    Recording.objects.filter(pk=lost.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    queued = stored_recording(session, tmp_path, name="e.ts", heartbeat_at=timezone.now())
     tasks.resume_stalled_recordings.call_local()
-    for recording in (abandoned, busy, failed):
+    for recording in (abandoned, busy, failed, lost, queued):
         recording.refresh_from_db()
     assert abandoned.status == Recording.Status.READY
+    assert lost.status == Recording.Status.READY
     assert busy.status == Recording.Status.PROCESSING
     assert failed.status == Recording.Status.FAILED
+    assert queued.status == Recording.Status.PENDING, "still in the queue: not queued twice"
 
 
 # --- admin ------------------------------------------------------------------------------
@@ -213,3 +218,34 @@ def test_prepare_live_saves_the_categories_the_recording_page_gets(client, super
     assert response.status_code == 302, response.content.decode()[:2000]
     session = LiveSession.objects.get(title="Concert")
     assert list(session.categories.all()) == [music]
+
+
+def test_add_recording_imports_a_file_and_processes_it(
+    client, superuser, session, tmp_path, django_capture_on_commit_callbacks
+):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    made = make_media(tmp_path / "imported.flv", "h264_aac")
+    client.force_login(superuser)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("wagtail_live_recordings:add"),
+            {
+                "session": session.pk,
+                "source": SimpleUploadedFile("imported.flv", made.read_bytes()),
+            },
+        )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    recording = Recording.objects.get()
+    assert recording.source.name == session.media_path("imported.flv")
+    assert recording.status == Recording.Status.READY, recording.error
+    assert RecordingPage.objects.count() == 1
+
+
+def test_manage_py_check_reports_an_unfindable_parent_page(settings):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    settings.WAGTAIL_LIVE = {"RECORDING_PARENT_PAGE": "/nowhere/"}
+    with pytest.raises(SystemCheckError, match="wagtail_live.E601"):
+        call_command("check")

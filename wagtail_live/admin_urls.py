@@ -17,4 +17,9 @@ urlpatterns = [
     path(
         "<int:pk>/analytics.csv", analytics.SessionAnalyticsCSVView.as_view(), name="analytics_csv"
     ),
+    path(
+        "<int:pk>/analytics/samples.json",
+        analytics.SessionSamplesView.as_view(),
+        name="analytics_samples",
+    ),
 ]

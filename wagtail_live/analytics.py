@@ -6,7 +6,7 @@ whatever its length (see ``benchmarks/analytics.py``).
 """
 
 import csv
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 
 from django.db.models import (
     Avg,
@@ -96,18 +96,23 @@ def duration_seconds(session):
     return max(0, int((end - session.started_at).total_seconds()))
 
 
-def viewer_series(session):
-    """``[(at, viewers, unique_viewers)]`` of every sample, oldest first (one query)."""
-    return list(
-        ViewerSample.objects.filter(session=session)
-        .order_by("at")
-        .values_list("at", "viewers", "unique_viewers")
-    )
+def viewer_series(session, since=None):
+    """``[(at, viewers, unique_viewers)]`` of the samples (from ``since`` on), oldest first."""
+    samples = ViewerSample.objects.filter(session=session)
+    if since is not None:
+        samples = samples.filter(at__gte=since)
+    return list(samples.order_by("at").values_list("at", "viewers", "unique_viewers"))
 
 
-def chart_data(session):
-    """What the chart draws: epoch milliseconds and viewer counts, as two parallel lists."""
-    series = viewer_series(session)
+def chart_data(session, after_ms=0):
+    """What the chart draws: epoch milliseconds and viewer counts, as two parallel lists.
+
+    ``after_ms`` (epoch milliseconds) returns only newer samples, for a chart that
+    is already drawn and keeps up with a live session.
+    """
+    # Times are sent rounded down to the millisecond: skip the whole millisecond sent back.
+    after = datetime.fromtimestamp((after_ms + 1) / 1000, tz=UTC) if after_ms else None
+    series = viewer_series(session, since=after)
     return {
         "times": [int(at.timestamp() * 1000) for at, _, _ in series],
         "viewers": [viewers for _, viewers, _ in series],

@@ -121,4 +121,3 @@ UPCOMING_TEXT = {
     "startingNow": _("Starting any moment now…"),
     "days": _("%(count)s d"),
 }
-

@@ -227,11 +227,13 @@ def apply_message_hooks(session, user, text):
     return text
 
 
-def send_message(session, user, text, guest_name=None):
+def send_message(session, user, text, guest_name=None, broadcast=True):
     """Post ``text`` to ``session``'s chat as ``user``; broadcast and return the ``ChatMessage``.
 
     ``guest_name`` is used for visitors who are not logged in (only when
     ``CHAT_ANONYMOUS`` allows them). Raises ``ChatError`` when refused.
+    ``broadcast=False`` stores only: the caller then publishes the message and
+    calls ``after_message`` itself (the websocket does, from its event loop).
     """
     text = clean_text(text)
     check_can_send(session, user)
@@ -244,10 +246,16 @@ def send_message(session, user, text, guest_name=None):
         badge=badge(session, user),
         text=text,
     )
-    events.publish(session, **message.as_event())
+    if broadcast:
+        events.publish(session, **message.as_event())
+        after_message(message)
+    return message
+
+
+def after_message(message):
+    """Run the ``after_live_chat_message`` hooks for a stored message."""
     for fn in hooks.get_hooks("after_live_chat_message"):
         fn(message)
-    return message
 
 
 def recent_messages(session, limit=None):

@@ -45,7 +45,7 @@ USERS_GROUP = "wagtail_live.users"
 #: Seconds between count checks (the coalescing interval of ``viewers`` and ``likes``).
 COUNTS_INTERVAL = 1.0
 #: Sockets sent to between two yields to the event loop.
-DELIVERY_SLICE = 100
+DELIVERY_SLICE = 25
 #: Close code for a banned user's sockets.
 CLOSE_BANNED = 4403
 TRACE = bool(__import__("os").environ.get("WAGTAIL_LIVE_HUB_TRACE"))

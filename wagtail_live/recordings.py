@@ -96,6 +96,11 @@ def queue_processing(recording):
     # at module level would make every user of this service configure Huey first.
     from .tasks import process_recording as process_recording_task
 
+    # For a pending recording the heartbeat says when it was queued, so the sweep
+    # (resume_stalled_recordings) queues it again only once it has waited a whole lease.
+    Recording.objects.filter(pk=recording.pk, status=Recording.Status.PENDING).update(
+        heartbeat_at=timezone.now()
+    )
     process_recording_task(recording.pk)
 
 
@@ -168,12 +173,33 @@ def claim(recording):
 
 
 def stalled_recordings():
-    """Recordings waiting for a worker: pending ones, and processing ones whose worker died."""
+    """Recordings nobody works on: queued a whole lease ago, or whose worker went silent."""
     stale = timezone.now() - timedelta(seconds=live_settings.RECORDING_LEASE)
-    return Recording.objects.filter(
-        Q(status=Recording.Status.PENDING)
-        | Q(status=Recording.Status.PROCESSING, heartbeat_at__lt=stale)
+    waiting = Q(status=Recording.Status.PENDING) & (
+        Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True, created_at__lt=stale)
     )
+    abandoned = Q(status=Recording.Status.PROCESSING, heartbeat_at__lt=stale)
+    return Recording.objects.filter(waiting | abandoned)
+
+
+def resume_stalled_recordings():
+    """Queue the stalled recordings again; returns how many.
+
+    A recording whose worker died goes back to *pending* first (only if it is
+    still stalled: a conditional update, so a worker that just woke up keeps it).
+    """
+    stale = timezone.now() - timedelta(seconds=live_settings.RECORDING_LEASE)
+    count = 0
+    for recording in stalled_recordings():
+        if recording.status == Recording.Status.PROCESSING:
+            freed = Recording.objects.filter(
+                pk=recording.pk, status=Recording.Status.PROCESSING, heartbeat_at__lt=stale
+            ).update(status=Recording.Status.PENDING, progress=None)
+            if not freed:
+                continue
+        queue_processing(recording)
+        count += 1
+    return count
 
 
 def mark_failed(recording, message):
@@ -237,9 +263,9 @@ def run_job(recording):
             Recording.objects.filter(pk=recording.pk).update(
                 source_size=probe.size, duration=probe.duration
             )
-            output, conversion = convert_to_mp4(source_path, probe, workdir, recording)
+            output, conversion, ffmpeg_log = convert_to_mp4(source_path, probe, workdir, recording)
         result = probe_media(output)
-        check_not_truncated(probe, result)
+        check_not_truncated(probe, result, ffmpeg_log)
         poster = extract_poster(output, result, workdir) if result.has_video else None
         heartbeat(recording)
         store_results(recording, parent, output, poster, result, conversion)
@@ -348,7 +374,10 @@ def ffmpeg_arguments(conversion, probe):
 
 
 def convert_to_mp4(source_path, probe, workdir, recording):
-    """Write a ``+faststart`` MP4 (M4A for audio only) into ``workdir``; return (path, conversion)."""
+    """Write a ``+faststart`` MP4 (M4A for audio only) into ``workdir``.
+
+    Returns (path, conversion, ffmpeg's warnings).
+    """
     conversion = choose_conversion(probe)
     Recording.objects.filter(pk=recording.pk).update(conversion=conversion)
     output = os.path.join(workdir, "result.mp4" if probe.has_video else "result.m4a")
@@ -358,7 +387,7 @@ def convert_to_mp4(source_path, probe, workdir, recording):
         "-nostdin",
         "-y",
         "-loglevel",
-        "error",
+        "warning",  # the demuxer's "Packet corrupt" warning reveals a file cut short
         "-i",
         source_path,
         *ffmpeg_arguments(conversion, probe),
@@ -369,8 +398,8 @@ def convert_to_mp4(source_path, probe, workdir, recording):
         "-nostats",
         output,
     ]
-    run_ffmpeg(command, workdir, recording, probe.duration)
-    return output, conversion
+    warnings = run_ffmpeg(command, workdir, recording, probe.duration)
+    return output, conversion, warnings
 
 
 def ffmpeg_command():
@@ -388,7 +417,10 @@ def ffmpeg_command():
 
 
 def run_ffmpeg(command, workdir, recording, duration):
-    """Run ffmpeg, storing ``-progress`` on the recording; RecordingError with its message on failure."""
+    """Run ffmpeg, storing ``-progress`` on the recording; return what it logged.
+
+    RecordingError with ffmpeg's own message when it fails.
+    """
     log_path = os.path.join(workdir, "ffmpeg.log")
     with open(log_path, "wb") as log:
         try:
@@ -401,13 +433,15 @@ def run_ffmpeg(command, workdir, recording, duration):
             ) from exc
         follow_progress(process, recording, duration)
         returncode = process.wait()
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        logged = log.read()
     if returncode != 0:
-        with open(log_path, encoding="utf-8", errors="replace") as log:
-            message = " ".join(log.read().split())[-500:]
+        message = " ".join(logged.split())[-500:]
         raise RecordingError(
             _("ffmpeg could not convert the recording: %(message)s")
             % {"message": message or _("exit code %(code)s") % {"code": returncode}}
         )
+    return logged
 
 
 def follow_progress(process, recording, duration):
@@ -422,14 +456,28 @@ def follow_progress(process, recording, duration):
             last = time.monotonic()
 
 
-def check_not_truncated(source, result):
-    """Fail when the file promised more than it holds (a copy cut short, a broken upload).
+#: What FFmpeg's demuxers log when a file ends in the middle of a packet.
+TRUNCATION_WARNINGS = ("Packet corrupt", "corrupt input packet")
 
-    Only containers that declare their length up front (FLV, MP4, WebM written
-    to a seekable file) can be checked; a live MPEG-TS ends wherever the stream
-    did, and that is a complete recording.
+
+def check_not_truncated(source, result, ffmpeg_log=""):
+    """Fail when the file was cut short (a copy or upload interrupted, a crashed writer).
+
+    Two signs: the container declares more than it holds, or the demuxer met a
+    packet cut in half. A live MPEG-TS is exempt: it ends wherever the stream
+    did, a half-written last packet included, and that is a complete recording.
     """
-    if source.format_name == "mpegts" or not source.declared_duration or not result.duration:
+    if source.format_name == "mpegts":
+        return
+    if any(warning in ffmpeg_log for warning in TRUNCATION_WARNINGS):
+        raise RecordingError(
+            _(
+                "The recording file is truncated or damaged: it ends in the middle of a packet "
+                "after %(actual).1f s. The source file is kept; replace it and press Retry."
+            )
+            % {"actual": result.duration or 0}
+        )
+    if not source.declared_duration or not result.duration:
         return
     missing = source.declared_duration - result.duration
     if missing > max(1.0, 0.05 * source.declared_duration):
@@ -661,6 +709,14 @@ def resolve_parent_page(session=None):
     else:
         site = Site.objects.filter(is_default_site=True).select_related("root_page").first()
         page = site.root_page if site else None
+    if page is None and live_settings.RECORDING_PARENT_PAGE is None:
+        raise RecordingError(
+            _(
+                "There is no default Wagtail site whose root page could hold the recording "
+                "pages. Add a site, or set WAGTAIL_LIVE['RECORDING_PARENT_PAGE'], then press "
+                "Retry."
+            )
+        )
     if page is None:
         raise RecordingError(
             _(

@@ -16,9 +16,7 @@ ASSUMED_DURATION_HOURS = 1
 def can_see_all_sessions(user):
     """Superusers and holders of ``wagtail_live.go_live`` see every host's sessions."""
     return bool(
-        user
-        and user.is_active
-        and (user.is_superuser or user.has_perm("wagtail_live.go_live"))
+        user and user.is_active and (user.is_superuser or user.has_perm("wagtail_live.go_live"))
     )
 
 

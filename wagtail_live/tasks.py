@@ -44,8 +44,9 @@ def resume_stalled_recordings():
     A consumer killed mid-task loses the task it was running (Huey has no
     acknowledgements), so this sweep is what brings such a recording back.
     """
-    for pk in recordings.stalled_recordings().values_list("pk", flat=True):
-        process_recording(pk)
+    count = recordings.resume_stalled_recordings()
+    if count:
+        logger.info("Queued %s stalled recording(s) again", count)
 
 
 @on_startup()

@@ -7,8 +7,11 @@ in chunks over ``ws/live/<pk>/ingest/`` like golive.js sends MediaRecorder chunk
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import urllib.request
+from pathlib import Path
 
 import pytest
 import websockets
@@ -20,7 +23,8 @@ from wagtail_live.ingest.browser import InvalidMedia, detect_codecs
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-GRACE = 3  # seconds; short so the grace-expiry test stays quick
+GRACE = 10  # seconds; short so the grace-expiry test stays quick, long enough for a loaded CI
+IDLE_TIMEOUT = 8
 CHUNK_BYTES = 16 * 1024
 
 SETUP = """
@@ -58,8 +62,12 @@ def site(tmp_path_factory):
     require(shutil.which("ffmpeg") or _imageio_ffmpeg(), "ffmpeg")
     directory = tmp_path_factory.mktemp("site")
     template = migrated_database(directory)
-    site = LiveSite(directory, template, {"RECONNECT_GRACE": GRACE, "INGEST_IDLE_TIMEOUT": 4})
+    site = LiveSite(
+        directory, template, {"RECONNECT_GRACE": GRACE, "INGEST_IDLE_TIMEOUT": IDLE_TIMEOUT}
+    )
     site.run(SETUP)
+    for user in ("host", "viewer", "goer"):
+        site.login_cookie(user)  # made now, so no test pauses mid-stream to make one
     site.start()
     yield site
     site.stop()
@@ -237,6 +245,63 @@ async def test_after_the_grace_period_a_dropped_session_ends(site, media_files):
     assert recording(site, pk).stat().st_size > 0  # the recording is kept
 
 
+def ffmpeg_children(pid):
+    """Process ids of the ffmpeg processes that process ``pid`` (our daphne) started."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            name = stat.read_text().split("(", 1)[1].rsplit(")", 1)[0]
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid and name.startswith("ffmpeg"):
+            children.append(int(stat.parent.name))
+    return children
+
+
+async def test_ffmpeg_dying_mid_stream_keeps_the_recording_and_the_page_resumes(site, media_files):
+    pk = await asyncio.to_thread(new_session, site)
+    data = media_files["h264"]
+    async with connect(site, pk) as socket:
+        await send_media(socket, data[: len(data) // 2])
+        assert (await next_message(socket))["type"] == "live"
+        await wait_for(lambda: recording(site, pk).exists() and recording(site, pk).stat().st_size)
+        (ffmpeg,) = ffmpeg_children(site.process.pid)
+        os.kill(ffmpeg, signal.SIGKILL)
+        messages = []
+
+        async def read_until_closed():
+            try:
+                async for frame in socket:
+                    messages.append(json.loads(frame))
+            except websockets.ConnectionClosed:
+                pass
+
+        reader = asyncio.create_task(read_until_closed())
+        # The page keeps sending until the server notices the dead pipeline and says so.
+        try:
+            for _ in range(200):
+                if reader.done():
+                    break
+                await socket.send(data[len(data) // 2 : len(data) // 2 + CHUNK_BYTES])
+                await asyncio.sleep(0.05)
+        except (websockets.ConnectionClosed, OSError):
+            pass
+        await asyncio.wait_for(reader, 15)
+    assert [m["code"] for m in messages if m["type"] == "error"] == ["pipeline"]
+    kept = recording(site, pk).stat().st_size
+    assert kept > 0
+    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "live"
+    # The page reconnects within the grace: same session, same recording, growing.
+    async with await reconnect(site, pk) as socket:
+        await send_media(socket, data)
+        assert (await next_message(socket))["type"] == "live"
+        await socket.send(json.dumps({"type": "end"}))
+        await expect_close(socket)
+    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ended"
+    assert recording(site, pk).stat().st_size > kept
+
+
 # -- bad input ----------------------------------------------------------------------
 
 
@@ -343,7 +408,7 @@ async def test_unknown_control_messages_get_an_error_and_the_socket_stays(site):
 async def test_a_silent_socket_is_closed(site):
     pk = await asyncio.to_thread(new_session, site)
     async with connect(site, pk) as socket:
-        code, messages = await expect_close(socket, timeout=15)
+        code, messages = await expect_close(socket, timeout=IDLE_TIMEOUT + 10)
     assert messages[0]["code"] == "idle"
     assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ready"
 
@@ -366,3 +431,37 @@ def test_detect_codecs_reads_the_webm_track_list(media_files):
 def test_detect_codecs_refuses_what_is_not_a_camera(header):
     with pytest.raises(InvalidMedia):
         detect_codecs(header)
+
+
+def origin_scope(origin, host="live.example.com"):
+    headers = [(b"host", host.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
+    return {"headers": headers}
+
+
+@pytest.mark.parametrize(
+    "origin, allowed",
+    [
+        ("https://live.example.com", True),
+        ("http://live.example.com", True),
+        ("https://evil.example.com", False),
+        ("https://live.example.com.evil.com", False),
+        ("null", False),
+        (None, False),
+        ("https://studio.example.com", True),  # in CSRF_TRUSTED_ORIGINS
+    ],
+)
+def test_origin_check(settings, origin, allowed):
+    from wagtail_live.consumers.ingest import is_same_origin
+
+    settings.CSRF_TRUSTED_ORIGINS = ["https://studio.example.com"]
+    assert is_same_origin(origin_scope(origin)) is allowed
+
+
+def test_close_reason_fits_a_close_frame():
+    from wagtail_live.consumers.ingest import close_reason
+
+    reason = close_reason("“Ünïcode” " * 40)
+    assert len(reason.encode("utf-8")) <= 123
+    assert reason.startswith("“Ünïcode”")

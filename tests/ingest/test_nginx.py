@@ -276,3 +276,34 @@ def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
     assert status_of(session) == LiveSession.Status.ENDED
     assert (Path(session.media_dir) / "recording.flv").exists()
     assert Recording.objects.get(session=session).source.name == session.media_path("recording.flv")
+
+
+@pytest.mark.services
+def test_printed_config_with_http_locations_passes_nginx_t(nginx_settings, tmp_path):
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    require(os.path.exists(binary) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
+    config = io.StringIO()
+    call_command(
+        "live_nginx_config",
+        "--full",
+        f"--prefix={tmp_path}",
+        f"--rtmp-port={free_port()}",
+        f"--http-port={free_port()}",
+        stdout=config,
+    )
+    (tmp_path / "nginx.conf").write_text(config.getvalue())
+    checked = subprocess.run(
+        [binary, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert f"secret={SECRET}" in config.getvalue()
+
+
+def test_config_command_requires_a_secret(settings):
+    from django.core.management import CommandError
+
+    settings.WAGTAIL_LIVE = {"NGINX_SECRET": None}
+    with pytest.raises(CommandError, match="NGINX_SECRET"):
+        call_command("live_nginx_config", stdout=io.StringIO())

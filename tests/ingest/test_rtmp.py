@@ -31,7 +31,7 @@ def grace(settings):
 @pytest.fixture
 async def server(grace):
     require(os.path.exists(ffmpeg_binary()), "an ffmpeg binary")
-    listener = RTMPServer("127.0.0.1", 0, timeout=2)
+    listener = RTMPServer("127.0.0.1", 0, timeout=4)
     await listener.start()
     yield listener
     await listener.close()

@@ -69,16 +69,15 @@ class IngestConsumer(AsyncWebsocketConsumer):
         if not is_same_origin(self.scope):
             await self.close()  # refused at the handshake: HTTP 403
             return
+        # Accepted before the checks so the page can show why it was refused.
         await self.accept()
         try:
             session = await self._load_session_for_user()
-        except (PermissionDenied, StreamRefused) as error:
-            code = CLOSE_FORBIDDEN if isinstance(error, PermissionDenied) else CLOSE_CONFLICT
-            await self._refuse("forbidden" if code == CLOSE_FORBIDDEN else "refused", error, code)
-            return
-        ingest = BrowserIngest(session)
-        try:
+            ingest = BrowserIngest(session)
             await ingest.open()
+        except PermissionDenied as error:
+            await self._refuse("forbidden", error, CLOSE_FORBIDDEN)
+            return
         except StreamRefused as error:
             await self._refuse("refused", error, CLOSE_CONFLICT)
             return

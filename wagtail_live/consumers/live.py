@@ -10,12 +10,12 @@ import logging
 import time
 
 from channels.db import database_sync_to_async
-from channels.exceptions import StopConsumer  # noqa: F401  (re-raised by the base class)
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
 from django.utils.translation import gettext as _
+from wagtail import hooks
 
-from .. import chat
+from .. import chat, events
 from ..chat import ChatError
 from ..conf import live_settings
 from ..hub import get_hub
@@ -71,6 +71,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             live_settings.SOCKET_RATE_LIMIT, live_settings.SOCKET_RATE_LIMIT * 2
         )
         self.likes = TokenBucket(live_settings.LIKE_RATE_LIMIT, live_settings.LIKE_RATE_LIMIT)
+        limit, period = live_settings.CHAT_RATE_LIMIT, live_settings.CHAT_RATE_PERIOD
+        self.guest_chat = TokenBucket(limit / period, limit)
         self.strikes = 0
         # Accept first: close codes (4404, 4403) only reach a client on an open socket.
         await self.accept()
@@ -209,7 +211,14 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def handle(self, kind, fields):
         if kind == "chat.send":
-            await self.run(self._send_chat, fields["text"], fields.get("name"))
+            if not self.user.is_authenticated and not self.guest_chat.take():
+                # Guests have no account to rate-limit in the database: limit the socket.
+                raise ChatError(
+                    "rate_limited",
+                    _("You are sending messages too quickly. Wait a moment."),
+                    retry_after=live_settings.CHAT_RATE_PERIOD,
+                )
+            await self.send_chat(fields["text"], fields.get("name"))
         elif kind == "like":
             await self.like(fields.get("count", 1))
         else:
@@ -224,9 +233,17 @@ class LiveConsumer(AsyncWebsocketConsumer):
         if granted:
             await chat.alike(self.session, granted)
 
-    def _send_chat(self, text, name):
+    async def send_chat(self, text, name):
+        message = await database_sync_to_async(self._store_chat)(text, name)
+        # Published from the event loop rather than from the database thread: a busy
+        # hub would otherwise keep that one thread (and every other socket's chat) waiting.
+        await events.publish(self.session_id, **message.as_event())
+        if hooks.get_hooks("after_live_chat_message"):
+            await database_sync_to_async(chat.after_message)(message)
+
+    def _store_chat(self, text, name):
         session = chat.get_session(self.session_id)  # fresh: the status may have changed
-        chat.send_message(session, self.user, text, guest_name=name)
+        return chat.send_message(session, self.user, text, guest_name=name, broadcast=False)
 
     def _moderate(self, kind, fields):
         session = chat.get_session(self.session_id)
@@ -235,6 +252,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             chat.remove_message(user, session, fields["message_id"])
         elif kind == "mod.mute":
             chat.mute(user, session, fields["user_id"], fields["seconds"])
+        elif kind == "mod.unmute":
+            chat.unmute(user, session, fields["user_id"])
         elif kind == "mod.ban":
             chat.ban(user, fields["user_id"], fields.get("reason") or "", session=session)
         elif kind == "mod.unban":

@@ -47,6 +47,7 @@ MESSAGES = {
     "mod.remove": {"message_id": (_int, True)},
     "mod.mute": {"user_id": (_int, True), "seconds": (_int_or_null, True)},
     "mod.ban": {"user_id": (_int, True), "reason": (_text_or_null, False)},
+    "mod.unmute": {"user_id": (_int, True)},
     "mod.unban": {"user_id": (_int, True)},
     "mod.slow": {"seconds": (_int, True)},
     "mod.pin": {"message_id": (_int_or_null, True)},

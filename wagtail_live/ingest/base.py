@@ -15,9 +15,9 @@ recordings task). ``nginx_rtmp`` lets nginx write the files and only uses the
 lifecycle helpers here.
 
 A resume appends to the same files: the HLS playlist continues
-(``append_list`` + ``discont_start``) and the recording is written by ffmpeg to
-its stdout, which we append to ``recording.ts`` with timestamps shifted past
-the previous part (``-output_ts_offset``), so the recording stays one file.
+(``append_list`` + ``discont_start``) and ffmpeg writes the recording into
+``recording.ts`` opened for appending, with timestamps shifted past the
+previous part's (``-output_ts_offset``), so the recording stays one file.
 """
 
 import asyncio
@@ -223,11 +223,13 @@ def build_ffmpeg_args(
     resume=False,
     segment_seconds=None,
     segment_prefix=None,
+    recording_fd=1,
 ):
     """Return ffmpeg's arguments for one part of a live stream (without the binary).
 
     Reads ``input_format`` (``"flv"`` or ``"webm"``) from stdin, writes HLS into
-    ``hls_directory`` and the recording as MPEG-TS to stdout. H.264 and AAC are
+    ``hls_directory`` and the recording as MPEG-TS to file descriptor
+    ``recording_fd`` (the pipeline passes the recording opened for appending). H.264 and AAC are
     copied; other video (VP8/VP9 from browsers) is transcoded to H.264 with a
     keyframe every segment, other audio (Opus) converted to AAC.
     """
@@ -267,7 +269,7 @@ def build_ffmpeg_args(
         ]
     )
     playlist = _tee_escape(os.path.join(directory, PLAYLIST_NAME))
-    args += ["-f", "tee", f"[{hls}]{playlist}|[f=mpegts]pipe\\:1"]
+    args += ["-f", "tee", f"[{hls}]{playlist}|[f=mpegts]pipe\\:{recording_fd}"]
     return args
 
 
@@ -311,6 +313,10 @@ class LivePipeline:
         """Create the output directories and start ffmpeg."""
         directory = hls_dir(self.session)
         directory.mkdir(parents=True, exist_ok=True)
+        # ffmpeg writes the recording straight into the file opened for appending, so a
+        # resumed part lands after the previous one (MPEG-TS concatenates byte-wise).
+        self._recording = open(recording_path(self.session), "ab")  # noqa: SIM115 - closed in close()
+        fd = self._recording.fileno()
         args = build_ffmpeg_args(
             self.input_format,
             directory,
@@ -318,19 +324,17 @@ class LivePipeline:
             audio_codec=self.audio_codec,
             ts_offset=self.ts_offset,
             resume=self.resume,
+            recording_fd=fd,
         )
-        self._recording = open(recording_path(self.session), "ab")  # noqa: SIM115 - closed in close()
         self._process = await asyncio.create_subprocess_exec(
             ffmpeg_binary(),
             *args,
             stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
+            pass_fds=(fd,),
         )
-        self._tasks = [
-            asyncio.create_task(self._append_recording()),
-            asyncio.create_task(self._read_progress()),
-        ]
+        self._tasks = [asyncio.create_task(self._read_progress())]
         logger.info("session %s: ffmpeg started (%s)", self.session.pk, " ".join(args))
 
     async def write(self, data):
@@ -381,13 +385,6 @@ class LivePipeline:
                 self._failure_message(),
             )
         return self.media_seconds
-
-    async def _append_recording(self):
-        # ffmpeg writes the recording as MPEG-TS to stdout; appending it here keeps
-        # one file across resumes (MPEG-TS concatenates byte-wise).
-        while chunk := await self._process.stdout.read(65536):
-            self._recording.write(chunk)
-        self._recording.flush()
 
     async def _read_progress(self):
         # ``-progress pipe:2`` interleaves key=value lines with error messages.

@@ -8,10 +8,12 @@ visitors may ask for a reminder.
 import json
 
 from django import template
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
 
-from .. import reminders, schedule
+from .. import analytics, reminders, schedule
 
 register = template.Library()
 
@@ -40,7 +42,9 @@ def remind_me_button(context, session):
     user = getattr(request, "user", None)
     return {
         "session": session,
-        "show": session is not None and session.status in (
+        "show": session is not None
+        and session.status
+        in (
             session.Status.SCHEDULED,
             session.Status.READY,
         ),
@@ -48,4 +52,19 @@ def remind_me_button(context, session):
         "waiting": reminders.is_waiting(session, user) if session is not None else False,
         "next": request.get_full_path() if request is not None else "",
         "csrf_token": context.get("csrf_token"),
+    }
+
+
+@register.inclusion_tag("wagtail_live/admin/includes/viewer_chart.html")
+def live_viewer_chart(session):
+    """The admin's viewer chart of ``session``; while it is live it keeps polling for samples."""
+    chart = analytics.chart_data(session)
+    return {
+        "session": session,
+        "chart": chart,
+        "sample_count": len(chart["times"]),
+        "chart_text": {"viewers": _("Viewers")},
+        "samples_url": reverse("wagtail_live_admin:analytics_samples", args=[session.pk])
+        if session.is_live
+        else "",
     }

@@ -2,9 +2,8 @@
 
 import django_filters
 from django.contrib.auth import get_user_model
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
-from django.templatetags.static import static
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -71,9 +70,6 @@ class SessionAnalyticsView(SessionAnalyticsMixin, WagtailAdminTemplateMixin, Tem
         context.update(
             session=self.session,
             figures=figures,
-            chart=analytics.chart_data(self.session),
-            chart_text={"viewers": _("Viewers"), "noData": _("No viewer samples yet.")},
-            chartjs_url=static("wagtail_live/vendor/chart.umd.min.js"),
             csv_url=reverse("wagtail_live_admin:analytics_csv", args=[self.session.pk]),
             dashboard_url=reverse("wagtail_live_admin:dashboard", args=[self.session.pk]),
             duration=_format_duration(figures["duration_seconds"]),
@@ -98,6 +94,19 @@ class SessionAnalyticsCSVView(SessionAnalyticsMixin, TemplateView):
         return response
 
 
+class SessionSamplesView(SessionAnalyticsMixin, TemplateView):
+    """JSON of the samples after ``?after=<epoch ms>``: the live dashboard's chart polls it."""
+
+    def get(self, request, *args, **kwargs):
+        try:
+            after = int(request.GET.get("after", "0"))
+        except ValueError:
+            return JsonResponse(
+                {"error": _("“after” must be a number of milliseconds.")}, status=400
+            )
+        return JsonResponse(analytics.chart_data(self.session, after_ms=after))
+
+
 # -- the site-wide report ------------------------------------------------------
 
 
@@ -110,9 +119,12 @@ class LiveReportFilterSet(WagtailFilterSet):
     )
     owner = django_filters.ModelChoiceFilter(
         label=gettext_lazy("Host"),
-        queryset=lambda request: get_user_model().objects.filter(live_sessions__isnull=False)
-        .distinct()
-        .order_by("username"),
+        queryset=lambda request: (
+            get_user_model()
+            .objects.filter(live_sessions__isnull=False)
+            .distinct()
+            .order_by("username")
+        ),
     )
 
     class Meta:

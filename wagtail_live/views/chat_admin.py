@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from wagtail.admin.ui.tables import Column, DateColumn
 from wagtail.admin.views import generic
@@ -34,7 +35,8 @@ class ModeratorPolicy(ModelPermissionPolicy):
         return any(self.user_has_permission(user, action) for action in actions)
 
 
-register_permission_policy(ChatBan, ModeratorPolicy(ChatBan))
+# Bans are made and lifted through the chat services, never edited in a form.
+register_permission_policy(ChatBan, ModeratorPolicy(ChatBan, actions=["add", "delete", "view"]))
 # Read-only: messages change only through moderation (remove), never by editing.
 register_permission_policy(ChatMessage, ModeratorPolicy(ChatMessage, actions=["view"]))
 
@@ -66,6 +68,17 @@ class BanCreateView(generic.CreateView):
             return self.form_invalid(form)
         messages.success(self.request, _("The user is banned from every live chat."))
         return redirect(self.index_url_name)
+
+
+class BanIndexView(generic.IndexView):
+    def get_list_more_buttons(self, instance):
+        # The delete view lifts the ban: call it what it does.
+        buttons = super().get_list_more_buttons(instance)
+        for button in buttons:
+            if button.url == reverse(self.delete_url_name, args=[instance.pk]):
+                button.label = _("Unban")
+                button.icon_name = "undo"
+        return buttons
 
 
 class UnbanView(generic.DeleteView):
@@ -100,10 +113,11 @@ class BanViewSet(ModelViewSet):
     menu_label = _("Chat bans")
     add_to_admin_menu = False
     copy_view_enabled = False
+    index_view_class = BanIndexView
     add_view_class = BanCreateView
     delete_view_class = UnbanView
     list_display = [
-        Column("target_user", label=_("User")),
+        "target_user",
         Column("reason", label=_("Reason")),
         Column("moderator", label=_("Banned by")),
         DateColumn("created_at", label=_("When")),

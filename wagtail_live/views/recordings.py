@@ -1,6 +1,7 @@
 """The *Recordings* admin listing (a ``ModelViewSet`` under *Live*), its *Retry* action and imports."""
 
 from django.contrib import messages
+from django.db import transaction
 from django.http import HttpResponseNotAllowed
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, redirect
@@ -82,7 +83,8 @@ class RecordingCreateView(generic.CreateView):
 
     def save_instance(self):
         instance = super().save_instance()
-        queue_processing(instance)
+        # After the commit, or a fast worker would look for a row it cannot see yet.
+        transaction.on_commit(lambda: queue_processing(instance))
         return instance
 
     def get_success_message(self, instance):

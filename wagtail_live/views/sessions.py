@@ -86,4 +86,13 @@ class LiveSessionIndexView(IndexView):
                     priority=5,
                 )
             )
+            # Audience (issue 7): viewer chart and figures.
+            buttons.append(
+                ListingButton(
+                    _("Analytics"),
+                    url=reverse("wagtail_live_admin:analytics", args=[instance.pk]),
+                    icon_name="table",
+                    priority=6,
+                )
+            )
         return buttons

@@ -4,8 +4,8 @@ from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.generic import TemplateView
-from wagtail.admin.viewsets.base import ViewSet
 from wagtail.admin.views.generic import WagtailAdminTemplateMixin
+from wagtail.admin.viewsets.base import ViewSet
 
 from .. import schedule
 

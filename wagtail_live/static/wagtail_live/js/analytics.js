@@ -1,10 +1,11 @@
 // The viewer chart of the analytics page and the live dashboard, drawn with Chart.js
 // (vendored from npm, see scripts/build_vendor.js). Data: a json_script with
-// {times: [epoch ms...], viewers: [n...]}. On the dashboard, dispatch
-//   canvas.dispatchEvent(new CustomEvent("wagtail-live:viewers", {detail: {viewers: 12}}))
-// to add a point as counts arrive over the websocket.
+// {times: [epoch ms...], viewers: [n...]}. While the session is live the canvas has
+// data-samples-url and the chart fetches the newer stored samples every POLL_MS.
+// Markup: wagtail_live/admin/includes/viewer_chart.html.
 
 const MAX_LIVE_POINTS = 8640;
+const POLL_MS = 10000;
 
 let chartjsLoading = null;
 
@@ -70,23 +71,40 @@ async function drawViewerChart(canvas) {
         y: { beginAtZero: true, ticks: { precision: 0 } },
       },
       plugins: {
-        decimation: { enabled: true, algorithm: "lttb", samples: 1000 },
         legend: { display: false },
         tooltip: { callbacks: { title: (items) => formatTime(items[0].parsed.x, true) } },
       },
     },
   });
   canvas.dataset.chartReady = String(points.length);
-  canvas.addEventListener("wagtail-live:viewers", (event) => {
-    const dataset = chart.data.datasets[0].data;
-    dataset.push({ x: Date.now(), y: event.detail.viewers });
-    if (dataset.length > MAX_LIVE_POINTS) {
-      dataset.shift();
-    }
-    chart.update("none");
-    canvas.dataset.chartReady = String(dataset.length);
-  });
+  if (canvas.dataset.samplesUrl) {
+    followLiveSamples(canvas, chart);
+  }
   return chart;
+}
+
+/** Append the samples stored since the last point, every POLL_MS, while the page is open. */
+function followLiveSamples(canvas, chart) {
+  const points = chart.data.datasets[0].data;
+  const poll = async () => {
+    const after = points.length ? points[points.length - 1].x : 0;
+    try {
+      const response = await fetch(`${canvas.dataset.samplesUrl}?after=${after}`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (response.ok) {
+        const fresh = await response.json();
+        fresh.times.forEach((x, i) => points.push({ x, y: fresh.viewers[i] }));
+        points.splice(0, Math.max(0, points.length - MAX_LIVE_POINTS));
+        chart.update("none");
+        canvas.dataset.chartReady = String(points.length);
+      }
+    } catch {
+      // Offline for a moment: the next poll catches up.
+    }
+  };
+  setInterval(poll, POLL_MS);
 }
 
 for (const canvas of document.querySelectorAll("[data-live-viewer-chart]")) {

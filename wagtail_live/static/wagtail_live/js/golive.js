@@ -80,6 +80,7 @@ class CameraStudio {
     }
     await this.openDevices();
     await this.listDevices();
+    navigator.mediaDevices.addEventListener("devicechange", () => this.listDevices());
   }
 
   say(message, isError = false) {
@@ -194,7 +195,12 @@ class CameraStudio {
     };
     // Each connection gets a fresh recorder, so the server always receives a
     // complete WebM stream starting with its header (a resume included).
-    this.recorder = new MediaRecorder(this.stream, options);
+    try {
+      this.recorder = new MediaRecorder(this.stream, options);
+    } catch (error) {
+      this.finish(`${this.text.unsupported} (${error.name})`, true);
+      return;
+    }
     this.socket.send(JSON.stringify({ type: "start", mime: this.recorder.mimeType || mimeType }));
     this.recorder.addEventListener("dataavailable", (event) => {
       if (event.data.size && this.socket?.readyState === WebSocket.OPEN) {

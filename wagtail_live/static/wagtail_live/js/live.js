@@ -169,11 +169,12 @@ export class LiveRealtime {
     add(this.t("remove", "Remove"), () => this.send({ type: "mod.remove", message_id: message.id }));
     add(this.t("pin", "Pin"), () => this.send({ type: "mod.pin", message_id: message.id }));
     if (message.user_id !== null && message.user_id !== this.userId) {
+      tools.append(el("span", "live-chat__tools-label", this.t("mute", "Mute:")));
       const mutes = [
-        [300, this.t("mute_5m", "Mute 5 min")],
-        [3600, this.t("mute_1h", "Mute 1 h")],
-        [86400, this.t("mute_24h", "Mute 24 h")],
-        [null, this.t("mute_rest", "Mute for the rest of the stream")],
+        [300, this.t("mute_5m", "5 min")],
+        [3600, this.t("mute_1h", "1 h")],
+        [86400, this.t("mute_24h", "24 h")],
+        [null, this.t("mute_rest", "rest of stream")],
       ];
       for (const [seconds, label] of mutes) {
         add(label, () => this.send({ type: "mod.mute", user_id: message.user_id, seconds }));

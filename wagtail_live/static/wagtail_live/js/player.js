@@ -68,11 +68,14 @@ class LivePlayer {
 
   init() {
     this.showLocalStartTime();
-    this.root.addEventListener("wagtail-live:status", (event) => {
-      this.realtime = true; // pushed updates make polling unnecessary
-      clearTimeout(this.pollTimer);
-      this.apply(event.detail);
-    });
+    // live.js (the chat socket inside this player) sends the same updates as "live:status".
+    for (const name of ["wagtail-live:status", "live:status"]) {
+      this.root.addEventListener(name, (event) => {
+        this.realtime = true; // pushed updates make polling unnecessary
+        clearTimeout(this.pollTimer);
+        this.apply(event.detail);
+      });
+    }
     this.render();
     this.schedulePoll();
   }
@@ -202,6 +205,9 @@ class LivePlayer {
     if (Hls && Hls.isSupported()) {
       this.hls = new Hls(HLS_CONFIG);
       this.hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(Hls, data));
+      this.hls.on(Hls.Events.FRAG_BUFFERED, () => {
+        this.notice.textContent = ""; // playing again after an error
+      });
       this.hls.loadSource(this.playbackUrl);
       this.hls.attachMedia(this.video);
     } else if (this.video.canPlayType("application/vnd.apple.mpegurl")) {
