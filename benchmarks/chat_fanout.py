@@ -40,6 +40,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"Listening on (?:TCP address [\d.]+:)?(\d+)")
 CONNECT_CONCURRENCY = 50
+CONNECT_ATTEMPTS = 3
 LATENCY_SAMPLE = 10  # one viewer in ten times its messages
 # The servers write "type": "chat.message" with or without a space; the text never has a quote.
 CHAT_MARK = 'chat.message"'
@@ -145,6 +146,7 @@ async def run_viewers(url, origin, count, spread, ready, stop, results):
     latencies = []
     viewers_frames = []
     received = 0
+    failed = 0
     semaphore = asyncio.Semaphore(CONNECT_CONCURRENCY)
     connections = []
     start = time.monotonic()
@@ -153,10 +155,20 @@ async def run_viewers(url, origin, count, spread, ready, stop, results):
         nonlocal received
         if spread:
             await asyncio.sleep(spread * index / max(1, count))
-        async with semaphore:
-            connection = await websockets.connect(
-                url, origin=origin, max_size=None, max_queue=None, open_timeout=60
-            )
+        nonlocal failed
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                async with semaphore:
+                    connection = await websockets.connect(
+                        url, origin=origin, max_size=None, max_queue=None, open_timeout=60
+                    )
+                break
+            except (OSError, TimeoutError, websockets.WebSocketException) as error:
+                if attempt == CONNECT_ATTEMPTS - 1:
+                    failed += 1
+                    print(f"viewer {index} could not connect: {error!r}", file=sys.stderr)
+                    return
+                await asyncio.sleep(1 + attempt)
         connections.append(connection)
         counts = 0
         # Parsing every frame in the load generator would measure the load generator:
@@ -177,9 +189,7 @@ async def run_viewers(url, origin, count, spread, ready, stop, results):
         viewers_frames.append(counts)
 
     tasks = [asyncio.create_task(viewer(i)) for i in range(count)]
-    while len(connections) < count:
-        if any(t.done() and t.exception() for t in tasks):
-            raise next(t.exception() for t in tasks if t.done() and t.exception())
+    while len(connections) + failed < count:
         await asyncio.sleep(0.05)
     ready.set()
     while not stop.is_set():
@@ -193,6 +203,7 @@ async def run_viewers(url, origin, count, spread, ready, stop, results):
             "latencies": latencies,
             "viewers_frames": viewers_frames,
             "connect_seconds": time.monotonic() - start,
+            "failed": failed,
         }
     )
 
@@ -246,6 +257,7 @@ class ViewerPool:
             "received": sum(r["received"] for r in results),
             "latencies": [x for r in results for x in r["latencies"]],
             "viewers_frames": [x for r in results for x in r["viewers_frames"]],
+            "failed": sum(r["failed"] for r in results),
         }
 
 
@@ -309,11 +321,12 @@ def fanout_run(kind, port, args, site, server_pid):
     time.sleep(args.drain)
     server_cpu = process_cpu_seconds(server_pid) - cpu_before
     result = pool.finish()
-    expected = sent * args.viewers
+    expected = sent * (args.viewers - result["failed"])
     latencies = result["latencies"]
     return {
         "server": kind,
         "viewers": args.viewers,
+        "failed_to_connect": result["failed"],
         "rate": args.rate,
         "sent": sent,
         "delivered_pct": round(100.0 * result["received"] / expected, 2) if expected else None,

@@ -97,7 +97,17 @@ HUEY = {
     "name": "wagtail_live_example",
     "filename": str(DATA_DIR / "huey.sqlite3"),
     "immediate": False,
-    "consumer": {"workers": 2, "worker_type": "thread"},
+    # max_delay: an idle consumer polls SQLite at least every second, so a recording
+    # starts processing right after the stream ends.
+    "consumer": {"workers": 2, "worker_type": "thread", "max_delay": 1.0},
+}
+
+# Wagtail's own background tasks (Django's tasks framework) run on the same Huey queue.
+TASKS = {
+    "default": {
+        "BACKEND": "huey.contrib.djhuey.tasks_backend.HueyBackend",
+        "ENQUEUE_ON_COMMIT": True,
+    }
 }
 
 STATICFILES_DIRS = [BASE_DIR / "static"]

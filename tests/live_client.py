@@ -59,7 +59,7 @@ class LiveClient:
             self.buffer.extend(flatten(output["text"]))
         return self.buffer.pop(0)
 
-    async def expect(self, type, timeout=3, **fields):
+    async def expect(self, type, timeout=5, **fields):
         """Skip messages until one of ``type`` (matching ``fields``) arrives; return it."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -82,7 +82,7 @@ class LiveClient:
             except TimeoutError:
                 return messages
 
-    async def expect_close(self, timeout=3):
+    async def expect_close(self, timeout=5):
         """Read until the server closes; return the close code."""
         try:
             while True:

@@ -93,11 +93,12 @@ class LiveSite:
         return json.loads(done.stdout.rsplit("@@", 1)[1])
 
     def start(self, timeout=30):
-        """Start daphne and wait until it listens."""
-        log = self.log_path.open("w")
+        """Start daphne (on the port it had before, if restarted) and wait until it listens."""
+        log = self.log_path.open("a")
+        start = self.log_path.stat().st_size
+        endpoint = f"tcp:{self.port or 0}:interface=127.0.0.1"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1",
-             "tests.live_site_asgi:application"],
+            [sys.executable, "-m", "daphne", "-e", endpoint, "tests.live_site_asgi:application"],
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -106,7 +107,7 @@ class LiveSite:
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = LISTENING.search(self.log_path.read_text())
+            match = LISTENING.search(self.log_path.read_text()[start:])
             if match:
                 self.port = int(match.group(1))
                 return self
@@ -126,6 +127,11 @@ class LiveSite:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+    def restart(self):
+        """Stop daphne as a crash would (its ffmpeg too) and start it again on the same port."""
+        self.stop()
+        return self.start()
 
     def log(self):
         return self.log_path.read_text() if self.log_path.exists() else ""

@@ -91,6 +91,8 @@ HUEY = {
     "huey_class": "huey.MemoryHuey",
     "immediate": True,
 }
+# Wagtail's background tasks on Huey, as in the example site (inline here: immediate mode).
+TASKS = {"default": {"BACKEND": "huey.contrib.djhuey.tasks_backend.HueyBackend"}}
 
 STATIC_URL = "/static/"
 STATIC_ROOT = str(BASE_DIR / "static-collected")

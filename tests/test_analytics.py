@@ -286,3 +286,14 @@ def test_dashboard_and_listing_link_to_analytics(client, host):
     assert reverse("wagtail_live_admin:analytics_samples", args=[session.pk]) in html
     listing = client.get(reverse("wagtailsnippets_wagtail_live_livesession:list"))
     assert analytics_url(session) in listing.content.decode()
+
+
+def test_watched_live_tag_shows_kept_figures(host):
+    from django.template import Context, Template
+
+    template = Template("{% load wagtail_live_audience %}{% live_watched session %}")
+    session = busy_session(host)
+    assert template.render(Context({"session": session})).strip() == ""  # not ended yet
+    session.end()
+    session = LiveSession.objects.get(pk=session.pk)
+    assert "20 watched live" in template.render(Context({"session": session}))

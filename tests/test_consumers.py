@@ -291,7 +291,8 @@ async def test_ban_closes_the_users_sockets_in_every_session(session, host, view
     here, there = await connected(session, viewer), await connected(other, viewer)
     watcher = await connected(session, AnonymousUser())
     await here.send({"type": "chat.send", "text": "spam"})
-    message = await watcher.expect("chat.message")
+    message = await here.expect("chat.message")
+    assert (await watcher.expect("chat.message"))["id"] == message["id"]
     mod = await connected(session, moderator)
     await mod.send({"type": "mod.ban", "user_id": viewer.pk, "reason": "spam"})
     assert await here.expect_close() == 4403

@@ -216,3 +216,49 @@ def test_calendar_file_of_a_private_session_is_for_members(client, host):
     )
     response = client.get(reverse("wagtail_live:session_calendar", args=[session.pk]))
     assert response.status_code == 403
+
+
+# -- the live folder by path (example_site routes MEDIA_URL/uploads/live/ here in DEBUG) ----
+
+
+def live_media(user, path):
+    from django.contrib.auth.models import AnonymousUser
+    from django.test import RequestFactory
+
+    from wagtail_live.views.playback import live_media as view
+
+    request = RequestFactory().get(f"/media/uploads/live/{path}")
+    request.user = user or AnonymousUser()
+    return view(request, path)
+
+
+def test_live_folder_by_path_serves_public_sessions(public_session):
+    response = live_media(None, f"{public_session.pk}/hls/index.m3u8")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).decode() == PLAYLIST
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["{pk}/hls/index.m3u8", "{pk}/hls/seg-abc-00001.ts", "{pk}/recording.ts", "{pk}/../x"],
+)
+def test_live_folder_by_path_refuses_private_sessions_to_anonymous(private_session, path):
+    response = live_media(None, path.format(pk=private_session.pk))
+    assert response.status_code == 403
+
+
+def test_live_folder_by_path_serves_members(private_session, editor):
+    response = live_media(editor, f"{private_session.pk}/recording.ts")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["", "x/hls/index.m3u8", "999999/hls/index.m3u8", "../etc"])
+def test_live_folder_by_path_refuses_what_is_no_session(db, path):
+    assert live_media(None, path).status_code == 403
+
+
+def test_live_folder_by_path_does_not_climb_out(public_session, editor):
+    from django.http import Http404
+
+    with pytest.raises(Http404):
+        live_media(editor, f"{public_session.pk}/../../../../etc/passwd")

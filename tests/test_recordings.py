@@ -74,6 +74,10 @@ def assert_failed_and_source_kept(recording, *words):
     assert recording.media is None and recording.page is None
     assert Media.objects.count() == 0
     assert RecordingPage.objects.count() == 0
+    # Nothing half-done is left beside the source (no partial MP4, poster, work directory).
+    directory = recording.session.media_path()
+    if default_storage.exists(recording.source.name):
+        assert default_storage.listdir(directory) == ([], [recording.source.name.rsplit("/", 1)[1]])
 
 
 # --- good input --------------------------------------------------------------------------

@@ -1,7 +1,5 @@
 """Reminders: *Remind me*, e-mails before the start and at go-live, unsubscribe, failures."""
 
-import signal
-import time
 from datetime import timedelta
 
 import pytest
@@ -12,6 +10,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.huey_thread import running_consumer, wait_for
 from tests.utils import make_session
 from wagtail_live import reminders
 from wagtail_live.models import LiveReminder
@@ -182,10 +181,12 @@ def test_lead_reminder_goes_out_once_at_the_lead_time(soon, visitor):
     assert reminder.unsubscribe_token in email.body
 
 
-@override_settings(WAGTAIL_LIVE={"REMINDER_LEAD": timedelta(hours=1)})
-def test_reminder_lead_is_a_setting(soon, visitor):
+@pytest.mark.parametrize("lead", [timedelta(hours=1), 3600])
+def test_reminder_lead_is_a_setting(soon, visitor, lead):
     reminders.remind_me(soon, visitor)
-    assert reminders.send_due_reminders()["lead"] == 1
+    assert reminders.send_due_reminders()["lead"] == 0  # 20 minutes ahead: not yet by default
+    with override_settings(WAGTAIL_LIVE={"REMINDER_LEAD": lead}):
+        assert reminders.send_due_reminders()["lead"] == 1
 
 
 def test_went_live_notice_is_sent_when_the_session_starts(
@@ -317,38 +318,18 @@ def test_remind_me_again_after_unsubscribing(soon, visitor):
 @pytest.mark.django_db(transaction=True)
 def test_real_huey_consumer_sends_through_locmem(host):
     """Tasks go through Huey's queue to a consumer's worker thread, e-mail to locmem."""
-    from huey.contrib.djhuey import HUEY
-
     from wagtail_live import tasks
 
     session = make_session(
         "Consumer", owner=host, scheduled_start=timezone.now() + timedelta(minutes=5)
     )
     reminders.remind_me(session, make_visitor("queued"))
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    HUEY.immediate = False
-    consumer = HUEY.create_consumer(workers=1, worker_type="thread", periodic=False)
-    try:
-        consumer.start()
+    with running_consumer():
         tasks.send_live_reminders()  # the periodic task, queued by hand
         wait_for(lambda: len(mail.outbox) == 1)
         session.start()  # queues the went-live notice (no transaction: at once)
         wait_for(lambda: len(mail.outbox) == 2)
-    finally:
-        consumer.stop(graceful=True)
-        HUEY.immediate = True
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
     assert [email.subject for email in mail.outbox] == [
         "Starting soon: Consumer",
         "Live now: Consumer",
     ]
-
-
-def wait_for(condition, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for the Huey consumer")

@@ -102,7 +102,9 @@ def test_upcoming_block_lists_next_public_sessions(host):
     assert "Members only" not in html and "Ended" not in html
     assert "data-live-countdown" in html
     assert "Log in to get a reminder" in html
+    assert "calendar.ics" in html
     assert [item["name"] for item in json_ld(html)] == ["Public soon", "Far away"]
+    assert all("url" not in item for item in json_ld(html))  # the listing is no session's page
 
 
 def test_upcoming_block_respects_count_and_is_empty_gracefully(host):
@@ -175,3 +177,25 @@ def test_player_shows_remind_me_only_before_the_start(host):
     session.start()
     session = LiveSession.objects.get(pk=session.pk)
     assert ">Remind me<" not in render_player(session, visitor)
+
+
+def test_go_live_screen_tells_the_host_how_many_wait(client, host):
+    session = make_session("Launch", owner=host, scheduled_start=in_hours(1))
+    for n in range(3):
+        fan = get_user_model().objects.create_user(f"fan{n}", f"fan{n}@example.com")
+        reminders.remind_me(session, fan)
+    client.force_login(host)
+    html = client.get(reverse("wagtail_live_admin:go_live", args=[session.pk])).content.decode()
+    assert "3 people are waiting for a reminder." in html
+
+
+def test_live_menu_items_follow_permissions(client, superuser, editor):
+    client.force_login(superuser)
+    menu = client.get(reverse("wagtailadmin_home")).content.decode()
+    for label in ("Upcoming", "Analytics report", "Webhooks", "Webhook deliveries"):
+        assert label in menu
+    client.force_login(editor)
+    menu = client.get(reverse("wagtailadmin_home")).content.decode()
+    assert "Upcoming" in menu
+    for label in ("Analytics report", "Webhooks", "Webhook deliveries"):
+        assert label not in menu

@@ -184,10 +184,40 @@ def test_private_recording_page_hides_the_video_from_visitors(client, host, tmp_
     page = recording.page.specific
     page.save_revision().publish()
     html = client.get(page.url).content.decode()
-    assert recording.media.url not in html
+    members_url = reverse("wagtail_live:recording_media", args=[recording.pk])
+    assert recording.media.url not in html and members_url not in html
     assert "members only" in html
+    assert client.get(members_url).status_code == 403
+
     client.force_login(host)
-    assert recording.media.url in client.get(page.url).content.decode()
+    html = client.get(page.url).content.decode()
+    assert members_url in html
+    assert recording.media.url not in html, "the storage URL of a private recording stays hidden"
+    response = client.get(members_url)
+    assert response.status_code == 200 and response["Content-Type"] == "video/mp4"
+    body = b"".join(response.streaming_content)
+    with default_storage.open(recording.media.file.name, "rb") as stored:
+        assert body == stored.read()
+
+
+def test_private_recording_behind_nginx_uses_x_accel_redirect(client, host, tmp_path, settings):
+    session = make_session(owner=host, privacy="private")
+    recording = stored_recording(session, tmp_path)
+    recordings.process_recording(recording)
+    settings.WAGTAIL_LIVE = {"ACCEL_REDIRECT_PREFIX": "/protected-live/"}
+    client.force_login(host)
+    response = client.get(reverse("wagtail_live:recording_media", args=[recording.pk]))
+    assert response["X-Accel-Redirect"] == (
+        f"/protected-live/{session.pk}/recording-{recording.pk}.mp4"
+    )
+
+
+def test_recording_media_view_refuses_what_is_not_ready(client, superuser, session):
+    recording = Recording.objects.create(session=session, source="x.ts")
+    client.force_login(superuser)
+    url = reverse("wagtail_live:recording_media", args=[recording.pk])
+    assert client.get(url).status_code == 404
+    assert client.get(url.replace(str(recording.pk), "999")).status_code == 404
 
 
 def test_player_block_shows_the_recording_once_the_page_is_published(rf, session, tmp_path):

@@ -1,10 +1,8 @@
 """Webhooks against a real HTTP server on 127.0.0.1 that checks every signature."""
 
 import json
-import threading
 import time
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -12,65 +10,13 @@ from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from tests.huey_thread import running_consumer, wait_for
 from tests.utils import make_session
+from tests.webhook_receiver import SECRET, Receiver
 from wagtail_live import signals, webhooks
 from wagtail_live.models import Recording, Webhook, WebhookDelivery
 
-SECRET = "s3cret-for-tests"
 ALLOW_PRIVATE = {"WEBHOOK_ALLOW_PRIVATE": True, "WEBHOOK_TIMEOUT": 2}
-
-
-class Receiver:
-    """A webhook receiver on a free loopback port: checks signatures, answers as told."""
-
-    def __init__(self, answer=200, secret=SECRET, delay=0.0):
-        self.answer = answer
-        self.secret = secret
-        self.delay = delay
-        self.requests = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                signature = self.headers.get(webhooks.SIGNATURE_HEADER)
-                valid = webhooks.verify(body, receiver.secret, signature)
-                receiver.requests.append(
-                    {"body": body, "headers": dict(self.headers), "valid": valid}
-                )
-                if receiver.delay:
-                    time.sleep(receiver.delay)
-                code = receiver.answer if valid else 401
-                if code in (301, 302):
-                    self.send_response(code)
-                    self.send_header("Location", "http://127.0.0.1:9/elsewhere")
-                    self.end_headers()
-                    return
-                self.send_response(code)
-                self.end_headers()
-                self.wfile.write(b"ok" if code == 200 else b"nope")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.server.server_port}/hook"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def payloads(self):
-        return [json.loads(request["body"]) for request in self.requests]
 
 
 def make_webhook(url, events=None, **fields):
@@ -426,3 +372,50 @@ def test_editors_cannot_manage_webhooks(client, editor):
     assert client.get(reverse("wagtail_live_webhooks:index")).status_code in (302, 403)
     client.post(reverse("wagtail_live_webhooks:send_test", args=[webhook.pk]))
     assert not WebhookDelivery.objects.exists()
+
+
+# -- a real Huey consumer -----------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+@override_settings(WAGTAIL_LIVE={**ALLOW_PRIVATE, "WEBHOOK_RETRY_DELAYS": (1, 1)})
+def test_real_huey_consumer_delivers_and_retries_with_backoff(session):
+    """Through the queue: the 500 is retried by the consumer's scheduler, then delivered."""
+    with Receiver(answer=[500, 200]) as flaky:
+        make_webhook(flaky.url)
+        with running_consumer():
+            session.start()  # no transaction here: the delivery is queued at once
+            wait_for(lambda: WebhookDelivery.objects.filter(state="succeeded").exists())
+    attempts = list(WebhookDelivery.objects.order_by("attempt"))
+    assert [(d.attempt, d.state, d.status_code) for d in attempts] == [
+        (1, "retrying", 500),
+        (2, "succeeded", 200),
+    ]
+    assert attempts[1].attempted_at >= attempts[0].next_retry_at
+    assert all(request["valid"] for request in flaky.requests)
+
+
+@pytest.mark.django_db
+@override_settings(WAGTAIL_LIVE=ALLOW_PRIVATE)
+def test_retries_stop_when_the_webhook_is_deactivated(receiver, session):
+    webhook = make_webhook(receiver.url)
+    (delivery,) = webhooks.emit("session.started", session)
+    webhook.active = False
+    webhook.save()
+    result = webhooks.deliver(delivery.pk)
+    assert result.state == WebhookDelivery.State.FAILED
+    assert "deactivated" in result.error
+    assert receiver.requests == []
+
+
+@pytest.mark.django_db
+def test_old_finished_attempts_are_pruned(session):
+    make_webhook("https://93.184.215.14/hook")
+    old, pending = (webhooks.emit("session.started", session)[0] for _ in range(2))
+    WebhookDelivery.objects.filter(pk=old.pk).update(state="succeeded")
+    WebhookDelivery.objects.update(created_at=timezone.now() - timedelta(days=31))
+    assert webhooks.prune_log() == 1
+    assert list(WebhookDelivery.objects.all()) == [pending]
+    with override_settings(WAGTAIL_LIVE={"WEBHOOK_LOG_DAYS": None}):
+        assert webhooks.prune_log() == 0

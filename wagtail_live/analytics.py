@@ -6,7 +6,7 @@ whatever its length (see ``benchmarks/analytics.py``).
 """
 
 import csv
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import (
     Avg,
@@ -144,7 +144,7 @@ def report_queryset(date_from=None, date_to=None, owner=None):
     if date_from:
         sessions = sessions.filter(started_at__gte=_day_start(date_from))
     if date_to:
-        sessions = sessions.filter(started_at__lt=_day_start(date_to) + timezone.timedelta(days=1))
+        sessions = sessions.filter(started_at__lt=_day_start(date_to) + timedelta(days=1))
     if owner:
         sessions = sessions.filter(owner=owner)
     return with_figures(sessions).order_by("-started_at", "-pk")

@@ -259,9 +259,10 @@ def after_message(message):
 
 
 def recent_messages(session, limit=None):
-    """The last ``CHAT_HISTORY`` visible messages, oldest first, as protocol payloads."""
+    """The last ``CHAT_HISTORY`` visible messages (of a session or its pk), oldest first."""
     limit = limit or live_settings.CHAT_HISTORY
-    messages = ChatMessage.objects.visible().filter(session=session)[:limit]
+    session_id = getattr(session, "pk", session)
+    messages = ChatMessage.objects.visible().filter(session_id=session_id)[:limit]
     return [m.as_event() for m in reversed(messages)]
 
 

@@ -97,6 +97,8 @@ DEFAULTS = {
     "WEBHOOK_TIMEOUT": 5,
     # Seconds to wait before each retry of a failed delivery; the sum stays under 24 h.
     "WEBHOOK_RETRY_DELAYS": (30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600),
+    # Days the webhook delivery log keeps finished attempts (None: for ever).
+    "WEBHOOK_LOG_DAYS": 30,
 }
 
 

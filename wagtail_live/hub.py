@@ -25,7 +25,7 @@ import logging
 import time
 import uuid
 import weakref
-from collections import defaultdict
+from collections import defaultdict, deque
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -45,7 +45,7 @@ USERS_GROUP = "wagtail_live.users"
 #: Seconds between count checks (the coalescing interval of ``viewers`` and ``likes``).
 COUNTS_INTERVAL = 1.0
 #: Sockets sent to between two yields to the event loop.
-DELIVERY_SLICE = 25
+DELIVERY_SLICE = 50
 #: Close code for a banned user's sockets.
 CLOSE_BANNED = 4403
 TRACE = bool(__import__("os").environ.get("WAGTAIL_LIVE_HUB_TRACE"))
@@ -78,16 +78,26 @@ class Room:
         self.last_flush = 0.0
         self.sent_counts = {}
         self.known = {"likes": 0, "peak_viewers": 0, "status": None}
+        # What a joining socket's ``state`` needs, kept current from the events, so a
+        # join storm does not read the chat history from the database once per viewer.
+        self.history = deque(maxlen=live_settings.CHAT_HISTORY)
+        self.pinned = None
+        self.slow_mode = 0
         self.channel_name = None
         self.tasks = []
         self.ready = asyncio.Event()
 
     async def start(self):
         layer = self.hub.layer
-        self.known = await _load_session_counts(self.session_id)
         if layer is not None:
+            # Subscribe before reading the history: a message posted in between is
+            # then in both, and ``remember`` drops the duplicate.
             self.channel_name = await layer.new_channel()
             await layer.group_add(events.group_name(self.session_id), self.channel_name)
+        self.known, history, self.pinned, self.slow_mode = await _load_room(self.session_id)
+        for message in history:
+            self.remember(message)
+        if layer is not None:
             self.tasks.append(asyncio.create_task(self._read()))
         self.tasks.append(asyncio.create_task(self._send()))
         self.tasks.append(asyncio.create_task(self._tick()))
@@ -122,10 +132,39 @@ class Room:
                 self.handle_event(event)
 
     def handle_event(self, event):
-        """Queue a protocol message for this room's sockets."""
-        if event["type"] == "status":
+        """Update the room's view of the session and queue the event for its sockets."""
+        kind = event["type"]
+        if kind == "status":
             self.known["status"] = event.get("state")
+        elif kind == "chat.message":
+            self.remember(event)
+        elif kind == "chat.removed":
+            self.forget(event.get("id"))
+        elif kind == "chat.pinned":
+            self.pinned = event.get("message")
+        elif kind == "chat.slow":
+            self.slow_mode = event.get("seconds", 0)
         self.queue(event)
+
+    def remember(self, message):
+        if not any(known["id"] == message["id"] for known in self.history):
+            self.history.append(message)
+
+    def forget(self, message_id):
+        for known in list(self.history):
+            if known["id"] == message_id:
+                self.history.remove(known)
+        if self.pinned is not None and self.pinned.get("id") == message_id:
+            self.pinned = None
+
+    def state(self):
+        """The session-wide part of a joining socket's ``state`` message."""
+        return {
+            "status": self.known["status"],
+            "pinned": self.pinned,
+            "messages": list(self.history),
+            "slow_mode": self.slow_mode,
+        }
 
     def queue(self, message):
         self.pending.append(message)
@@ -140,7 +179,7 @@ class Room:
         while True:
             await self.wakeup.wait()
             # A quiet room delivers at once. A busy one gathers what arrives into one
-            # frame per tick, and waits at least as long as its last delivery took, so
+            # frame per tick, and waits at least as long as its last delivery cost, so
             # fan-out never takes more than about half the process however many
             # sockets there are: batches grow instead of the backlog.
             delay = next_flush - loop.time()
@@ -150,10 +189,11 @@ class Room:
             batch, self.pending = self.pending, []
             if not batch:
                 continue
-            started = loop.time()
+            started, cpu_started = loop.time(), time.thread_time()
             await self.deliver(encode(batch))
             finished = loop.time()
-            next_flush = finished + max(tick, finished - started)
+            # CPU time, not wall time: on a busy machine waiting for a core is not cost.
+            next_flush = finished + max(tick, time.thread_time() - cpu_started)
             if TRACE:
                 logger.warning(
                     "hub deliver %d msgs to %d sockets in %.1f ms",
@@ -337,11 +377,16 @@ def get_hub():
 
 
 @database_sync_to_async
-def _load_session_counts(session_id):
-    from .models import LiveSession
+def _load_room(session_id):
+    from . import chat
+    from .models import ChatRoom, LiveSession
 
     row = LiveSession.objects.filter(pk=session_id).values("likes", "peak_viewers", "status")
-    return dict(row.first() or {"likes": 0, "peak_viewers": 0, "status": None})
+    known = dict(row.first() or {"likes": 0, "peak_viewers": 0, "status": None})
+    room = ChatRoom.objects.filter(session_id=session_id).select_related("pinned").first()
+    pinned = chat.pinned_payload(room) if room else None
+    slow_mode = room.slow_mode_seconds if room else 0
+    return known, chat.recent_messages(session_id), pinned, slow_mode
 
 
 @database_sync_to_async

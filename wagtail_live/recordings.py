@@ -811,8 +811,34 @@ def recording_ready_event(recording):
     data = {"state": "recording_ready", "recording": recording.pk, "published": False}
     page = recording.page
     if page is not None and page.live:
-        data.update(published=True, page_url=page.url, media_url=recording.media.url)
+        data.update(published=True, page_url=page.url, media_url=recording_media_url(recording))
     return data
+
+
+def recording_media_url(recording):
+    """Where visitors fetch the recorded file.
+
+    Public sessions: the storage's own URL (a CDN's, on S3). Private sessions:
+    the permission-checked view, so the page never hands out a URL that works
+    for people who may not watch.
+    """
+    from django.urls import reverse
+
+    if recording.media is None:
+        return ""
+    if recording.session.privacy == recording.session.Privacy.PUBLIC:
+        return recording.media.url
+    return reverse("wagtail_live:recording_media", args=[recording.pk])
+
+
+def recording_file_for(recording):
+    """(storage name, content type) of a ready recording's file, or (None, None)."""
+    import mimetypes
+
+    if recording.status != Recording.Status.READY or recording.media is None:
+        return None, None
+    name = recording.media.file.name
+    return name, mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 def published_recording_page(session):

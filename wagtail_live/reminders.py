@@ -9,6 +9,7 @@ theirs.
 """
 
 import logging
+from datetime import timedelta
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
@@ -115,13 +116,19 @@ def is_waiting(session, user):
 # -- sending ------------------------------------------------------------------
 
 
+def reminder_lead():
+    """``REMINDER_LEAD`` as a timedelta (a number in the settings is read as seconds)."""
+    lead = live_settings.REMINDER_LEAD
+    return lead if isinstance(lead, timedelta) else timedelta(seconds=lead)
+
+
 def due_lead_reminders(now):
     """Reminders whose "starts soon" e-mail is due: within ``REMINDER_LEAD`` of the start.
 
     A session rescheduled after the e-mail went out gets one more, for the new
     time; one that already went live or ended gets none.
     """
-    lead = live_settings.REMINDER_LEAD
+    lead = reminder_lead()
     return (
         _sendable()
         .filter(
@@ -229,7 +236,6 @@ def build_email(reminder, kind, connection=None):
         "user": reminder.user,
         "page_url": reminder.page_url,
         "unsubscribe_url": unsubscribe_url,
-        "lead_minutes": int(live_settings.REMINDER_LEAD.total_seconds() // 60),
     }
     subject = render_to_string(f"wagtail_live/emails/{kind}_subject.txt", context)
     body = render_to_string(f"wagtail_live/emails/{kind}_body.txt", context)

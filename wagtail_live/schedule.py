@@ -2,6 +2,7 @@
 and the schema.org ``BroadcastEvent`` search engines read from pages that show a session.
 """
 
+from datetime import timedelta
 from itertools import groupby
 
 from django.db.models import Count, Q
@@ -70,7 +71,7 @@ def upcoming_public_sessions(limit=5, now=None):
         privacy=LiveSession.Privacy.PUBLIC, status=LiveSession.Status.LIVE
     ).order_by("started_at")
     # A session whose start passed without going live still counts for a while: hosts run late.
-    grace = now - timezone.timedelta(hours=ASSUMED_DURATION_HOURS)
+    grace = now - timedelta(hours=ASSUMED_DURATION_HOURS)
     scheduled = LiveSession.objects.filter(
         privacy=LiveSession.Privacy.PUBLIC,
         status=LiveSession.Status.SCHEDULED,
@@ -92,7 +93,7 @@ def broadcast_event(session, url=""):
     start = session.started_at or session.scheduled_start
     end = session.ended_at
     if end is None and start is not None and not session.is_live:
-        end = start + timezone.timedelta(hours=ASSUMED_DURATION_HOURS)
+        end = start + timedelta(hours=ASSUMED_DURATION_HOURS)
     data = {
         "@context": "https://schema.org",
         "@type": "BroadcastEvent",

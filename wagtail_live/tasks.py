@@ -10,8 +10,8 @@ import logging
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task, on_startup
 
-from . import recordings
-from .models import Recording
+from . import recordings, reminders, webhooks
+from .models import LiveSession, Recording
 
 logger = logging.getLogger(__name__)
 
@@ -78,34 +78,31 @@ def end_stale_live_sessions():
 @db_task()
 def deliver_webhook(delivery_id):
     """Make one attempt at a webhook delivery (``webhooks.deliver`` queues the retries)."""
-    from . import webhooks
-
     webhooks.deliver(delivery_id)
 
 
 @db_periodic_task(crontab(minute="*"))
 def resume_webhook_deliveries():
     """Queue webhook attempts whose task was lost, e.g. with a consumer that was restarted."""
-    from . import webhooks
-
     for pk in webhooks.overdue_deliveries().values_list("pk", flat=True):
         deliver_webhook(pk)
+
+
+@db_periodic_task(crontab(minute="17", hour="3"))
+def prune_webhook_log():
+    """Keep the webhook delivery log to ``WEBHOOK_LOG_DAYS`` (daily)."""
+    return webhooks.prune_log()
 
 
 @db_periodic_task(crontab(minute="*"))
 def send_live_reminders():
     """Send the reminder e-mails that are due (``reminders.send_due_reminders``)."""
-    from . import reminders
-
     return reminders.send_due_reminders()
 
 
 @db_task()
 def send_went_live_notices(session_id):
     """Tell everyone waiting that a session is live, right after it starts."""
-    from . import reminders
-    from .models import LiveSession
-
     session = LiveSession.objects.filter(pk=session_id).first()
     if session is None:
         return None

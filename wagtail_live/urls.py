@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import playback, reminders, rtmp
+from .views import playback, recording_files, reminders, rtmp
 
 app_name = "wagtail_live"
 
@@ -13,6 +13,12 @@ urlpatterns = [
     # Audience (issue 7): *Remind me* and the e-mails' one-click unsubscribe link.
     path("sessions/<int:pk>/remind/", reminders.remind_me, name="remind_me"),
     path("reminders/unsubscribe/<str:token>/", reminders.unsubscribe, name="unsubscribe"),
+    # Recordings (issue 6): a private session's recording, to members only.
+    path(
+        "recordings/<int:pk>/media",
+        recording_files.recording_media,
+        name="recording_media",
+    ),
     # nginx-rtmp callbacks (ingest/nginx_rtmp.py), guarded by WAGTAIL_LIVE["NGINX_SECRET"].
     path("rtmp/on_publish", rtmp.on_publish, name="rtmp_on_publish"),
     path("rtmp/on_publish_done", rtmp.on_publish_done, name="rtmp_on_publish_done"),

@@ -12,10 +12,10 @@ from . import admin_urls, chat
 from .forms import LiveSessionForm
 from .models import LiveSession
 from .recordings import connect_signal_handlers as connect_recording_signal_handlers
+from .views.analytics import LiveReportViewSet  # audience (issue 7)
 from .views.chat_admin import BanViewSet, BlockedTermViewSet, ChatMessageViewSet  # chat (issue 5)
 from .views.recordings import LiveCategoryViewSet, RecordingViewSet  # recordings (issue 6)
 from .views.sessions import LiveSessionEditView, LiveSessionIndexView, PrepareLiveView
-from .views.analytics import LiveReportViewSet  # audience (issue 7)
 from .views.upcoming import UpcomingViewSet
 from .views.webhooks import WebhookDeliveryViewSet, WebhookViewSet
 

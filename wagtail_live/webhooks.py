@@ -202,33 +202,47 @@ def deliver(delivery_pk, now=None):
     if not claimed:
         return None
     delivery = WebhookDelivery.objects.select_related("webhook").get(pk=delivery_pk)
-    status_code, error, duration_ms = post(delivery)
-    delivery.status_code = status_code
-    delivery.error = error
-    delivery.duration_ms = duration_ms
-    if not error:
+    if not delivery.webhook.active and delivery.event != TEST_EVENT:
+        delivery.error = _("The webhook was deactivated; nothing was sent.")
+        _give_up(delivery)
+        return delivery
+    delivery.status_code, delivery.error, delivery.duration_ms = post(delivery)
+    if not delivery.error:
         delivery.state = WebhookDelivery.State.SUCCEEDED
         delivery.save()
-        return delivery
-    delays = list(live_settings.WEBHOOK_RETRY_DELAYS)
-    if delivery.attempt <= len(delays) and delivery.event != TEST_EVENT:
-        delay = delays[delivery.attempt - 1]
-        delivery.state = WebhookDelivery.State.RETRYING
-        delivery.next_retry_at = now + timedelta(seconds=delay)
-        delivery.save()
-        retry = _next_attempt(delivery)
-        transaction.on_commit(lambda: _enqueue(retry.pk, delay=delay))
+    elif _retries_left(delivery):
+        _schedule_retry(delivery, now)
     else:
-        delivery.state = WebhookDelivery.State.FAILED
-        delivery.save()
-        logger.warning(
-            "Webhook %s gave up on %s after %s attempts: %s",
-            delivery.webhook,
-            delivery.event,
-            delivery.attempt,
-            error,
-        )
+        _give_up(delivery)
     return delivery
+
+
+def _retries_left(delivery):
+    # Test deliveries show the answer once; they are not worth a day of retries.
+    return delivery.event != TEST_EVENT and delivery.attempt <= len(
+        live_settings.WEBHOOK_RETRY_DELAYS
+    )
+
+
+def _schedule_retry(delivery, now):
+    delay = list(live_settings.WEBHOOK_RETRY_DELAYS)[delivery.attempt - 1]
+    delivery.state = WebhookDelivery.State.RETRYING
+    delivery.next_retry_at = now + timedelta(seconds=delay)
+    delivery.save()
+    retry = _next_attempt(delivery)
+    transaction.on_commit(lambda: _enqueue(retry.pk, delay=delay))
+
+
+def _give_up(delivery):
+    delivery.state = WebhookDelivery.State.FAILED
+    delivery.save()
+    logger.warning(
+        "Webhook %s gave up on %s after %s attempts: %s",
+        delivery.webhook,
+        delivery.event,
+        delivery.attempt,
+        delivery.error,
+    )
 
 
 def _next_attempt(delivery):
@@ -301,6 +315,17 @@ def overdue_deliveries(now=None, grace=timedelta(minutes=5)):
     return WebhookDelivery.objects.filter(
         state=WebhookDelivery.State.PENDING, attempted_at__isnull=True, due_at__lt=now - grace
     )
+
+
+def prune_log(now=None):
+    """Delete finished attempts older than ``WEBHOOK_LOG_DAYS``; return how many went."""
+    days = live_settings.WEBHOOK_LOG_DAYS
+    if not days:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    finished = WebhookDelivery.objects.exclude(state=WebhookDelivery.State.PENDING)
+    deleted, _ = finished.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 # -- signal receivers ---------------------------------------------------------

@@ -6,9 +6,11 @@ MediaRecorder; the viewer's hls.js plays what ffmpeg made of it.
 
 import os
 import re
+import time
 
 import pytest
 
+from tests.ingest.streams import playlist_segments, probe
 from tests.live_site import LiveSite, migrated_database
 from tests.utils import chromium_path, require
 
@@ -51,7 +53,8 @@ result = session.pk
 def site(tmp_path_factory):
     require(os.path.exists(chromium_path()), f"chromium at {chromium_path()}")
     directory = tmp_path_factory.mktemp("browser-site")
-    site = LiveSite(directory, migrated_database(directory), {"RECONNECT_GRACE": 5})
+    # A grace long enough for a restarted server to come back (see the resume test).
+    site = LiveSite(directory, migrated_database(directory), {"RECONNECT_GRACE": 30})
     site.urls = site.run(SETUP)
     site.start()
     yield site
@@ -89,6 +92,14 @@ def test_go_live_from_the_browser_and_watch_it_on_the_public_page(site, browser)
     host_page.get_by_role("button", name=re.compile("Save|Create", re.I)).first.click()
     host_page.wait_for_url(re.compile(r"/go-live/$"))
 
+    # A visitor already waiting on the page before the live starts.
+    pk = site.run(PUT_PLAYER_ON_HOME_PAGE)
+    early = browser.new_context()
+    early_page = early.new_page()
+    early_page.goto(site.url + "/")
+    early_page.wait_for_selector('[data-live-state="scheduled"]:not([hidden])')
+    early_page.evaluate("window.notReloaded = true")
+
     # The fake camera shows in the preview, then one tap goes live.
     host_page.wait_for_function(
         "document.querySelector('[data-camera-preview]').videoWidth > 0", timeout=15000
@@ -96,8 +107,6 @@ def test_go_live_from_the_browser_and_watch_it_on_the_public_page(site, browser)
     host_page.click("[data-live-go]")
     host_page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=20000)
     assert "You are live" in host_page.inner_text("[data-camera-status]")
-
-    pk = site.run(PUT_PLAYER_ON_HOME_PAGE)
 
     viewer = browser.new_context()
     viewer_page = viewer.new_page()
@@ -110,6 +119,17 @@ def test_go_live_from_the_browser_and_watch_it_on_the_public_page(site, browser)
     first = viewer_page.evaluate(f"{video}.currentTime")
     viewer_page.wait_for_function(f"{video}.currentTime > Math.max(2, {first} + 2)", timeout=30000)
     assert viewer_page.evaluate("document.querySelector('[data-live-video]').videoWidth") > 0
+    # The waiting visitor's player switched to the video by itself, without a reload.
+    early_page.wait_for_function(f"{video}.currentTime > 1", timeout=30000)
+    assert early_page.evaluate("window.notReloaded") is True
+
+    # Chromium recorded H.264 (copied, not transcoded) with a keyframe a second, so the
+    # segments are ~1 s long instead of the ~5 s Chromium's default keyframes would give.
+    assert "browser records video/webm;codecs=h264,opus" in site.log()
+    hls = site.media_root / "uploads" / "live" / str(pk) / "hls"
+    segments = playlist_segments(hls / "index.m3u8")
+    assert segments and all(duration < 1.6 for duration, _ in segments), segments
+    assert probe(hls / segments[0][1])[0] == ["aac", "h264"]
 
     host_page.bring_to_front()
     host_page.click("[data-live-end]")
@@ -124,6 +144,7 @@ def test_go_live_from_the_browser_and_watch_it_on_the_public_page(site, browser)
     assert status == "ended"
     host.close()
     viewer.close()
+    early.close()
 
 
 def test_private_session_page_shows_anonymous_visitors_no_video(site, browser):
@@ -180,3 +201,51 @@ def test_scheduled_session_counts_down_in_local_time(site, browser):
     assert page.inner_text("[data-live-start]") == local
     assert page.is_visible("text=Add to calendar")
     context.close()
+
+
+def test_the_page_resumes_the_same_session_after_the_server_restarts(site, browser):
+    pk = site.run(
+        """
+        from tests.utils import make_session
+        result = make_session("Resumed live", owner=User.objects.get(username="host")).pk
+        """
+    )
+    cookie = site.login_cookie("host").split("=", 1)[1]
+    host = browser.new_context()
+    host.add_cookies([{"name": "sessionid", "value": cookie, "url": site.url}])
+    page = host.new_page()
+    page.goto(f"{site.url}/admin/live/{pk}/go-live/")
+    page.wait_for_function("document.querySelector('[data-camera-preview]').videoWidth > 0")
+    page.click("[data-live-go]")
+    page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=20000)
+    live_dir = site.media_root / "uploads" / "live" / str(pk)
+    wait_until(lambda: len(playlist_segments(live_dir / "hls" / "index.m3u8")) >= 2)
+    before = (live_dir / "recording.ts").stat().st_size
+
+    # The server goes away mid-stream (its ffmpeg with it) and comes back.
+    site.restart()
+    # The page noticed, reconnected by itself and streams into the same session again.
+    wait_until(
+        lambda: "#EXT-X-DISCONTINUITY" in (live_dir / "hls" / "index.m3u8").read_text(),
+        timeout=40,
+    )
+    wait_until(lambda: (live_dir / "recording.ts").stat().st_size > before + 50_000)
+    assert "You are live" in page.inner_text("[data-camera-status]")
+    assert site.run(f"result = LiveSession.objects.get(pk={pk}).status") == "live"
+
+    page.click("[data-live-end]")
+    page.wait_for_selector("text=This session has ended.", timeout=30000)
+    assert site.run(f"result = LiveSession.objects.get(pk={pk}).status") == "ended"
+    host.close()
+
+
+def wait_until(predicate, timeout=20):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"not within {timeout}s")

@@ -307,3 +307,18 @@ def test_config_command_requires_a_secret(settings):
     settings.WAGTAIL_LIVE = {"NGINX_SECRET": None}
     with pytest.raises(CommandError, match="NGINX_SECRET"):
         call_command("live_nginx_config", stdout=io.StringIO())
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_encoder_dying_mid_stream_ends_the_session_and_keeps_the_recording(nginx):
+    session, key = session_with_key()
+    encoder = push(nginx, key, seconds=0)
+    wait_until(lambda: segment_count(session) >= 2)
+    encoder.kill()  # no deleteStream, just a dropped TCP connection
+    encoder.wait()
+
+    wait_until(lambda: Recording.objects.filter(session=session, status__in=DONE).exists())
+    assert status_of(session) == LiveSession.Status.ENDED
+    codecs, duration = probe(Path(session.media_dir) / "recording.flv")
+    assert codecs == ["aac", "h264"] and duration > 1

@@ -234,3 +234,28 @@ def test_the_periodic_task_ends_stale_sessions(settings):
     end_stale_live_sessions.call_local()
 
     assert LiveSession.objects.get(pk=session.pk).status == LiveSession.Status.ENDED
+
+
+def test_the_rtmp_setting_picks_the_backend(settings):
+    from wagtail_live.exceptions import WagtailLiveError
+    from wagtail_live.ingest.base import get_rtmp_backend
+    from wagtail_live.ingest.nginx_rtmp import NginxRTMPBackend
+    from wagtail_live.ingest.rtmp import EmbeddedRTMPBackend
+
+    assert isinstance(get_rtmp_backend(), EmbeddedRTMPBackend)
+    settings.WAGTAIL_LIVE = {"RTMP": "nginx"}
+    assert isinstance(get_rtmp_backend(), NginxRTMPBackend)
+    settings.WAGTAIL_LIVE = {"RTMP": "wowza"}
+    with pytest.raises(WagtailLiveError, match="embedded"):
+        get_rtmp_backend()
+
+
+def test_backend_stop_ends_the_session_and_playback_url_is_the_playlist():
+    from wagtail_live.ingest.rtmp import EmbeddedRTMPBackend
+
+    session = make_session()
+    backend = EmbeddedRTMPBackend()
+    assert backend.playback_url(session) == session.playback_url
+    backend.stop(session)
+    backend.stop(session)  # a double stop changes nothing
+    assert LiveSession.objects.get(pk=session.pk).status == LiveSession.Status.ENDED

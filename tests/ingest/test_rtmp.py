@@ -343,3 +343,74 @@ def test_demo_filter_burns_in_a_clock_when_a_font_exists():
     assert "drawtext=fontfile='/fonts/a.ttf'" in with_font[with_font.index("-i") + 1]
     without = demo_ffmpeg_args("rtmp://x/live/k", font=None)
     assert "drawtext" not in " ".join(without)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_our_ffmpeg_dying_drops_the_encoder_and_keeps_the_recording(server):
+    from wagtail_live.ingest.base import Broadcast
+
+    session, key = await live_session_with_key()
+    encoder = await push_rtmp(url(server, key), seconds=0)
+    await wait_for(lambda: playlist_ready(session, 2))
+    Broadcast.for_session(session).pipeline._process.kill()  # the pipeline's ffmpeg crashes
+
+    # The encoder is disconnected rather than left sending into nothing ...
+    assert await asyncio.wait_for(encoder.wait(), 15) != 0
+    # ... and the session ends after the grace period with what was recorded so far.
+    await wait_until_ended(session, timeout=10)
+    codecs, duration = probe(recording_path(session))
+    assert codecs == ["aac", "h264"] and duration > 1
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_end_live_in_the_admin_drops_the_encoder_and_hands_off_at_once(server, settings):
+    settings.WAGTAIL_LIVE = {"RECONNECT_GRACE": 60}  # must not be waited for
+    session, key = await live_session_with_key()
+    encoder = await push_rtmp(url(server, key), seconds=0)
+    await wait_for(lambda: playlist_ready(session, 2))
+
+    await sync_to_async(session.end)()
+
+    assert await asyncio.wait_for(encoder.wait(), 15) != 0  # dropped within seconds
+    await wait_for(
+        lambda: hls_playlist_path(session).read_text().rstrip().endswith("#EXT-X-ENDLIST"),
+        timeout=10,
+    )
+    assert await sync_to_async(Recording.objects.filter(session_id=session.pk).exists)()
+
+
+async def parse_all(data, **attributes):
+    reader = asyncio.StreamReader()
+    reader.feed_data(data)
+    reader.feed_eof()
+    chunks = ChunkReader(reader)
+    for name, value in attributes.items():
+        setattr(chunks, name, value)
+    return await chunks.read_message()
+
+
+async def test_large_messages_are_refused_before_publish():
+    from wagtail_live.ingest.rtmp import RTMPProtocolError
+
+    big = encode_message(20, b"\x00" * 100_000, chunk_stream=3, chunk_size=128)
+    with pytest.raises(RTMPProtocolError, match="too large"):
+        await parse_all(big)
+    # Once publishing, media messages of that size are fine.
+    type_id, _, _, body = await parse_all(big, max_message_size=8 * 1024 * 1024)
+    assert type_id == 20 and len(body) == 100_000
+
+
+async def test_too_many_chunk_streams_are_refused():
+    from wagtail_live.ingest.rtmp import RTMPProtocolError
+
+    # Each chunk stream starts a 200-byte message and sends only its first 128-byte chunk.
+    def unfinished_message(n):
+        basic_header = bytes([0x00, n])  # format 0, chunk stream 64 + n
+        header = b"\x00\x00\x00" + (200).to_bytes(3, "big") + bytes([9]) + b"\x00" * 4
+        return basic_header + header + b"\x00" * 128
+
+    data = b"".join(unfinished_message(n) for n in range(100))
+    with pytest.raises(RTMPProtocolError, match="too many chunk streams"):
+        await parse_all(data)

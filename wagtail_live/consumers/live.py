@@ -118,30 +118,29 @@ class LiveConsumer(AsyncWebsocketConsumer):
         return f"anon:{key}" if key else f"conn:{self.connection_id}"
 
     async def send_state(self):
-        state = await database_sync_to_async(self._state)()
-        state["viewers"], state["likes"] = await self.room.counts()
-        await self.send_events([state])
-        self.ready = True
-        backlog, self.backlog = self.backlog, []
-        for message in backlog:
-            await self.base_send(message)
-
-    def _state(self):
-        room = chat.chat_room(self.session)
-        return {
+        if self.user.is_authenticated:
+            can = await database_sync_to_async(chat.permissions_for)(self.session, self.user)
+        else:
+            can = chat.permissions_for(self.session, self.user)  # no query for visitors
+        viewers, likes = await self.room.counts()
+        state = {
             "type": "state",
             "session": self.session_id,
-            "status": self.session.status,
-            "pinned": chat.pinned_payload(room),
-            "messages": chat.recent_messages(self.session),
-            "slow_mode": room.slow_mode_seconds,
+            **self.room.state(),
+            "viewers": viewers,
+            "likes": likes,
             "max_length": live_settings.CHAT_MAX_LENGTH,
             "user": {
                 "id": self.user_id,
                 "name": chat.display_name(self.user) if self.user.is_authenticated else None,
             },
-            "can": chat.permissions_for(self.session, self.user),
+            "can": can,
         }
+        await self.send_events([state])
+        self.ready = True
+        backlog, self.backlog = self.backlog, []
+        for message in backlog:
+            await self.base_send(message)
 
     async def disconnect(self, code):
         self.closed = True

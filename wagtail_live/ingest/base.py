@@ -277,8 +277,9 @@ class LivePipeline:
     """One ffmpeg process turning an encoder's byte stream into HLS and the recording.
 
     Use from asyncio: ``await start()``, ``await write(chunk)`` for every chunk the
-    encoder sends, ``await close()`` when it stops. ``close`` returns how many
-    seconds of media this part held, which a resume passes as ``ts_offset``.
+    encoder sends, ``await close()`` when it stops (it returns how many seconds
+    of media this part held). A resumed part gets ``resume=True`` and a
+    ``ts_offset`` past the recording's end (:func:`resume_offset`).
     """
 
     def __init__(
@@ -575,7 +576,6 @@ class Broadcast:
             input_format,
             video_codec=video_codec,
             audio_codec=audio_codec,
-            # A small gap keeps the next part's first timestamps after the last ones.
             ts_offset=await sync_to_async(resume_offset)(self.session) if resume else 0.0,
             resume=resume,
         )

@@ -184,6 +184,8 @@ def nginx_config(
         "site_url": site_url,
     }
     rtmp_block = RTMP_BLOCK.format(**context)
+    media_location = MEDIA_URL_PUBLIC if live_settings.PLAYBACK_FROM_MEDIA_URL else MEDIA_URL_DENIED
+    context["media_url_location"] = media_location.format(**context)
     http_locations = HTTP_LOCATIONS.format(**context)
     if not full:
         return f"{rtmp_block}\n{http_locations}"
@@ -254,6 +256,24 @@ rtmp {{
 }}
 """
 
+# Live HLS under MEDIA_URL. Private sessions' playlists and segments are there too, so by
+# default they are never served by path: playback goes through Django (see ACCEL above).
+MEDIA_URL_DENIED = """\
+location ~ ^{media_url}\\d+/hls/ {{
+    return 403;
+}}
+"""
+# WAGTAIL_LIVE["PLAYBACK_FROM_MEDIA_URL"] = True: playlists and segments straight from disk,
+# never the recordings. Anyone who knows a session's id can then fetch its files, private
+# ones included: only for sites without private sessions (docs/going-live.md).
+MEDIA_URL_PUBLIC = """\
+location ~ ^{media_url}(\\d+/hls/[A-Za-z0-9_.-]+\\.(m3u8|ts))$ {{
+    alias {live_root}/$1;
+    types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
+    add_header Cache-Control no-cache;
+}}
+"""
+
 HTTP_LOCATIONS = """\
 # In the site's http {{ server {{ ... }} }}: HLS and the site itself.
 # Private sessions: Django checks permission and answers with X-Accel-Redirect
@@ -264,14 +284,7 @@ location {accel} {{
     types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
     add_header Cache-Control no-cache;
 }}
-# Public sessions straight from disk (WAGTAIL_LIVE["PLAYBACK_FROM_MEDIA_URL"] = True):
-# only playlists and segments, never the recordings.
-location ~ ^{media_url}(\\d+/hls/[A-Za-z0-9_.-]+\\.(m3u8|ts))$ {{
-    alias {live_root}/$1;
-    types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
-    add_header Cache-Control no-cache;
-}}
-# Everything else (pages, callbacks, websockets) goes to the ASGI server.
+{media_url_location}# Everything else (pages, callbacks, websockets) goes to the ASGI server.
 location / {{
     proxy_pass {site_url};
     proxy_http_version 1.1;

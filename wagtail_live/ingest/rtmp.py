@@ -33,6 +33,9 @@ OUR_CHUNK_SIZE = 4096
 WINDOW_SIZE = 2_500_000
 # No encoder sends a message this big; a larger length is garbage, not media.
 MAX_MESSAGE_SIZE = 8 * 1024 * 1024
+# Before publish only small commands arrive: an unauthenticated client cannot make us buffer much.
+MAX_COMMAND_SIZE = 64 * 1024
+MAX_CHUNK_STREAMS = 64
 # Audio/metadata buffered while waiting for the first video message, which tells the codec.
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 PUBLISH_STREAM_ID = 1
@@ -81,6 +84,7 @@ class ChunkReader:
     def __init__(self, reader):
         self.reader = reader
         self.chunk_size = DEFAULT_CHUNK_SIZE
+        self.max_message_size = MAX_COMMAND_SIZE  # raised once the encoder may publish
         self.bytes_read = 0
         self._streams = {}
         self._buffer = bytearray()
@@ -141,7 +145,7 @@ class ChunkReader:
             pos += 4
         if fmt <= 1:
             length = int.from_bytes(header[3:6], "big")
-            if length > MAX_MESSAGE_SIZE:
+            if length > self.max_message_size:
                 raise RTMPProtocolError(f"message of {length} bytes is too large")
         else:
             length = state.length
@@ -151,6 +155,8 @@ class ChunkReader:
             return None
         # The whole chunk is here: only now change any state.
         if state is None:
+            if len(self._streams) >= MAX_CHUNK_STREAMS:
+                raise RTMPProtocolError("too many chunk streams")
             state = self._streams[csid] = _ChunkStreamState()
         self._apply_header(state, fmt, header, stamp, extended, length)
         state.payload += buf[pos : pos + take]
@@ -257,6 +263,7 @@ class RTMPConnection:
         self.acked = 0
         self.broadcast = None
         self.publishing = False
+        self.session_over = False
         self.pending = []
         self.pending_bytes = 0
         self.video_codec = None
@@ -277,7 +284,10 @@ class RTMPConnection:
             logger.warning("rtmp %s: protocol error: %s", self.peer, error)
         except StreamRefused as error:
             logger.info("rtmp %s: refused: %s", self.peer, error)
-        except (StreamEnded, PipelineError) as error:
+        except StreamEnded as error:
+            logger.info("rtmp %s: stream stopped: %s", self.peer, error)
+            self.session_over = True  # ended in the admin: no grace period to wait for
+        except PipelineError as error:
             logger.info("rtmp %s: stream stopped: %s", self.peer, error)
         finally:
             await self.close()
@@ -380,6 +390,7 @@ class RTMPConnection:
             await self.refuse(str(error))
             return False
         self.publishing = True
+        self.chunks.max_message_size = MAX_MESSAGE_SIZE
         user_control = struct.pack(">HI", 0, PUBLISH_STREAM_ID)  # StreamBegin
         await self.send(USER_CONTROL, user_control, chunk_stream=2)
         await self.status("status", "NetStream.Publish.Start", _("Publishing."))
@@ -457,7 +468,7 @@ class RTMPConnection:
         if self.broadcast is not None:
             broadcast, self.broadcast = self.broadcast, None
             try:
-                await broadcast.disconnected()
+                await broadcast.disconnected(end=self.session_over)
             except Exception:  # the connection must close whatever the clean-up hit
                 logger.exception("rtmp %s: error while closing the broadcast", self.peer)
         self.writer.close()

@@ -9,95 +9,266 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('wagtail_live', '0001_initial'),
+        ("wagtail_live", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Webhook',
+            name="Webhook",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('url', models.URLField(help_text='http:// or https:// address that receives the JSON POSTs.', max_length=500, verbose_name='URL')),
-                ('secret', models.CharField(default=wagtail_live.models.audience.new_webhook_secret, help_text='Signs every request (header X-Wagtail-Live-Signature). Keep it private; the receiver needs it to check the signature.', max_length=128, verbose_name='secret')),
-                ('events', models.JSONField(blank=True, default=list, help_text='Events this URL is told about.', verbose_name='events')),
-                ('active', models.BooleanField(default=True, verbose_name='active')),
-                ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                (
+                    "url",
+                    models.URLField(
+                        help_text="http:// or https:// address that receives the JSON POSTs.",
+                        max_length=500,
+                        verbose_name="URL",
+                    ),
+                ),
+                (
+                    "secret",
+                    models.CharField(
+                        default=wagtail_live.models.audience.new_webhook_secret,
+                        help_text="Signs every request (header X-Wagtail-Live-Signature). Keep it private; the receiver needs it to check the signature.",
+                        max_length=128,
+                        verbose_name="secret",
+                    ),
+                ),
+                (
+                    "events",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text="Events this URL is told about.",
+                        verbose_name="events",
+                    ),
+                ),
+                ("active", models.BooleanField(default=True, verbose_name="active")),
+                ("created_at", models.DateTimeField(auto_now_add=True, verbose_name="created at")),
             ],
             options={
-                'verbose_name': 'webhook',
-                'verbose_name_plural': 'webhooks',
-                'ordering': ['name'],
+                "verbose_name": "webhook",
+                "verbose_name_plural": "webhooks",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='SessionFigures',
+            name="SessionFigures",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('peak_viewers', models.PositiveIntegerField(default=0, verbose_name='peak viewers')),
-                ('average_viewers', models.FloatField(default=0, verbose_name='average viewers')),
-                ('unique_viewers', models.PositiveIntegerField(default=0, verbose_name='unique viewers')),
-                ('chat_message_count', models.PositiveIntegerField(default=0, verbose_name='chat messages')),
-                ('likes', models.PositiveBigIntegerField(default=0, verbose_name='likes')),
-                ('moderation_action_count', models.PositiveIntegerField(default=0, verbose_name='moderation actions')),
-                ('reminder_count', models.PositiveIntegerField(default=0, verbose_name='reminders')),
-                ('duration_seconds', models.PositiveIntegerField(default=0, verbose_name='duration (s)')),
-                ('computed_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='computed at')),
-                ('session', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='figures', to='wagtail_live.livesession', verbose_name='live session')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "peak_viewers",
+                    models.PositiveIntegerField(default=0, verbose_name="peak viewers"),
+                ),
+                ("average_viewers", models.FloatField(default=0, verbose_name="average viewers")),
+                (
+                    "unique_viewers",
+                    models.PositiveIntegerField(default=0, verbose_name="unique viewers"),
+                ),
+                (
+                    "chat_message_count",
+                    models.PositiveIntegerField(default=0, verbose_name="chat messages"),
+                ),
+                ("likes", models.PositiveBigIntegerField(default=0, verbose_name="likes")),
+                (
+                    "moderation_action_count",
+                    models.PositiveIntegerField(default=0, verbose_name="moderation actions"),
+                ),
+                (
+                    "reminder_count",
+                    models.PositiveIntegerField(default=0, verbose_name="reminders"),
+                ),
+                (
+                    "duration_seconds",
+                    models.PositiveIntegerField(default=0, verbose_name="duration (s)"),
+                ),
+                (
+                    "computed_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="computed at"
+                    ),
+                ),
+                (
+                    "session",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="figures",
+                        to="wagtail_live.livesession",
+                        verbose_name="live session",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'session figures',
-                'verbose_name_plural': 'session figures',
+                "verbose_name": "session figures",
+                "verbose_name_plural": "session figures",
             },
         ),
         migrations.CreateModel(
-            name='WebhookDelivery',
+            name="WebhookDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delivery_id', models.UUIDField(db_index=True, default=uuid.uuid4, verbose_name='delivery')),
-                ('event', models.CharField(max_length=40, verbose_name='event')),
-                ('body', models.TextField(verbose_name='body')),
-                ('attempt', models.PositiveIntegerField(default=1, verbose_name='attempt')),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('succeeded', 'Delivered'), ('retrying', 'Failed, will retry'), ('failed', 'Failed')], db_index=True, default='pending', max_length=16, verbose_name='state')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='queued at')),
-                ('due_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='due at')),
-                ('attempted_at', models.DateTimeField(blank=True, null=True, verbose_name='attempted at')),
-                ('status_code', models.PositiveIntegerField(blank=True, null=True, verbose_name='status code')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True, verbose_name='duration (ms)')),
-                ('next_retry_at', models.DateTimeField(blank=True, null=True, verbose_name='next retry')),
-                ('webhook', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='wagtail_live.webhook', verbose_name='webhook')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "delivery_id",
+                    models.UUIDField(db_index=True, default=uuid.uuid4, verbose_name="delivery"),
+                ),
+                ("event", models.CharField(max_length=40, verbose_name="event")),
+                ("body", models.TextField(verbose_name="body")),
+                ("attempt", models.PositiveIntegerField(default=1, verbose_name="attempt")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("succeeded", "Delivered"),
+                            ("retrying", "Failed, will retry"),
+                            ("failed", "Failed"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                        verbose_name="state",
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="queued at"
+                    ),
+                ),
+                (
+                    "due_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="due at"
+                    ),
+                ),
+                (
+                    "attempted_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="attempted at"),
+                ),
+                (
+                    "status_code",
+                    models.PositiveIntegerField(blank=True, null=True, verbose_name="status code"),
+                ),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                (
+                    "duration_ms",
+                    models.PositiveIntegerField(
+                        blank=True, null=True, verbose_name="duration (ms)"
+                    ),
+                ),
+                (
+                    "next_retry_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="next retry"),
+                ),
+                (
+                    "webhook",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="wagtail_live.webhook",
+                        verbose_name="webhook",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'webhook delivery',
-                'verbose_name_plural': 'webhook deliveries',
-                'ordering': ['-created_at', '-pk'],
+                "verbose_name": "webhook delivery",
+                "verbose_name_plural": "webhook deliveries",
+                "ordering": ["-created_at", "-pk"],
             },
         ),
         migrations.CreateModel(
-            name='LiveReminder',
+            name="LiveReminder",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='asked at')),
-                ('page_url', models.URLField(blank=True, max_length=500, verbose_name='page')),
-                ('lead_sent_at', models.DateTimeField(blank=True, null=True, verbose_name='reminder sent at')),
-                ('lead_sent_for', models.DateTimeField(blank=True, null=True, verbose_name='reminder sent for start')),
-                ('live_sent_at', models.DateTimeField(blank=True, null=True, verbose_name='went-live notice sent at')),
-                ('unsubscribe_token', models.CharField(default=wagtail_live.models.audience.new_unsubscribe_token, editable=False, max_length=64, unique=True)),
-                ('unsubscribed_at', models.DateTimeField(blank=True, null=True, verbose_name='unsubscribed at')),
-                ('failures', models.PositiveIntegerField(default=0, verbose_name='failed sends')),
-                ('last_error', models.TextField(blank=True, verbose_name='last error')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reminders', to='wagtail_live.livesession', verbose_name='live session')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='live_reminders', to=settings.AUTH_USER_MODEL, verbose_name='user')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "created_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="asked at"
+                    ),
+                ),
+                ("page_url", models.URLField(blank=True, max_length=500, verbose_name="page")),
+                (
+                    "lead_sent_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="reminder sent at"),
+                ),
+                (
+                    "lead_sent_for",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="reminder sent for start"
+                    ),
+                ),
+                (
+                    "live_sent_at",
+                    models.DateTimeField(
+                        blank=True, null=True, verbose_name="went-live notice sent at"
+                    ),
+                ),
+                (
+                    "unsubscribe_token",
+                    models.CharField(
+                        default=wagtail_live.models.audience.new_unsubscribe_token,
+                        editable=False,
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                (
+                    "unsubscribed_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="unsubscribed at"),
+                ),
+                ("failures", models.PositiveIntegerField(default=0, verbose_name="failed sends")),
+                ("last_error", models.TextField(blank=True, verbose_name="last error")),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reminders",
+                        to="wagtail_live.livesession",
+                        verbose_name="live session",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="live_reminders",
+                        to=settings.AUTH_USER_MODEL,
+                        verbose_name="user",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'live reminder',
-                'verbose_name_plural': 'live reminders',
-                'ordering': ['session', 'created_at'],
-                'constraints': [models.UniqueConstraint(fields=('session', 'user'), name='wagtail_live_reminder_once_per_user')],
+                "verbose_name": "live reminder",
+                "verbose_name_plural": "live reminders",
+                "ordering": ["session", "created_at"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("session", "user"), name="wagtail_live_reminder_once_per_user"
+                    )
+                ],
             },
         ),
     ]

@@ -1,6 +1,6 @@
 """wagtail_live's models, one module per concern."""
 
-from .sessions import LiveSession, LiveSessionTag, StreamKey  # noqa: F401
+from .audience import LiveReminder, SessionFigures, Webhook, WebhookDelivery  # noqa: F401
 from .chat import (  # noqa: F401
     BlockedTerm,
     ChatBan,
@@ -10,4 +10,4 @@ from .chat import (  # noqa: F401
     ViewerSample,
 )
 from .recordings import LiveCategory, Recording, RecordingPage, RecordingPageTag  # noqa: F401
-from .audience import LiveReminder, SessionFigures, Webhook, WebhookDelivery  # noqa: F401
+from .sessions import LiveSession, LiveSessionTag, StreamKey  # noqa: F401

@@ -218,11 +218,25 @@ class RecordingPage(Page):
             return True
         return self.session.can_view(user)
 
+    def visitor_media_url(self):
+        """The media's own URL, or the members-only view's for a private session."""
+        from ..recordings import recording_media_url
+
+        recording = Recording.objects.filter(page_id=self.pk).select_related("session").first()
+        if recording is not None and recording.media_id == self.media_id:
+            return recording_media_url(recording)
+        if self.media is None:
+            return ""
+        if self.session is not None and self.session.privacy != self.session.Privacy.PUBLIC:
+            return ""  # a media item swapped in by hand: no members-only route for it
+        return self.media.url
+
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
         context["can_view_media"] = self.can_view_media(request.user)
         context["show_download"] = self.allow_downloads and context["can_view_media"]
         context["login_url"] = resolve_url(settings.LOGIN_URL)
+        context["media_url"] = self.visitor_media_url() if context["can_view_media"] else ""
         return context
 
 

@@ -22,12 +22,16 @@ _SCRIPT_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"
 
 
 @register.simple_tag(takes_context=True)
-def live_session_jsonld(context, session):
-    """A ``<script type="application/ld+json">`` BroadcastEvent for ``session``."""
+def live_session_jsonld(context, session, with_url=True):
+    """A ``<script type="application/ld+json">`` BroadcastEvent for ``session``.
+
+    Its ``url`` is the current page's, unless ``with_url=False`` (a page listing
+    several sessions is not the page of any one of them).
+    """
     if session is None:
         return ""
     request = context.get("request")
-    url = request.build_absolute_uri() if request is not None else ""
+    url = request.build_absolute_uri() if request is not None and with_url else ""
     data = json.dumps(schedule.broadcast_event(session, url=url), sort_keys=True)
     return format_html(
         '<script type="application/ld+json">{}</script>',
@@ -68,3 +72,19 @@ def live_viewer_chart(session):
         if session.is_live
         else "",
     }
+
+
+@register.inclusion_tag("wagtail_live/includes/watched_live.html")
+def live_watched(session):
+    """“N watched live” from the figures kept when ``session`` ended (nothing before that)."""
+    figures = getattr(session, "figures", None) if session is not None else None
+    return {"figures": figures}
+
+
+@register.inclusion_tag("wagtail_live/admin/includes/waiting_count.html")
+def live_waiting_count(session):
+    """For the host: how many people wait for a reminder about ``session`` (before it starts)."""
+    waiting = 0
+    if session is not None and session.status in (session.Status.SCHEDULED, session.Status.READY):
+        waiting = reminders.waiting_count(session)
+    return {"waiting": waiting}

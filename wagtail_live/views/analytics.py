@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views import View
 from django.views.generic import TemplateView
 from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.menu import MenuItem
@@ -83,7 +84,7 @@ def _format_duration(seconds):
     return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
-class SessionAnalyticsCSVView(SessionAnalyticsMixin, TemplateView):
+class SessionAnalyticsCSVView(SessionAnalyticsMixin, View):
     """Every viewer sample of the session as CSV."""
 
     def get(self, request, *args, **kwargs):
@@ -94,7 +95,7 @@ class SessionAnalyticsCSVView(SessionAnalyticsMixin, TemplateView):
         return response
 
 
-class SessionSamplesView(SessionAnalyticsMixin, TemplateView):
+class SessionSamplesView(SessionAnalyticsMixin, View):
     """JSON of the samples after ``?after=<epoch ms>``: the live dashboard's chart polls it."""
 
     def get(self, request, *args, **kwargs):

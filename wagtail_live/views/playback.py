@@ -1,10 +1,14 @@
 """Public faces of a session: its HLS files, a JSON status for the player, an .ics invite."""
 
+from pathlib import Path
+
+from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+from django.views.static import serve
 
 from .. import playback
 from ..calendar import session_calendar
@@ -16,6 +20,24 @@ def _forbidden():
     return HttpResponseForbidden(
         _("This live session is for members only. Log in to watch it."), content_type="text/plain"
     )
+
+
+@require_GET
+def live_media(request, path):
+    """Serve ``MEDIA_ROOT/<MEDIA_SUBDIR>/<path>`` by path, to users who may watch its session.
+
+    For sites that serve ``MEDIA_URL`` from Django (``static()`` in development):
+    route ``MEDIA_URL/<MEDIA_SUBDIR>/`` here first, so private sessions' HLS and
+    recordings are not handed out to whoever guesses their names.
+    """
+    pk = path.split("/", 1)[0]
+    session = LiveSession.objects.filter(pk=pk).first() if pk.isdigit() else None
+    if session is None or not playback.can_watch(session, request.user):
+        return _forbidden()
+    if ".." in path.split("/"):
+        raise Http404(_("No such file."))
+    live_root = Path(settings.MEDIA_ROOT) / live_settings.MEDIA_SUBDIR.strip("/")
+    return serve(request, path, document_root=str(live_root))
 
 
 @require_GET

@@ -13,7 +13,11 @@ from wagtail.admin.views import generic
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.admin.widgets.button import HeaderButton
 from wagtail.permission_policies import ModelPermissionPolicy
-from wagtail.permissions import register_permission_policy
+
+try:
+    from wagtail.permissions import register_permission_policy
+except ImportError:  # Wagtail 7.4: viewsets carry their permission policy themselves
+    register_permission_policy = None
 
 from .. import webhooks
 from ..models import Webhook, WebhookDelivery
@@ -39,8 +43,9 @@ class DeliveryPolicy(WebhookPolicy):
         )
 
 
-register_permission_policy(Webhook, WebhookPolicy(Webhook))
-register_permission_policy(WebhookDelivery, DeliveryPolicy(WebhookDelivery))
+if register_permission_policy is not None:
+    register_permission_policy(Webhook, WebhookPolicy(Webhook))
+    register_permission_policy(WebhookDelivery, DeliveryPolicy(WebhookDelivery))
 
 
 class WebhookForm(forms.ModelForm):
@@ -123,6 +128,8 @@ class WebhookViewSet(ModelViewSet):
 
     model = Webhook
     form_class = WebhookForm
+    if register_permission_policy is None:
+        permission_policy = WebhookPolicy(Webhook)
     icon = "link-external"
     name = "wagtail_live_webhooks"
     url_prefix = "live/webhooks"
@@ -157,6 +164,8 @@ class WebhookDeliveryViewSet(ModelViewSet):
     """*Live → Webhook deliveries*: every attempt with its answer, time taken and next retry."""
 
     model = WebhookDelivery
+    if register_permission_policy is None:
+        permission_policy = DeliveryPolicy(WebhookDelivery)
     icon = "history"
     name = "wagtail_live_webhook_deliveries"
     url_prefix = "live/webhook-deliveries"

@@ -101,6 +101,12 @@ class LivePlayer {
   }
 
   async poll() {
+    await this.refresh();
+    this.schedulePoll();
+  }
+
+  /** Fetch the status JSON once and apply it. */
+  async refresh() {
     try {
       const response = await fetch(this.root.dataset.statusUrl, {
         credentials: "same-origin",
@@ -110,9 +116,8 @@ class LivePlayer {
         this.apply(await response.json());
       }
     } catch {
-      // A network blip: try again at the next tick.
+      // A network blip: polling (or the next pushed update) tries again.
     }
-    this.schedulePoll();
   }
 
   /** Take a status from the poll or the realtime socket ({status|state, playback_url?}). */
@@ -134,6 +139,10 @@ class LivePlayer {
     this.status = status;
     this.root.dataset.status = status;
     this.render();
+    if (status === "live" && !this.playbackUrl) {
+      // Pushed "status" events carry no playback URL (it is per viewer): ask for it.
+      this.refresh();
+    }
   }
 
   /** Recordings (issue 6): swap the "ended" notice's slot for the published recording. */

@@ -1,6 +1,7 @@
 """The analytics page in a real Chromium: Chart.js draws the viewer samples."""
 
 import os
+import threading
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+
+
+def in_thread(work):
+    """Run database work beside Playwright's sync API, whose event loop owns this thread."""
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(10)
 
 
 def require_browser():
@@ -92,5 +100,74 @@ def test_analytics_chart_is_drawn_with_data(live_server):
             assert errors == []
             if os.environ.get("WAGTAIL_LIVE_SCREENSHOTS"):
                 page.screenshot(path=os.environ["WAGTAIL_LIVE_SCREENSHOTS"], full_page=True)
+
+            # The session is live: a sample stored now shows up within one poll (10 s).
+            in_thread(
+                lambda: ViewerSample.objects.create(
+                    session=session, viewers=321, unique_viewers=999
+                )
+            )
+            expect(canvas).to_have_attribute(
+                "data-chart-ready", str(len(counts) + 1), timeout=15000
+            )
+            last = page.evaluate(
+                """() => window.Chart.getChart(document.querySelector("[data-live-viewer-chart]"))
+                    .data.datasets[0].data.at(-1).y"""
+            )
+            assert last == 321
         finally:
             browser.close()
+
+
+def render_with_csrf(block, value, user):
+    """Render ``block`` as the page would for ``user``; return (html, csrf cookie value)."""
+    from django.middleware.csrf import get_token
+    from django.test import RequestFactory
+
+    request = RequestFactory().get("/events/")
+    request.user = user
+    token = get_token(request)
+    html = block.render(value, context={"request": request, "csrf_token": token})
+    return html, request.META["CSRF_COOKIE"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_remind_me_button_works_in_the_browser(live_server):
+    require_browser()
+    from playwright.sync_api import expect, sync_playwright
+
+    from wagtail_live.blocks import UpcomingLiveBlock
+    from wagtail_live.models import LiveReminder
+
+    host = make_editor("host")
+    visitor = make_editor("visitor")
+    session = make_session(
+        "Launch", owner=host, scheduled_start=timezone.now() + timedelta(hours=2)
+    )
+    block = UpcomingLiveBlock()
+    html, csrf = render_with_csrf(block, block.to_python({"heading": "Soon", "count": 5}), visitor)
+    client = Client()
+    client.force_login(visitor)
+    host_name = live_server.url.split("//", 1)[1].split(":")[0]
+    cookies = [
+        {"name": "sessionid", "value": client.cookies["sessionid"].value},
+        {"name": "csrftoken", "value": csrf},
+    ]
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.add_cookies([{**c, "domain": host_name, "path": "/"} for c in cookies])
+            page = context.new_page()
+            # Same origin as the site, so the block's scripts and its POST go to live_server.
+            page.goto(f"{live_server.url}/live/sessions/{session.pk}/status.json")
+            page.set_content(f"<!doctype html><html><body>{html}</body></html>")
+            expect(page.locator("[data-live-countdown]")).to_contain_text("Starts in 0")
+            page.get_by_role("button", name="Remind me").click()
+            expect(page.locator("[data-live-remind-status]")).to_contain_text("We will e-mail you")
+            expect(page.get_by_role("button", name="Remind me")).to_be_hidden()
+        finally:
+            browser.close()
+    # Playwright's sync API runs an event loop in this thread: query the database after it.
+    assert LiveReminder.objects.filter(session=session, user=visitor).count() == 1
