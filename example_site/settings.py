@@ -123,7 +123,13 @@ LOGIN_URL = "/admin/login/"
 WAGTAIL_LIVE = {
     # The embedded RTMP listener that `make demo` starts (manage.py live_rtmp).
     "RTMP_PUBLIC_URL": "rtmp://localhost:1935/live",
+    # Webhooks to private addresses (a receiver on this machine) only when asked for.
+    "WEBHOOK_ALLOW_PRIVATE": os.environ.get("WAGTAIL_LIVE_WEBHOOK_ALLOW_PRIVATE") == "1",
 }
+
+# Reminder and go-live e-mails are printed by the Huey consumer instead of being sent.
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = "live@example.com"
 
 LOGGING = {
     "version": 1,

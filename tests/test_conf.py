@@ -1,5 +1,6 @@
 from datetime import timedelta
 
+import pytest
 from django.test import override_settings
 
 from wagtail_live.conf import DEFAULTS, live_settings
@@ -19,12 +20,8 @@ def test_overrides_are_reread():
 
 
 def test_unknown_attribute_is_a_clear_error():
-    try:
-        live_settings.NOT_A_SETTING
-    except AttributeError as error:
-        assert "NOT_A_SETTING" in str(error)
-    else:
-        raise AssertionError("expected AttributeError")
+    with pytest.raises(AttributeError, match="NOT_A_SETTING"):
+        _ = live_settings.NOT_A_SETTING
 
 
 def test_every_default_is_documented():

@@ -1,30 +1,35 @@
-"""nginx-rtmp ingest: a real nginx, configured by ``live_nginx_config``, calling a live Django."""
+"""nginx-rtmp ingest: a real nginx, configured by ``live_nginx_config``, calling a real site.
+
+The end-to-end tests run nginx against a real daphne (``tests.live_site``) with its own SQLite
+file, as in production: nginx's callbacks arrive concurrently, which an in-memory test database
+shared between threads cannot take. The callbacks' own checks are tested in-process below.
+"""
 
 import io
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import OperationalError
 from django.urls import reverse
 
 from tests.ingest.streams import lavfi_args, playlist_segments, probe
+from tests.live_site import ROOT, LiveSite, migrated_database
 from tests.utils import make_session, require
 from wagtail_live.ffmpeg import ffmpeg_binary
 from wagtail_live.ingest.base import end_stale_sessions, hls_playlist_path
-from wagtail_live.models import LiveSession, Recording, StreamKey
+from wagtail_live.models import LiveSession, Recording
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 SECRET = "a-test-secret-of-some-length"
-DONE = ("ready", "failed")  # the recordings task ran (Huey is immediate in tests)
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
-pytestmark = [pytest.mark.django_db(transaction=True)]
+db = pytest.mark.django_db(transaction=True)
 
 
 def free_port():
@@ -36,44 +41,45 @@ def free_port():
 def wait_until(predicate, timeout=20, interval=0.1):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            if predicate():
-                return True
-        except OperationalError:
-            pass  # the live server's thread holds SQLite's shared in-memory table lock
+        if predicate():
+            return True
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout}s")
 
 
-@pytest.fixture
-def nginx_settings(settings, media_root):
-    settings.WAGTAIL_LIVE = {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 0}
-    (media_root / "uploads" / "live").mkdir(parents=True)
-    return settings
-
-
-@pytest.fixture
-def nginx(nginx_settings, live_server, tmp_path):
-    """A real nginx with the RTMP module, its callbacks pointing at ``live_server``."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    require(os.path.exists(binary) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
+def require_nginx():
+    require(os.path.exists(NGINX) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
     require(os.path.exists(ffmpeg_binary()), "an ffmpeg binary")
-    prefix = tmp_path / "nginx"
-    prefix.mkdir()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A real daphne serving the test project, its own database and media root."""
+    require_nginx()
+    directory = tmp_path_factory.mktemp("nginx-site")
+    template = migrated_database(directory)
+    site = LiveSite(
+        directory / "site", template, {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 0}
+    ).start()
+    (site.media_root / "uploads" / "live").mkdir(parents=True, exist_ok=True)
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="module")
+def nginx(site, tmp_path_factory):
+    """A real nginx with the RTMP module, configured by ``live_nginx_config`` for ``site``."""
+    prefix = tmp_path_factory.mktemp("nginx")
     port = free_port()
-    config = io.StringIO()
-    call_command(
-        "live_nginx_config",
-        "--full",
-        f"--site-url={live_server.url}",
-        f"--rtmp-port={port}",
-        f"--prefix={prefix}",
-        f"--module-path={MODULE}",
-        stdout=config,
-    )
-    (prefix / "nginx.conf").write_text(config.getvalue())
+    config = subprocess.run(
+        [sys.executable, "-m", "django", "live_nginx_config", "--full",
+         f"--site-url={site.url}", f"--rtmp-port={port}", f"--prefix={prefix}",
+         f"--module-path={MODULE}"],
+        cwd=ROOT, env=site.env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    (prefix / "nginx.conf").write_text(config)
     process = subprocess.Popen(
-        [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
         stderr=subprocess.PIPE,
     )
     try:
@@ -102,6 +108,146 @@ def push(port, key, seconds=4):
     )  # fmt: skip
 
 
+def site_session(site, then=""):
+    """Create a session with a key on ``site`` (then run ``then`` on it); return (pk, key)."""
+    return site.run(
+        f"""
+        from datetime import timedelta
+        from wagtail_live.models import StreamKey
+        session = LiveSession.objects.create(title="Open day")
+        key = session.issue_stream_key()
+        {then}
+        result = [session.pk, key]
+        """
+    )
+
+
+def site_state(site, pk):
+    """The session's status and its recordings' (source, status) on ``site``."""
+    return site.run(
+        f"""
+        from wagtail_live.models import Recording
+        result = [
+            LiveSession.objects.get(pk={pk}).status,
+            [[r.source.name, r.status] for r in Recording.objects.filter(session_id={pk})],
+        ]
+        """
+    )
+
+
+def session_dir(site, pk):
+    return site.media_root / "uploads" / "live" / str(pk)
+
+
+def playlist(site, pk):
+    return session_dir(site, pk) / "hls" / "index.m3u8"
+
+
+def segment_count(site, pk):
+    path = playlist(site, pk)
+    return len(playlist_segments(path)) if path.exists() else 0
+
+
+def recording_handed_off(site, pk):
+    status, recordings = site_state(site, pk)
+    return status == "ended" and any(state in ("ready", "failed") for _, state in recordings)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_right_key_streams_hls_and_hands_off_the_recording(site, nginx):
+    pk, key = site_session(site)
+    encoder = push(nginx, key)
+    wait_until(lambda: segment_count(site, pk) >= 1)
+    assert site_state(site, pk)[0] == "live"
+    assert encoder.wait(20) == 0
+
+    wait_until(lambda: recording_handed_off(site, pk), timeout=30, interval=0.5)
+    segments = playlist_segments(playlist(site, pk))
+    assert segments and all(duration <= 1.6 for duration, _ in segments[:-1])
+    assert probe(playlist(site, pk).parent / segments[0][1])[0] == ["aac", "h264"]
+    codecs, duration = probe(session_dir(site, pk) / "recording.flv")
+    assert codecs == ["aac", "h264"] and duration > 3
+    names = " ".join(str(path) for path in site.media_root.rglob("*"))
+    assert key not in names  # the stream key never names a file
+    _, recordings = site_state(site, pk)
+    assert recordings[0] == [f"uploads/live/{pk}/recording.flv", "ready"]
+
+
+def assert_refused(site, port, pk, key):
+    encoder = push(port, key, seconds=2)
+    encoder.communicate(timeout=20)
+    assert encoder.returncode != 0, "the encoder must be refused"
+    assert not session_dir(site, pk).exists(), "nothing may be written for a refused encoder"
+
+
+@pytest.mark.services
+def test_wrong_key_is_refused(site, nginx):
+    pk, _ = site_session(site)
+    assert_refused(site, nginx, pk, "wrong-key")
+    assert site_state(site, pk)[0] == "ready"
+
+
+@pytest.mark.services
+def test_revoked_key_is_refused(site, nginx):
+    pk, key = site_session(site, then="session.revoke_stream_key()")
+    assert_refused(site, nginx, pk, key)
+
+
+@pytest.mark.services
+def test_expired_key_is_refused(site, nginx):
+    pk, key = site_session(
+        site,
+        then="StreamKey.objects.filter(session=session).update("
+        "issued_at=StreamKey.objects.get(session=session).issued_at - timedelta(days=30))",
+    )
+    assert_refused(site, nginx, pk, key)
+
+
+@pytest.mark.services
+def test_ended_session_key_is_refused(site, nginx):
+    pk, key = site_session(site, then="session.end()")
+    assert_refused(site, nginx, pk, key)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_second_encoder_is_refused_and_the_first_keeps_streaming(site, nginx):
+    pk, key = site_session(site)
+    first = push(nginx, key, seconds=6)
+    wait_until(lambda: segment_count(site, pk) >= 2)
+    second = push(nginx, key, seconds=2)
+    second.communicate(timeout=20)
+    assert second.returncode != 0
+    count = segment_count(site, pk)
+    wait_until(lambda: segment_count(site, pk) > count)  # the first one keeps streaming
+    assert first.wait(20) == 0
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_encoder_dying_mid_stream_ends_the_session_and_keeps_the_recording(site, nginx):
+    pk, key = site_session(site)
+    encoder = push(nginx, key, seconds=0)
+    wait_until(lambda: segment_count(site, pk) >= 2)
+    encoder.kill()  # no deleteStream, just a dropped TCP connection
+    encoder.wait()
+
+    wait_until(lambda: recording_handed_off(site, pk), timeout=30, interval=0.5)
+    codecs, duration = probe(session_dir(site, pk) / "recording.flv")
+    assert codecs == ["aac", "h264"] and duration > 1
+
+
+# -- the callbacks themselves (no nginx needed) ------------------------------------------
+
+
+@pytest.fixture
+def nginx_settings(settings, media_root):
+    settings.WAGTAIL_LIVE = {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 0}
+    (media_root / "uploads" / "live").mkdir(parents=True)
+    return settings
+
+
 def session_with_key(title="Open day"):
     session = make_session(title)
     return session, session.issue_stream_key()
@@ -112,90 +258,9 @@ def status_of(session):
     return session.status
 
 
-@pytest.mark.services
-@pytest.mark.slow
-def test_right_key_streams_hls_and_hands_off_the_recording(nginx):
-    session, key = session_with_key()
-    encoder = push(nginx, key)
-    wait_until(lambda: hls_playlist_path(session).exists())
-    assert status_of(session) == LiveSession.Status.LIVE
-    assert encoder.wait(20) == 0
-
-    wait_until(lambda: Recording.objects.filter(session=session, status__in=DONE).exists())
-    assert status_of(session) == LiveSession.Status.ENDED
-    segments = playlist_segments(hls_playlist_path(session))
-    assert segments and all(duration <= 1.6 for duration, _ in segments[:-1])
-    assert probe(hls_playlist_path(session).parent / segments[0][1])[0] == ["aac", "h264"]
-    recording = Path(session.media_dir) / "recording.flv"
-    codecs, duration = probe(recording)
-    assert codecs == ["aac", "h264"] and duration > 3
-    assert key not in " ".join(os.listdir(session.media_dir))  # the key never names a file
-    assert Recording.objects.get(session=session).source.name == session.media_path("recording.flv")
-
-
-def assert_refused(port, session, key):
-    encoder = push(port, key, seconds=2)
-    _, stderr = encoder.communicate(timeout=20)
-    assert encoder.returncode != 0, "the encoder must be refused"
-    assert not os.path.exists(session.media_dir), "nothing may be written for a refused encoder"
-    return stderr
-
-
-@pytest.mark.services
-def test_wrong_key_is_refused(nginx):
-    session, _ = session_with_key()
-    assert_refused(nginx, session, "wrong-key")
-    assert status_of(session) == LiveSession.Status.READY
-
-
-@pytest.mark.services
-def test_revoked_key_is_refused(nginx):
-    session, key = session_with_key()
-    session.revoke_stream_key()
-    assert_refused(nginx, session, key)
-
-
-@pytest.mark.services
-def test_expired_key_is_refused(nginx):
-    session, key = session_with_key()
-    stream_key = StreamKey.objects.get(session=session)
-    StreamKey.objects.filter(pk=stream_key.pk).update(
-        issued_at=stream_key.issued_at - timedelta(days=30)
-    )
-    assert_refused(nginx, session, key)
-
-
-@pytest.mark.services
-def test_ended_session_key_is_refused(nginx):
-    session, key = session_with_key()
-    session.end()
-    assert_refused(nginx, session, key)
-
-
-@pytest.mark.services
-@pytest.mark.slow
-def test_second_encoder_is_refused_and_the_first_keeps_streaming(nginx):
-    session, key = session_with_key()
-    first = push(nginx, key, seconds=6)
-    wait_until(lambda: segment_count(session) >= 2)
-    second = push(nginx, key, seconds=2)
-    second.communicate(timeout=20)
-    assert second.returncode != 0
-    count = segment_count(session)
-    wait_until(lambda: segment_count(session) > count)  # the first one keeps streaming
-    assert first.wait(20) == 0
-
-
-def segment_count(session):
-    path = hls_playlist_path(session)
-    return len(playlist_segments(path)) if path.exists() else 0
-
-
-# -- the callbacks themselves (no nginx needed) ------------------------------------------
-
-
 @pytest.mark.parametrize("name", ["rtmp_on_publish", "rtmp_on_publish_done", "rtmp_on_record_done"])
 @pytest.mark.parametrize("secret", [None, "", "not-the-secret"])
+@db
 def test_callbacks_without_the_secret_are_refused(client, nginx_settings, name, secret):
     session, key = session_with_key()
     url = reverse(f"wagtail_live:{name}") + (f"?secret={secret}" if secret is not None else "")
@@ -205,6 +270,7 @@ def test_callbacks_without_the_secret_are_refused(client, nginx_settings, name, 
     assert not os.path.exists(session.media_dir)
 
 
+@db
 def test_callbacks_are_refused_when_no_secret_is_configured(client, settings):
     settings.WAGTAIL_LIVE = {"NGINX_SECRET": None}
     session, key = session_with_key()
@@ -212,6 +278,7 @@ def test_callbacks_are_refused_when_no_secret_is_configured(client, settings):
     assert response.status_code == 403
 
 
+@db
 def test_callbacks_only_accept_post(client, nginx_settings):
     response = client.get(reverse("wagtail_live:rtmp_on_publish") + f"?secret={SECRET}")
     assert response.status_code == 405
@@ -225,6 +292,7 @@ def callback_url(name, **query):
 RELAY = "rtmp://127.0.0.1:1935/live_hls"
 
 
+@db
 def test_on_publish_relays_the_stream_away_from_the_key(client, nginx_settings):
     session, key = session_with_key()
     response = client.post(
@@ -246,6 +314,7 @@ def test_on_publish_relays_the_stream_away_from_the_key(client, nginx_settings):
     )
 
 
+@db
 def test_record_done_for_an_unknown_stream_is_ignored(client, nginx_settings):
     response = client.post(
         callback_url("rtmp_on_record_done"),
@@ -254,6 +323,7 @@ def test_record_done_for_an_unknown_stream_is_ignored(client, nginx_settings):
     assert response.status_code == 404
 
 
+@db
 def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
     client, nginx_settings, media_root
 ):
@@ -279,6 +349,7 @@ def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
 
 
 @pytest.mark.services
+@db
 def test_printed_config_with_http_locations_passes_nginx_t(nginx_settings, tmp_path):
     binary = shutil.which("nginx") or "/usr/sbin/nginx"
     require(os.path.exists(binary) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
@@ -301,24 +372,10 @@ def test_printed_config_with_http_locations_passes_nginx_t(nginx_settings, tmp_p
     assert f"secret={SECRET}" in config.getvalue()
 
 
+@db
 def test_config_command_requires_a_secret(settings):
     from django.core.management import CommandError
 
     settings.WAGTAIL_LIVE = {"NGINX_SECRET": None}
     with pytest.raises(CommandError, match="NGINX_SECRET"):
         call_command("live_nginx_config", stdout=io.StringIO())
-
-
-@pytest.mark.services
-@pytest.mark.slow
-def test_encoder_dying_mid_stream_ends_the_session_and_keeps_the_recording(nginx):
-    session, key = session_with_key()
-    encoder = push(nginx, key, seconds=0)
-    wait_until(lambda: segment_count(session) >= 2)
-    encoder.kill()  # no deleteStream, just a dropped TCP connection
-    encoder.wait()
-
-    wait_until(lambda: Recording.objects.filter(session=session, status__in=DONE).exists())
-    assert status_of(session) == LiveSession.Status.ENDED
-    codecs, duration = probe(Path(session.media_dir) / "recording.flv")
-    assert codecs == ["aac", "h264"] and duration > 1

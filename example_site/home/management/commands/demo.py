@@ -85,8 +85,10 @@ class Command(BaseCommand):
         players = [block for block in home.body if block.block_type == "live_player"]
         if players and players[0].value["session"] == demo:
             return
-        body = [(b.block_type, b.value) for b in home.body if b.block_type != "live_player"]
+        ours = ("live_player", "upcoming_live")
+        body = [(b.block_type, b.value) for b in home.body if b.block_type not in ours]
         body.insert(0, ("live_player", {"session": demo, "show_chat": True}))
+        body.append(("upcoming_live", {"heading": "Coming up", "count": 5}))
         home.body = body
         home.save_revision().publish()
 
