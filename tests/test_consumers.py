@@ -439,3 +439,13 @@ async def test_unmute_over_the_socket(session, viewer, moderator):
     await muted.send({"type": "chat.send", "text": "free again"})
     assert (await muted.expect("chat.message"))["text"] == "free again"
     await disconnect_all(muted, mod)
+
+
+async def test_binary_flood_and_huge_binary_frames(session, viewer):
+    client = await connected(session, viewer)
+    await client.send_raw(data=b"\x00" * 70_000)
+    assert await client.expect_close() == 4009
+    flooder = await connected(session, viewer)
+    for _ in range(60):
+        await flooder.send_raw(data=b"\x01")
+    assert await flooder.expect_close() == 4008

@@ -104,12 +104,27 @@ def test_chat_text_is_never_html_and_counts_update(site):
             expect(page.locator("[data-live-likes-count]")).to_have_text("3")
 
             # The host moderates from the dashboard: Remove takes the message away for everyone.
-            page.locator("[data-live-messages] li").last.get_by_role("button", name="Remove").click()
+            page.locator("[data-live-messages] li").last.get_by_role(
+                "button", name="Remove"
+            ).click()
             expect(page.locator("[data-live-messages] li")).to_have_count(0)
 
             # Likes from this page: floating hearts, then the server's coalesced total.
             page.locator("[data-live-like-button]").click()
             expect(page.locator(".live-heart").first).to_be_attached()
-            expect(page.locator("[data-live-likes-count]")).to_have_text("4", timeout=5000)
+            expect(page.locator("[data-live-likes-count]")).to_have_text("4", timeout=10000)
+
+            # A dropped socket comes back by itself (backoff) and resynchronises from `state`.
+            page.evaluate(
+                """() => {
+                    const live = document.querySelector('[data-live-realtime]').liveRealtime;
+                    live.listEl.replaceChildren(document.createElement('li'));
+                    live.socket.close();
+                }"""
+            )
+            expect(realtime).to_have_attribute("data-connection", "closed")
+            expect(realtime).to_have_attribute("data-connection", "open", timeout=15000)
+            expect(page.locator("[data-live-messages] li")).to_have_count(0)
+            expect(page.locator("[data-live-likes-count]")).to_have_text("4")
         finally:
             browser.close()

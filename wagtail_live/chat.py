@@ -152,6 +152,14 @@ def clean_guest_name(name):
     return " ".join(name.split())[:GUEST_NAME_MAX_LENGTH]
 
 
+def check_can_join(session, user):
+    """Raise ``ChatError`` unless ``user`` may open the session's live socket (watch and chat)."""
+    if not session.can_view(user):
+        raise ChatError("login_required", _("Log in to watch this live."))
+    if user is not None and user.is_authenticated and is_banned(user):
+        raise ChatError("banned", _("You have been banned from live chat."))
+
+
 def check_can_send(session, user):
     """Raise ``ChatError`` unless ``user`` may post in ``session`` right now."""
     if session.has_ended:

@@ -92,17 +92,12 @@ class LiveConsumer(AsyncWebsocketConsumer):
         """``(close code, ChatError)`` when this socket may not join, else None."""
         self.session = chat.get_session(self.session_id)
         if self.session is None:
-            return protocol.CLOSE_NOT_FOUND, ChatError(
-                "not_found", _("There is no such live session.")
-            )
-        if not self.session.can_view(self.user):
-            return protocol.CLOSE_FORBIDDEN, ChatError(
-                "login_required", _("Log in to watch this live.")
-            )
-        if self.user.is_authenticated and chat.is_banned(self.user):
-            return protocol.CLOSE_FORBIDDEN, ChatError(
-                "banned", _("You have been banned from live chat.")
-            )
+            error = ChatError("not_found", _("There is no such live session."))
+            return protocol.CLOSE_NOT_FOUND, error
+        try:
+            chat.check_can_join(self.session, self.user)
+        except ChatError as error:
+            return protocol.CLOSE_FORBIDDEN, error
         return None
 
     @property
@@ -171,18 +166,18 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.closed or not self.joined:
             return
-        if text_data is None:
-            await self.send_error(
-                ChatError("binary_unsupported", _("Send JSON text frames, not binary ones."))
-            )
-            return
-        size = protocol.frame_size(text_data)
+        size = len(bytes_data) if text_data is None else protocol.frame_size(text_data)
         if size > protocol.CLOSE_FRAME_BYTES:
             await self.send_error(ChatError("frame_too_large", _("The frame is far too large.")))
             await self.close_with(protocol.CLOSE_TOO_LARGE)
             return
         if not self.frames.take():
             await self.flooded()
+            return
+        if text_data is None:
+            await self.send_error(
+                ChatError("binary_unsupported", _("Send JSON text frames, not binary ones."))
+            )
             return
         try:
             if size > protocol.MAX_FRAME_BYTES:

@@ -248,6 +248,7 @@ export class LiveRealtime {
 
   closed(code) {
     this.root.dataset.connection = "closed";
+    this.root.dataset.closeCode = String(code);
     if (NO_RECONNECT.has(code)) return;
     const base = code === FLOOD_CLOSE ? MAX_BACKOFF_MS : Math.min(MAX_BACKOFF_MS, 1000 * 2 ** this.attempt);
     this.attempt += 1;
@@ -274,6 +275,7 @@ export class LiveRealtime {
         this.setLikes(message.likes);
         if (this.slowSelect) this.slowSelect.value = String(message.slow_mode);
         this.root.dataset.status = message.status;
+        this.flushLikes();
         break;
       case "chat.message":
         this.addMessage(message);
@@ -318,13 +320,16 @@ export class LiveRealtime {
     this.lastLikes = (this.lastLikes ?? 0) + 1;
     this.likesCount.textContent = String(this.lastLikes);
     // Taps are summed and sent a few times a second, not one frame per tap.
-    if (!this.likeTimer) {
-      this.likeTimer = setTimeout(() => {
-        this.send({ type: "like", count: this.pendingLikes });
-        this.pendingLikes = 0;
-        this.likeTimer = null;
-      }, LIKE_FLUSH_MS);
-    }
+    if (!this.likeTimer) this.likeTimer = setTimeout(() => this.flushLikes(), LIKE_FLUSH_MS);
+  }
+
+  flushLikes() {
+    this.likeTimer = null;
+    if (!this.pendingLikes) return;
+    // Taps made while reconnecting are kept and sent once the socket is back.
+    if (this.socket?.readyState !== WebSocket.OPEN) return;
+    this.send({ type: "like", count: this.pendingLikes });
+    this.pendingLikes = 0;
   }
 }
 
