@@ -266,7 +266,10 @@ class ViewerPool:
 
 async def send_messages(url, origin, cookie, rate, duration):
     headers = {"Cookie": cookie} if cookie else {}
-    async with websockets.connect(url, origin=origin, additional_headers=headers) as sender:
+    # The sender is a viewer too; it does not read, so do not wait for a clean close.
+    async with websockets.connect(
+        url, origin=origin, additional_headers=headers, max_queue=None, close_timeout=0.1
+    ) as sender:
         sent = 0
         start = time.monotonic()
         total = int(rate * duration)

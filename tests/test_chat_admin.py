@@ -84,7 +84,9 @@ def test_ban_list_needs_the_moderation_permission(client, editor):
     assert response.status_code in (302, 403)
 
 
-def test_chat_message_browser_filters_by_session_and_removed(client, moderator, viewer, session, host):
+def test_chat_message_browser_filters_by_session_and_removed(
+    client, moderator, viewer, session, host
+):
     kept = chat.send_message(session, viewer, "kept message")
     gone = chat.send_message(session, viewer, "removed message")
     chat.remove_message(moderator, session, gone.pk)

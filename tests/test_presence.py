@@ -84,3 +84,17 @@ def test_backend_is_picked_by_setting():
         backend = presence.get_presence_backend()
         assert isinstance(backend, RedisPresence) and backend.ttl == 7
     assert isinstance(presence.get_presence_backend(), MemoryPresence)
+
+
+@pytest.mark.services
+async def test_redis_keys_expire_so_nothing_leaks():
+    require(redis_reachable(), "Redis on 127.0.0.1:6379")
+    backend = RedisPresence(ttl=1, prefix=f"wagtail-live-test-{uuid.uuid4().hex[:8]}")
+    await backend.join(1, "a", "user:1")
+    await backend.add_likes(1, 1)
+    await backend.claim("sample:1:1", 10)
+    for kind in ("members", "viewers", "likes"):
+        assert 0 < await backend.client.ttl(backend._key(1, kind)) <= 24 * 3600
+    assert 0 < await backend.client.ttl(f"{backend.prefix}:claim:sample:1:1") <= 10
+    await backend.clear(1)
+    await backend.client.aclose()

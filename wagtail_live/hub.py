@@ -322,6 +322,9 @@ class Hub:
             if not room.sockets:
                 del self.rooms[session_id]
                 await room.stop()
+                if room.known["status"] in ("ended", "failed"):
+                    # The figures are stored (session, samples); nothing needs them any more.
+                    await self.presence.clear(session_id)
 
     def new_connection_id(self):
         """A presence member id unique across processes."""

@@ -58,6 +58,8 @@ class MemoryPresence(PresenceBackend):
         now = time.monotonic()
         if self._claims.get(key, 0) > now:
             return False
+        if len(self._claims) > 1000:  # claims are per period: drop the old ones
+            self._claims = {k: until for k, until in self._claims.items() if until > now}
         self._claims[key] = now + seconds
         return True
 

@@ -14,6 +14,9 @@ import redis.asyncio as aioredis
 
 from .base import PresenceBackend
 
+#: Counters of a session nobody touched for this long are dropped (likes are in the database).
+KEEP_SECONDS = 24 * 3600
+
 
 class RedisPresence(PresenceBackend):
     """Presence in Redis; ``url`` as for ``redis.from_url``, ``prefix`` namespaces the keys."""
@@ -43,7 +46,9 @@ class RedisPresence(PresenceBackend):
         pipe.zadd(members, {connection_id: time.time() + self.ttl})
         pipe.expire(members, self.ttl * 4)
         if viewer_key is not None:
-            pipe.pfadd(self._key(session_id, "viewers"), viewer_key)
+            viewers = self._key(session_id, "viewers")
+            pipe.pfadd(viewers, viewer_key)
+            pipe.expire(viewers, KEEP_SECONDS)
         await pipe.execute()
 
     async def leave(self, session_id, connection_id):
@@ -73,15 +78,16 @@ class RedisPresence(PresenceBackend):
     async def add_likes(self, session_id, amount, initial=0):
         key = self._key(session_id, "likes")
         pipe = self.client.pipeline(transaction=False)
-        pipe.set(key, initial, nx=True)
+        pipe.set(key, initial, nx=True, ex=KEEP_SECONDS)
         pipe.incrby(key, amount)
-        _, total = await pipe.execute()
+        pipe.expire(key, KEEP_SECONDS)
+        _, total, _ = await pipe.execute()
         return total
 
     async def likes(self, session_id, initial=0):
         key = self._key(session_id, "likes")
         pipe = self.client.pipeline(transaction=False)
-        pipe.set(key, initial, nx=True)
+        pipe.set(key, initial, nx=True, ex=KEEP_SECONDS)
         pipe.get(key)
         _, total = await pipe.execute()
         return int(total)

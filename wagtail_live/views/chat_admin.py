@@ -11,7 +11,11 @@ from wagtail.admin.ui.tables import Column, DateColumn
 from wagtail.admin.views import generic
 from wagtail.admin.viewsets.model import ModelViewSet
 from wagtail.permission_policies import ModelPermissionPolicy
-from wagtail.permissions import register_permission_policy
+
+try:
+    from wagtail.permissions import register_permission_policy
+except ImportError:  # Wagtail 7.4: viewsets carry their permission policy themselves
+    register_permission_policy = None
 from wagtail.snippets.views.snippets import SnippetViewSet
 
 from .. import chat
@@ -36,9 +40,13 @@ class ModeratorPolicy(ModelPermissionPolicy):
 
 
 # Bans are made and lifted through the chat services, never edited in a form.
-register_permission_policy(ChatBan, ModeratorPolicy(ChatBan, actions=["add", "delete", "view"]))
+BAN_POLICY = ModeratorPolicy(ChatBan, actions=["add", "delete", "view"])
 # Read-only: messages change only through moderation (remove), never by editing.
-register_permission_policy(ChatMessage, ModeratorPolicy(ChatMessage, actions=["view"]))
+MESSAGE_POLICY = ModeratorPolicy(ChatMessage, actions=["view"])
+
+if register_permission_policy is not None:
+    register_permission_policy(ChatBan, BAN_POLICY)
+    register_permission_policy(ChatMessage, MESSAGE_POLICY)
 
 
 # -- ban list ----------------------------------------------------------------
@@ -104,6 +112,8 @@ class UnbanView(generic.DeleteView):
 
 
 class BanViewSet(ModelViewSet):
+    if register_permission_policy is None:
+        permission_policy = BAN_POLICY
     """*Live → Bans*: who is banned, why, by whom and when; search; unban."""
 
     model = ChatBan
@@ -139,6 +149,8 @@ class RemovedColumn(Column):
 
 
 class ChatMessageViewSet(ModelViewSet):
+    if register_permission_policy is None:
+        permission_policy = MESSAGE_POLICY
     """*Live → Chat messages*: every message, filterable by session and removed, read-only."""
 
     model = ChatMessage

@@ -96,9 +96,26 @@ class Command(BaseCommand):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_site.settings"}
         python = sys.executable
         commands = {
-            "web": [python, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "example_site.asgi:application"],
+            "web": [
+                python,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "example_site.asgi:application",
+            ],
             "huey": [python, str(MANAGE), "run_huey"],
-            "rtmp": [python, str(MANAGE), "live_rtmp", "--host", "0.0.0.0", "--port", str(rtmp_port)],
+            "rtmp": [
+                python,
+                str(MANAGE),
+                "live_rtmp",
+                "--host",
+                "0.0.0.0",
+                "--port",
+                str(rtmp_port),
+            ],
         }
         if not no_stream:
             commands["stream"] = [
@@ -130,7 +147,9 @@ class Command(BaseCommand):
             while True:
                 for name, process in processes.items():
                     if process.poll() is not None and name != "stream":
-                        self.stderr.write(f"{name} exited with code {process.returncode}; stopping.")
+                        self.stderr.write(
+                            f"{name} exited with code {process.returncode}; stopping."
+                        )
                         stop()
                 time.sleep(1)
         except KeyboardInterrupt:

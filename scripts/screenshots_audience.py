@@ -1,6 +1,6 @@
 """Regenerate the screenshots of docs/analytics.md, scheduling-and-reminders.md and webhooks.md.
 
-    .venv/bin/python docs/img/make_audience_screenshots.py
+    .venv/bin/python scripts/screenshots_audience.py
 
 Needs chromium and playwright. The session analytics screenshot comes from
 tests/test_audience_browser.py (``WAGTAIL_LIVE_SCREENSHOTS=docs/img/analytics-session.png``).
@@ -10,13 +10,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.live_site import LiveSite, migrated_database  # noqa: E402
 from tests.utils import chromium_path  # noqa: E402
 
-OUT = Path(__file__).resolve().parent
+OUT = ROOT / "docs" / "img"
 SETUP = """
 from datetime import timedelta
 from django.utils import timezone

@@ -1,6 +1,6 @@
 """Regenerate the screenshots of docs/chat-and-moderation.md (needs chromium and playwright).
 
-    .venv/bin/python docs/img/make_chat_screenshots.py
+.venv/bin/python scripts/screenshots_chat.py
 """
 
 import asyncio
@@ -9,14 +9,14 @@ import tempfile
 import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.live_client import RealSocket  # noqa: E402
 from tests.live_site import LiveSite, migrated_database  # noqa: E402
 from tests.utils import chromium_path  # noqa: E402
 
-OUT = Path(__file__).resolve().parent
+OUT = ROOT / "docs" / "img"
 SETUP = """
 from tests.utils import make_editor, make_session
 from wagtail_live import chat

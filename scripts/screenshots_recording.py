@@ -1,6 +1,6 @@
 """Take the screenshots in docs/recordings.md with headless Chromium (Debian's).
 
-    .venv/bin/python docs/img/make_recording_screenshots.py
+    .venv/bin/python scripts/screenshots_recording.py
 
 Builds a throw-away site (SQLite and media in a temporary directory), turns a
 lavfi-made recording into a draft page with the real job, adds a failed one,
@@ -13,8 +13,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "docs" / "img"
+
 WORK = Path(tempfile.mkdtemp(prefix="wagtail-live-shots-"))
 CHROMIUM_ARGS = [
     "--no-sandbox",
