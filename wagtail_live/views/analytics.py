@@ -3,7 +3,6 @@
 import django_filters
 from django.contrib.auth import get_user_model
 from django.http import HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -12,14 +11,13 @@ from django.views.generic import TemplateView
 from wagtail.admin.filters import WagtailFilterSet
 from wagtail.admin.menu import MenuItem
 from wagtail.admin.ui.tables import Column, DateColumn, TitleColumn
-from wagtail.admin.views.generic import WagtailAdminTemplateMixin
 from wagtail.admin.views.reports import ReportView
 from wagtail.admin.viewsets.base import ViewSet
 from wagtail.admin.widgets import AdminDateInput
 
 from .. import analytics, schedule
 from ..models import LiveSession
-from .go_live import refuse
+from .base import SessionMixin, SessionScreenMixin, refuse
 
 
 def can_view_analytics(user, session):
@@ -31,16 +29,17 @@ def can_view_analytics(user, session):
     )
 
 
-class SessionAnalyticsMixin:
-    def dispatch(self, request, pk, *args, **kwargs):
-        sessions = analytics.with_figures(LiveSession.objects.select_related("owner"))
-        self.session = get_object_or_404(sessions, pk=pk)
-        if not can_view_analytics(request.user, self.session):
-            return refuse(request, _("Only the host and moderators can see these figures."))
-        return super().dispatch(request, *args, **kwargs)
+class SessionAnalyticsMixin(SessionMixin):
+    refusal = _("Only the host and moderators can see these figures.")
+
+    def get_session_queryset(self):
+        return analytics.with_figures(LiveSession.objects.select_related("owner"))
+
+    def may_open(self, user, session):
+        return can_view_analytics(user, session)
 
 
-class SessionAnalyticsView(SessionAnalyticsMixin, WagtailAdminTemplateMixin, TemplateView):
+class SessionAnalyticsView(SessionAnalyticsMixin, SessionScreenMixin, TemplateView):
     """Viewers over time (a Chart.js line), peak/average/unique viewers, chat, likes, moderation."""
 
     template_name = "wagtail_live/admin/analytics.html"
@@ -48,22 +47,6 @@ class SessionAnalyticsView(SessionAnalyticsMixin, WagtailAdminTemplateMixin, Tem
 
     def get_page_title(self):
         return _("Analytics")
-
-    def get_page_subtitle(self):
-        return self.session.title
-
-    def get_breadcrumbs_items(self):
-        return [
-            *super().get_breadcrumbs_items(),
-            {"url": reverse("wagtailsnippets_wagtail_live_livesession:list"), "label": _("Live")},
-            {
-                "url": reverse(
-                    "wagtailsnippets_wagtail_live_livesession:edit", args=[self.session.pk]
-                ),
-                "label": self.session.title,
-            },
-            {"url": "", "label": _("Analytics")},
-        ]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -2,45 +2,30 @@
 
 from django.contrib import messages
 from django.http import JsonResponse
-from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
-from wagtail.admin.views.generic import WagtailAdminTemplateMixin
 
 from ..exceptions import InvalidTransition
 from ..ingest import rtmp_publish_url
-from ..models import LiveSession
+from .base import SessionMixin, SessionScreenMixin, refuse
 
 
-def refuse(request, reason):
-    """A plain 403 with the reason, rather than Wagtail's redirect to the dashboard.
+class SessionActionMixin(SessionMixin):
+    """Actions on a session for those who may stream to it (403 for others, nothing changes)."""
 
-    A forged or stale POST must visibly fail and change nothing.
-    """
-    return TemplateResponse(
-        request, "wagtail_live/admin/forbidden.html", {"reason": reason}, status=403
-    )
+    refusal = _("Only the host, a superuser or someone allowed to go live can do this.")
 
-
-class SessionActionMixin:
-    """Load the session and refuse users who may not stream to it (403, nothing changes)."""
-
-    def dispatch(self, request, pk, *args, **kwargs):
-        self.session = get_object_or_404(LiveSession, pk=pk)
-        if not self.session.can_go_live(request.user):
-            return refuse(
-                request, _("Only the host, a superuser or someone allowed to go live can do this.")
-            )
-        return super().dispatch(request, *args, **kwargs)
+    def may_open(self, user, session):
+        return session.can_go_live(user)
 
     def back_to_screen(self):
         return redirect("wagtail_live_admin:go_live", self.session.pk)
 
 
-class GoLiveView(SessionActionMixin, WagtailAdminTemplateMixin, TemplateView):
+class GoLiveView(SessionActionMixin, SessionScreenMixin, TemplateView):
     """GET: the Go Live screen. POST: go live now."""
 
     template_name = "wagtail_live/admin/go_live.html"
@@ -48,22 +33,6 @@ class GoLiveView(SessionActionMixin, WagtailAdminTemplateMixin, TemplateView):
 
     def get_page_title(self):
         return _("Go live")
-
-    def get_page_subtitle(self):
-        return self.session.title
-
-    def get_breadcrumbs_items(self):
-        return [
-            *super().get_breadcrumbs_items(),
-            {"url": reverse("wagtailsnippets_wagtail_live_livesession:list"), "label": _("Live")},
-            {
-                "url": reverse(
-                    "wagtailsnippets_wagtail_live_livesession:edit", args=[self.session.pk]
-                ),
-                "label": self.session.title,
-            },
-            {"url": "", "label": _("Go live")},
-        ]
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
