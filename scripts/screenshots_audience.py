@@ -14,7 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.live_site import LiveSite, migrated_database  # noqa: E402
-from tests.utils import chromium_path  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 SETUP = """
@@ -58,14 +57,7 @@ for attempt, (state, code, error) in enumerate(
                                    attempted_at=now, duration_ms=120 * attempt)
 result = None
 """
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.utils import launch_chromium  # noqa: E402
 
 
 def main():
@@ -79,7 +71,7 @@ def main():
         try:
             cookie = site.login_cookie("host").split("=", 1)[1]
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium_path(), args=ARGS)
+                browser = launch_chromium(playwright)
                 context = browser.new_context(viewport={"width": 1280, "height": 800})
                 context.add_cookies(
                     [{"name": "sessionid", "value": cookie, "domain": "127.0.0.1", "path": "/"}]

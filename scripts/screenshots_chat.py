@@ -14,7 +14,6 @@ sys.path.insert(0, str(ROOT))
 
 from tests.live_client import RealSocket  # noqa: E402
 from tests.live_site import LiveSite, migrated_database  # noqa: E402
-from tests.utils import chromium_path  # noqa: E402
 
 OUT = ROOT / "docs" / "img"
 SETUP = """
@@ -30,14 +29,7 @@ session.start()
 spammer = User.objects.get(username="spammer")
 result = {"pk": session.pk, "spammer": spammer.pk}
 """
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.utils import launch_chromium  # noqa: E402
 
 
 def chat_from_viewers(site, pk):
@@ -74,7 +66,7 @@ def main():
         try:
             cookie = site.login_cookie("host").split("=", 1)[1]
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=chromium_path(), args=ARGS)
+                browser = launch_chromium(playwright)
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
                 context.add_cookies(
                     [{"name": "sessionid", "value": cookie, "domain": "127.0.0.1", "path": "/"}]

@@ -17,14 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "docs" / "img"
 
 WORK = Path(tempfile.mkdtemp(prefix="wagtail-live-shots-"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.utils import CHROMIUM_ARGS  # noqa: E402
 
 
 def build_site():

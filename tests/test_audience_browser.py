@@ -12,14 +12,7 @@ from tests.utils import chromium_path, make_editor, make_session, require
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.utils import CHROMIUM_ARGS  # noqa: E402
 
 
 def in_thread(work):

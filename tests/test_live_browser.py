@@ -7,7 +7,7 @@ import pytest
 
 from tests.live_client import RealSocket
 from tests.live_site import LiveSite, migrated_database
-from tests.utils import chromium_path, require
+from tests.utils import CHROMIUM_ARGS, chromium_path, require
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -65,14 +65,7 @@ def test_chat_text_is_never_html_and_counts_update(site):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium_path(),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
+            args=CHROMIUM_ARGS,
         )
         try:
             context = browser.new_context()

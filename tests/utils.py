@@ -50,3 +50,22 @@ def make_session(title="Open day", owner=None, **fields):
     from wagtail_live.models import LiveSession
 
     return LiveSession.objects.create(title=title, owner=owner, **fields)
+
+
+#: Flags Debian's Chromium needs here: no sandbox as root, no GPU, and no calls home
+#: (the closed network refuses them, slowly).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def launch_chromium(playwright, *extra_args):
+    """Debian's Chromium through Playwright, with ``CHROMIUM_ARGS`` plus ``extra_args``."""
+    return playwright.chromium.launch(
+        executable_path=chromium_path(), args=[*CHROMIUM_ARGS, *extra_args]
+    )

@@ -12,17 +12,13 @@ import pytest
 
 from tests.ingest.streams import playlist_segments, probe
 from tests.live_site import LiveSite, migrated_database
+from tests.utils import CHROMIUM_ARGS as BASE_CHROMIUM_ARGS
 from tests.utils import chromium_path, require
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+    *BASE_CHROMIUM_ARGS,
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
     # Keep timers and media running in the background tab the host's page becomes.

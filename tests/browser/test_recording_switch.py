@@ -10,7 +10,7 @@ import os
 import pytest
 
 from tests.live_site import LiveSite, migrated_database
-from tests.utils import chromium_path, require
+from tests.utils import chromium_path, launch_chromium, require
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -46,15 +46,6 @@ result = {
 }
 """
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -76,7 +67,7 @@ def test_publishing_the_recording_page_swaps_the_ended_player_for_the_recording(
 
     data = site.data
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=ARGS)
+        browser = launch_chromium(playwright)
         try:
             visitor = browser.new_context().new_page()
             visitor.goto(site.url + data["page_path"])
@@ -104,7 +95,7 @@ def test_publishing_the_recording_page_swaps_the_ended_player_for_the_recording(
 
     # A visitor arriving later gets the recording from the server-rendered block.
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path(), args=ARGS)
+        browser = launch_chromium(playwright)
         try:
             page = browser.new_page()
             page.goto(site.url + data["page_path"])
