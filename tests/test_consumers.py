@@ -338,6 +338,15 @@ async def test_likes_past_the_per_user_cap_are_dropped(session, viewer):
     await client.disconnect()
 
 
+async def test_the_like_cap_is_per_user_not_per_tab(session, viewer):
+    first, second = await connected(session, viewer), await connected(session, viewer)
+    await first.send({"type": "like", "count": 1000})
+    await second.send({"type": "like", "count": 1000})
+    messages = await first.collect(1.5)
+    assert [m["total"] for m in messages if m["type"] == "likes"] == [10]
+    await disconnect_all(first, second)
+
+
 async def test_join_storm_costs_about_one_viewers_message_per_second(session, viewer):
     observer = await connected(session, viewer)
     crowd = [await connected(session, AnonymousUser()) for _ in range(30)]

@@ -53,7 +53,7 @@ DEFAULTS = {
     "CHAT_RATE_PERIOD": 10,
     # How many recent messages a joining socket receives in ``state``.
     "CHAT_HISTORY": 50,
-    # Most likes one socket may add per second (extra taps are dropped, not errors).
+    # Most likes one user (all their tabs; per socket for guests) may add per second.
     "LIKE_RATE_LIMIT": 10,
     # Frames one socket may send per second before getting ``rate_limited`` errors ...
     "SOCKET_RATE_LIMIT": 10,

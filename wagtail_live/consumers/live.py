@@ -8,6 +8,7 @@ sends to the browser from the process's fan-out hub.
 import json
 import logging
 import time
+import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -43,6 +44,23 @@ class TokenBucket:
         return granted
 
 
+# One like bucket per logged-in user and session in this process, shared by all their tabs,
+# so that opening more tabs does not raise the cap. Weak: it goes when their last socket does.
+_like_buckets = weakref.WeakValueDictionary()
+
+
+def like_bucket(session_id, user):
+    """The like rate limiter for ``user`` in a session (per socket for guests)."""
+    rate = live_settings.LIKE_RATE_LIMIT
+    if not user.is_authenticated:
+        return TokenBucket(rate, rate)
+    key = (session_id, user.pk)
+    bucket = _like_buckets.get(key)
+    if bucket is None:
+        bucket = _like_buckets[key] = TokenBucket(rate, rate)
+    return bucket
+
+
 class LiveConsumer(AsyncWebsocketConsumer):
     """Chat, likes, viewer count and moderation for one live session."""
 
@@ -70,7 +88,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.frames = TokenBucket(
             live_settings.SOCKET_RATE_LIMIT, live_settings.SOCKET_RATE_LIMIT * 2
         )
-        self.likes = TokenBucket(live_settings.LIKE_RATE_LIMIT, live_settings.LIKE_RATE_LIMIT)
+        self.likes = like_bucket(self.session_id, self.user)
         limit, period = live_settings.CHAT_RATE_LIMIT, live_settings.CHAT_RATE_PERIOD
         self.guest_chat = TokenBucket(limit / period, limit)
         self.strikes = 0
