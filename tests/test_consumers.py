@@ -286,6 +286,20 @@ async def test_remove_pin_and_slow_mode_are_broadcast(session, host, viewer):
     await disconnect_all(mod, watcher, late)
 
 
+@override_settings(WAGTAIL_LIVE={"CHAT_HISTORY": 3})
+async def test_after_a_removal_state_still_holds_the_last_visible_messages(session, host, viewer):
+    mod, watcher = await connected(session, host), await connected(session, viewer)
+    for text in ("one", "two", "three", "four"):
+        await watcher.send({"type": "chat.send", "text": text})
+        latest = await watcher.expect("chat.message")
+    await mod.send({"type": "mod.remove", "message_id": latest["id"]})
+    await watcher.expect("chat.removed")
+    await asyncio.sleep(0.3)  # the room reads the history again once, in the background
+    late = await connected(session, AnonymousUser())
+    assert [m["text"] for m in late.state["messages"]] == ["one", "two", "three"]
+    await disconnect_all(mod, watcher, late)
+
+
 async def test_ban_closes_the_users_sockets_in_every_session(session, host, viewer, moderator):
     other = await database_sync_to_async(make_session)("Other", owner=host)
     here, there = await connected(session, viewer), await connected(other, viewer)

@@ -151,11 +151,27 @@ class Room:
             self.history.append(message)
 
     def forget(self, message_id):
+        was_full = len(self.history) == self.history.maxlen
         for known in list(self.history):
             if known["id"] == message_id:
                 self.history.remove(known)
+        if was_full and len(self.history) < self.history.maxlen:
+            # An older visible message now belongs in the last CHAT_HISTORY: read them again
+            # (once per removal, not per joining viewer).
+            self.tasks.append(asyncio.create_task(self._refill_history()))
         if self.pinned is not None and self.pinned.get("id") == message_id:
             self.pinned = None
+
+    async def _refill_history(self):
+        from . import chat
+
+        messages = await database_sync_to_async(chat.recent_messages)(self.session_id)
+        known_ids = {message["id"] for message in self.history}
+        older = [message for message in messages if message["id"] not in known_ids]
+        # Keep what arrived meanwhile; put back the older ones that fit in front of it.
+        room = self.history.maxlen - len(self.history)
+        if room > 0 and older:
+            self.history.extendleft(reversed(older[-room:]))
 
     def state(self):
         """The session-wide part of a joining socket's ``state`` message."""
