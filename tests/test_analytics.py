@@ -297,3 +297,18 @@ def test_watched_live_tag_shows_kept_figures(host):
     session.end()
     session = LiveSession.objects.get(pk=session.pk)
     assert "20 watched live" in template.render(Context({"session": session}))
+
+
+def test_recording_page_shows_watched_live_only_when_the_editor_wants(host, client):
+    from wagtail.models import Site
+
+    from wagtail_live.models import RecordingPage
+
+    session = busy_session(host)
+    session.end()
+    root = Site.objects.get(is_default_site=True).root_page
+    page = root.add_child(instance=RecordingPage(title="Busy, recorded", session=session))
+    assert "watched live" not in client.get(page.url).content.decode()
+    page.show_live_audience = True
+    page.save_revision().publish()
+    assert "20 watched live" in client.get(page.url).content.decode()

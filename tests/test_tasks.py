@@ -279,3 +279,39 @@ def test_manage_py_check_reports_an_unfindable_parent_page(settings):
     settings.WAGTAIL_LIVE = {"RECORDING_PARENT_PAGE": "/nowhere/"}
     with pytest.raises(SystemCheckError, match="wagtail_live.E601"):
         call_command("check")
+
+
+def test_plays_of_a_published_recording_are_counted_and_shown_in_analytics(client, host, tmp_path):
+    from wagtail_live import analytics
+
+    session = make_session(owner=host)
+    recording = stored_recording(session, tmp_path)
+    recordings.process_recording(recording)
+    played = reverse("wagtail_live:recording_played", args=[recording.pk])
+    assert client.post(played).status_code == 404, "a draft recording counts no plays"
+    assert analytics.recording_plays(session) is None
+
+    page = recording.page.specific
+    page.save_revision().publish()
+    assert f'data-plays-url="{played}"' in client.get(page.url).content.decode()
+    assert client.get(played).status_code == 405
+    for _ in range(3):
+        assert client.post(played).status_code == 204
+    recording.refresh_from_db()
+    assert recording.plays == 3
+    assert analytics.recording_plays(session) == 3
+
+    client.force_login(host)
+    html = client.get(reverse("wagtail_live_admin:analytics", args=[session.pk])).content.decode()
+    assert '<dd data-figure="plays">3</dd>' in html
+
+
+def test_plays_of_a_private_recording_need_a_member(client, host, tmp_path):
+    session = make_session(owner=host, privacy="private")
+    recording = stored_recording(session, tmp_path)
+    recordings.process_recording(recording)
+    recording.page.specific.save_revision().publish()
+    played = reverse("wagtail_live:recording_played", args=[recording.pk])
+    assert client.post(played).status_code == 403
+    client.force_login(host)
+    assert client.post(played).status_code == 204

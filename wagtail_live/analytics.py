@@ -18,6 +18,7 @@ from django.db.models import (
     OuterRef,
     Q,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce, Greatest
@@ -86,6 +87,14 @@ def session_figures(session):
     figures["average_viewers"] = round(figures["average_viewers"] or 0, 1)
     figures["duration_seconds"] = duration_seconds(session)
     return figures
+
+
+def recording_plays(session):
+    """Plays of the session's published recording pages, or None while none is published."""
+    from .models import Recording
+
+    published = Recording.objects.filter(session=session, page__live=True)
+    return published.aggregate(total=Sum("plays"))["total"]
 
 
 def duration_seconds(session):

@@ -19,6 +19,11 @@ urlpatterns = [
         recording_files.recording_media,
         name="recording_media",
     ),
+    path(
+        "recordings/<int:pk>/played/",
+        recording_files.recording_played,
+        name="recording_played",
+    ),
     # nginx-rtmp callbacks (ingest/nginx_rtmp.py), guarded by WAGTAIL_LIVE["NGINX_SECRET"].
     path("rtmp/on_publish", rtmp.on_publish, name="rtmp_on_publish"),
     path("rtmp/on_publish_done", rtmp.on_publish_done, name="rtmp_on_publish_done"),

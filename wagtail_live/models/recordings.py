@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core import checks
 from django.db import models
 from django.shortcuts import resolve_url
+from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from modelcluster.contrib.taggit import ClusterTaggableManager
 from modelcluster.fields import ParentalKey, ParentalManyToManyField
@@ -97,6 +99,9 @@ class Recording(models.Model):
     # Refreshed while a worker processes the recording; a stale one means the worker died
     # and another may take the recording over (see RECORDING_LEASE).
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Counted here, not on the page: page fields live in revisions, and publishing an
+    # older revision must not wind the count back.
+    plays = models.PositiveIntegerField(_("plays"), default=0, editable=False)
 
     media = models.ForeignKey(
         wagtailmedia_settings.MEDIA_MODEL,
@@ -188,6 +193,11 @@ class RecordingPage(Page):
         default=False,
         help_text=_("Show visitors a link to download the recording."),
     )
+    show_live_audience = models.BooleanField(
+        _("show how many watched live"),
+        default=False,
+        help_text=_("Show visitors “N watched live”, from the figures kept when the live ended."),
+    )
     tags = ClusterTaggableManager(through=RecordingPageTag, blank=True, verbose_name=_("tags"))
     categories = ParentalManyToManyField(
         LiveCategory, blank=True, related_name="recording_pages", verbose_name=_("categories")
@@ -203,6 +213,7 @@ class RecordingPage(Page):
             [FieldPanel("tags"), FieldPanel("categories")], heading=_("Tags and categories")
         ),
         FieldPanel("allow_downloads"),
+        FieldPanel("show_live_audience"),
         FieldPanel("session", read_only=True),
     ]
 
@@ -218,11 +229,16 @@ class RecordingPage(Page):
             return True
         return self.session.can_view(user)
 
+    @cached_property
+    def recording(self):
+        """The ``Recording`` this page was made from, or None (a page made by hand)."""
+        return Recording.objects.filter(page_id=self.pk).select_related("session").first()
+
     def visitor_media_url(self):
         """The media's own URL, or the members-only view's for a private session."""
         from ..recordings import recording_media_url
 
-        recording = Recording.objects.filter(page_id=self.pk).select_related("session").first()
+        recording = self.recording
         if recording is not None and recording.media_id == self.media_id:
             return recording_media_url(recording)
         if self.media is None:
@@ -237,6 +253,10 @@ class RecordingPage(Page):
         context["show_download"] = self.allow_downloads and context["can_view_media"]
         context["login_url"] = resolve_url(settings.LOGIN_URL)
         context["media_url"] = self.visitor_media_url() if context["can_view_media"] else ""
+        if self.recording is not None and context["media_url"]:
+            context["plays_url"] = reverse(
+                "wagtail_live:recording_played", args=[self.recording.pk]
+            )
         return context
 
 

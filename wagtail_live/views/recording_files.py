@@ -1,9 +1,11 @@
 """The recorded video of a private session, to members only (public ones are served directly)."""
 
+from django.db.models import F
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from ..conf import live_settings
 from ..models import Recording
@@ -35,3 +37,20 @@ def recording_media(request, pk):
         response = FileResponse(recording.media.file.open("rb"), content_type=content_type)
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+@csrf_exempt
+@require_POST
+def recording_played(request, pk):
+    """Count one play of a published recording (a beacon sent by the page's player).
+
+    Exempt from CSRF like any analytics beacon: it can only add one to a counter of a
+    recording the caller may watch, on a page that is live.
+    """
+    recording = get_object_or_404(
+        Recording.objects.select_related("session", "page"), pk=pk, page__live=True
+    )
+    if not recording.session.can_view(request.user):
+        return HttpResponseForbidden()
+    Recording.objects.filter(pk=recording.pk).update(plays=F("plays") + 1)
+    return HttpResponse(status=204)
