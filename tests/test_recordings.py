@@ -463,6 +463,7 @@ def test_a_live_worker_keeps_its_claim(session, workdir):
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_picking_the_same_recording_make_one_media_and_one_page(workdir):
     require(connection.vendor == "postgresql", "needs PostgreSQL (WAGTAIL_LIVE_TEST_DB=postgres)")
+    ensure_default_site()
     session = make_session()
     recording = recording_of(session, make_media(workdir / "in.ts", "h264_aac", seconds=4))
     start = threading.Barrier(2)
@@ -511,6 +512,24 @@ def test_check_reports_an_unfindable_parent_page(settings):
     errors = check_recording_parent_page(None)
     assert [e.id for e in errors] == ["wagtail_live.E601"]
     assert "/no/such/page/" in errors[0].msg
+
+
+def ensure_default_site():
+    """A default site and root collection, as migrations make them.
+
+    Transactional tests flush the database afterwards, so a transactional test that
+    runs after another one finds no site unless it makes one.
+    """
+    from wagtail.models import Collection, Locale, Page, Site
+
+    if not Collection.get_first_root_node():
+        Collection.add_root(name="Root")  # images and media go into collections
+    if Site.objects.filter(is_default_site=True).exists():
+        return
+    Locale.objects.get_or_create(language_code="en")
+    root = Page.get_first_root_node() or Page.add_root(title="Root", slug="root")
+    home = root.add_child(instance=Page(title="Home", slug="home"))
+    Site.objects.create(hostname="localhost", root_page=home, is_default_site=True)
 
 
 def default_site_root():
