@@ -89,6 +89,7 @@ def test_figures_of_a_session_with_no_samples(session):
         "reminder_count": 0,
         "sample_count": 0,
         "duration_seconds": 0,
+        "recording_plays": None,  # no published recording yet
     }
     assert analytics.chart_data(session) == {"times": [], "viewers": []}
 

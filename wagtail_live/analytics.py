@@ -75,7 +75,22 @@ def with_figures(queryset):
         reminder_count=_aggregate(
             LiveReminder, Count("pk", filter=Q(unsubscribed_at__isnull=True)), integer
         ),
+        recording_plays=_published_recording_plays(),
     )
+
+
+def _published_recording_plays():
+    """Plays of the session's published recording pages; NULL while none is published."""
+    from .models import Recording
+
+    rows = (
+        Recording.objects.filter(session=OuterRef("pk"), page__live=True)
+        .order_by()
+        .values("session")
+        .annotate(total=Sum("plays"))
+        .values("total")
+    )
+    return Subquery(rows, output_field=IntegerField())
 
 
 def session_figures(session):
@@ -83,7 +98,9 @@ def session_figures(session):
     ``with_figures`` already."""
     if not hasattr(session, "sample_count"):
         session = with_figures(LiveSession.objects.filter(pk=session.pk)).get()
-    figures = {name: getattr(session, name) for name in (*FIGURES, "sample_count")}
+    figures = {
+        name: getattr(session, name) for name in (*FIGURES, "sample_count", "recording_plays")
+    }
     figures["average_viewers"] = round(figures["average_viewers"] or 0, 1)
     figures["duration_seconds"] = duration_seconds(session)
     return figures
@@ -91,10 +108,7 @@ def session_figures(session):
 
 def recording_plays(session):
     """Plays of the session's published recording pages, or None while none is published."""
-    from .models import Recording
-
-    published = Recording.objects.filter(session=session, page__live=True)
-    return published.aggregate(total=Sum("plays"))["total"]
+    return session_figures(session)["recording_plays"]
 
 
 def duration_seconds(session):

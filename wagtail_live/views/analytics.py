@@ -57,7 +57,7 @@ class SessionAnalyticsView(SessionAnalyticsMixin, SessionScreenMixin, TemplateVi
             csv_url=reverse("wagtail_live_admin:analytics_csv", args=[self.session.pk]),
             dashboard_url=reverse("wagtail_live_admin:dashboard", args=[self.session.pk]),
             duration=_format_duration(figures["duration_seconds"]),
-            recording_plays=analytics.recording_plays(self.session),
+            recording_plays=figures["recording_plays"],
         )
         return context
 
