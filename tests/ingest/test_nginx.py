@@ -233,7 +233,13 @@ def test_encoder_dying_mid_stream_ends_the_session_and_keeps_the_recording(site,
     encoder.kill()  # no deleteStream, just a dropped TCP connection
     encoder.wait()
 
-    wait_until(lambda: recording_handed_off(site, pk), timeout=30, interval=0.5)
+    try:
+        wait_until(lambda: recording_handed_off(site, pk), timeout=60, interval=0.5)
+    except TimeoutError:
+        pytest.fail(
+            f"no hand-off after the encoder died; state {site_state(site, pk)}\n"
+            f"site log:\n{site.log()[-4000:]}"
+        )
     codecs, duration = probe(session_dir(site, pk) / "recording.flv")
     assert codecs == ["aac", "h264"] and duration > 1
 
