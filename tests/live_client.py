@@ -108,7 +108,8 @@ class RealSocket:
             f"{site.ws_url}/ws/live/{pk}/", additional_headers=headers
         )
         client = cls(connection)
-        client.state = await client.expect("state")
+        # The first state of a room reads the database; a loaded machine may take a while.
+        client.state = await client.expect("state", timeout=15)
         return client
 
     async def send(self, message):
