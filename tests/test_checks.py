@@ -49,3 +49,16 @@ def test_missing_apps_are_errors(monkeypatch):
 def test_manage_py_check_runs_our_checks():
     registered = {check.__name__ for check in checks.registry.registry.get_checks()}
     assert {"check_installed_apps", "check_channels_setup", "check_live_settings"} <= registered
+
+
+def test_unconfigured_huey_runs_tasks_inline(settings):
+    from wagtail_live.apps import INLINE_HUEY, use_inline_tasks_unless_huey_is_configured
+
+    settings.WAGTAIL_LIVE_INLINE_TASKS = False  # the fixture removes what the test adds
+    configured = settings.HUEY
+    use_inline_tasks_unless_huey_is_configured()
+    assert settings.HUEY == configured, "a site's own HUEY is left alone"
+    del settings.HUEY
+    use_inline_tasks_unless_huey_is_configured()
+    assert settings.HUEY == INLINE_HUEY
+    assert settings.WAGTAIL_LIVE_INLINE_TASKS is True

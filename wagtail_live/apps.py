@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
@@ -9,6 +10,7 @@ class WagtailLiveAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        use_inline_tasks_unless_huey_is_configured()
         # checks registers the system checks by being imported.
         from . import analytics, checks, reminders, webhooks  # noqa: F401
 
@@ -16,3 +18,15 @@ class WagtailLiveAppConfig(AppConfig):
         webhooks.connect_signal_handlers()
         reminders.connect_signal_handlers()
         analytics.connect_signal_handlers()
+
+
+#: Huey's settings when a site sets no ``HUEY``: tasks run inline, in the process that
+#: enqueues them, so a site that followed only the install steps needs no consumer (and
+#: no Redis, Huey's own default). docs/installation.md says what that costs.
+INLINE_HUEY = {"huey_class": "huey.MemoryHuey", "name": "wagtail_live", "immediate": True}
+
+
+def use_inline_tasks_unless_huey_is_configured():
+    if getattr(settings, "HUEY", None) is None:
+        settings.HUEY = dict(INLINE_HUEY)
+        settings.WAGTAIL_LIVE_INLINE_TASKS = True
