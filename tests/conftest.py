@@ -28,3 +28,13 @@ def session(host):
     from tests.utils import make_session
 
     return make_session(owner=host)
+
+
+@pytest.fixture(autouse=True)
+def forget_blocked_terms():
+    """Drop the blocked-terms cache after each test: rolling back a test's BlockedTerm rows
+    sends no delete signal, so the cache would otherwise outlive them into later tests."""
+    yield
+    from wagtail_live import chat
+
+    chat._forget_blocked_terms()
