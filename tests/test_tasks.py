@@ -289,7 +289,7 @@ def test_plays_of_a_published_recording_are_counted_and_shown_in_analytics(clien
     recordings.process_recording(recording)
     played = reverse("wagtail_live:recording_played", args=[recording.pk])
     assert client.post(played).status_code == 404, "a draft recording counts no plays"
-    assert analytics.recording_plays(session) is None
+    assert analytics.session_figures(session)["recording_plays"] is None
 
     page = recording.page.specific
     page.save_revision().publish()
@@ -299,7 +299,7 @@ def test_plays_of_a_published_recording_are_counted_and_shown_in_analytics(clien
         assert client.post(played).status_code == 204
     recording.refresh_from_db()
     assert recording.plays == 3
-    assert analytics.recording_plays(session) == 3
+    assert analytics.session_figures(session)["recording_plays"] == 3
 
     client.force_login(host)
     html = client.get(reverse("wagtail_live_admin:analytics", args=[session.pk])).content.decode()

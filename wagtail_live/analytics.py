@@ -106,11 +106,6 @@ def session_figures(session):
     return figures
 
 
-def recording_plays(session):
-    """Plays of the session's published recording pages, or None while none is published."""
-    return session_figures(session)["recording_plays"]
-
-
 def duration_seconds(session):
     """How long the session was live, in whole seconds (0 before it started)."""
     if not session.started_at:

@@ -104,9 +104,10 @@ class Room:
         self.ready.set()
 
     async def stop(self):
-        for task in self.tasks:
+        tasks = list(self.tasks)  # refill tasks remove themselves when done
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.channel_name is not None:
             await self.hub.layer.group_discard(
                 events.group_name(self.session_id), self.channel_name
@@ -158,7 +159,9 @@ class Room:
         if was_full and len(self.history) < self.history.maxlen:
             # An older visible message now belongs in the last CHAT_HISTORY: read them again
             # (once per removal, not per joining viewer).
-            self.tasks.append(asyncio.create_task(self._refill_history()))
+            refill = asyncio.create_task(self._refill_history())
+            self.tasks.append(refill)
+            refill.add_done_callback(self.tasks.remove)  # keep only running tasks
         if self.pinned is not None and self.pinned.get("id") == message_id:
             self.pinned = None
 
