@@ -17,7 +17,9 @@ that lists a segment (what a player needs to start):
 
 CPU: the same 720p30 H.264/AAC input pushed in real time through the embedded
 RTMP listener (listener + its ffmpeg, stream copy), against our pipeline's
-libx264 transcode of the same input. Results go into docs/benchmarks.md by hand.
+libx264 transcode of the same input; both measured while the stream flows,
+after a warm-up (what carrying a stream costs, not starting or finishing one).
+Results go into docs/benchmarks.md by hand.
 """
 
 import argparse
@@ -96,6 +98,46 @@ def first_playable(playlist, started, timeout=20):
     raise RuntimeError(f"no playlist at {playlist} after {timeout}s")
 
 
+def process_cpu(pid):
+    """utime + stime of a running process, in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for_pipeline(parent, timeout=20):
+    """The pid of the listener's ffmpeg pipeline (the child reading media from its stdin).
+
+    Matched on the command line: the listener also runs a short-lived
+    ``ffmpeg -version`` (imageio-ffmpeg checking its binary) the first time.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                ppid = stat.read_text().rsplit(")", 1)[1].split()[1]
+                command = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if ppid == str(parent) and b"pipe:0" in command:
+                return int(stat.parent.name)
+        time.sleep(0.05)
+    raise RuntimeError(f"process {parent} started no ffmpeg pipeline")
+
+
+# Seconds left out at the start of a stream: connecting, the session's transition to live,
+# ffmpeg probing its input. The goal is the cost of carrying a stream, not of starting one.
+WARM_UP = 4
+
+
+def steady_cpu(pids, seconds):
+    """CPU-seconds per second of each process over ``seconds``, after the warm-up."""
+    time.sleep(WARM_UP)
+    before = [process_cpu(pid) for pid in pids]
+    time.sleep(seconds)
+    after = [process_cpu(pid) for pid in pids]
+    return [(a - b) / seconds for a, b in zip(after, before, strict=True)]
+
+
 class Bench:
     def __init__(self, directory):
         self.directory = Path(directory)
@@ -154,7 +196,7 @@ class Bench:
         pk, key = self.new_session(title)
         started = time.monotonic()
         encoder = subprocess.Popen(
-            [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", *lavfi_720p30(8), *H264,
+            [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-re", *lavfi_720p30(8), *H264,
              "-c:a", "aac", "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{key}"],
         )  # fmt: skip
         try:
@@ -172,7 +214,7 @@ class Bench:
 
         started = time.monotonic()
         encoder = await asyncio.create_subprocess_exec(
-            ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", *lavfi_720p30(8), *H264,
+            ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-re", *lavfi_720p30(8), *H264,
             "-c:a", "libopus", "-f", "matroska", "-live", "1", "-cluster_time_limit", "250",
             "pipe:1",
             stdout=asyncio.subprocess.PIPE,
@@ -196,28 +238,22 @@ class Bench:
             await encoder.wait()
             await socket_.close()
 
-    def cpu_seconds(self, pid):
-        """(own, waited-for children) utime + stime of ``pid``, in seconds."""
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        ticks = [int(value) for value in fields[11:15]]
-        clock = os.sysconf("SC_CLK_TCK")
-        return (ticks[0] + ticks[1]) / clock, (ticks[2] + ticks[3]) / clock
-
     def cpu_copy(self, source, seconds):
-        """CPU of the embedded listener + its ffmpeg while ``source`` is pushed in real time."""
+        """Steady-state CPU of the embedded listener and its ffmpeg while ``source`` streams."""
         pk, key = self.new_session("cpu copy")
-        before = self.cpu_seconds(self.listener.pid)
-        subprocess.run(
-            [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-i", str(source), "-c", "copy",
+        encoder = subprocess.Popen(
+            [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-i", str(source), "-c", "copy",
              "-f", "flv", f"rtmp://127.0.0.1:{self.rtmp_port}/live/{key}"],
-            check=True,
         )  # fmt: skip
-        time.sleep(2)  # the listener reaps its ffmpeg (RECONNECT_GRACE is 0)
-        after = self.cpu_seconds(self.listener.pid)
-        return [(a - b) / seconds for a, b in zip(after, before, strict=True)]
+        try:
+            pipeline = wait_for_pipeline(self.listener.pid)
+            listener, ffmpeg_cpu = steady_cpu([self.listener.pid, pipeline], seconds)
+        finally:
+            encoder.wait()
+        return listener, ffmpeg_cpu
 
     def cpu_transcode(self, source, seconds):
-        """CPU of our pipeline's libx264 branch on the same input, fed in real time."""
+        """Steady-state CPU of our pipeline's libx264 branch on the same input, fed in real time."""
         from wagtail_live.ingest.base import build_ffmpeg_args
 
         out = self.directory / "transcode"
@@ -225,9 +261,8 @@ class Bench:
         args = build_ffmpeg_args(
             "flv", out, video_codec="vp8", audio_codec="aac", segment_seconds=1
         )
-        before = os.times()
         feeder = subprocess.Popen(
-            [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-i", str(source),
+            [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-re", "-i", str(source),
              "-c", "copy", "-f", "flv", "pipe:1"],
             stdout=subprocess.PIPE,
         )  # fmt: skip
@@ -238,23 +273,12 @@ class Bench:
             stderr=subprocess.DEVNULL,
         )
         feeder.stdout.close()
-        transcoder.wait()
-        feeder.wait()
-        after = os.times()
-        total = (after.children_user + after.children_system) - (
-            before.children_user + before.children_system
-        )
-        before = os.times()
-        subprocess.run(
-            [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re", "-i", str(source),
-             "-c", "copy", "-f", "flv", "-y", os.devnull],
-            check=True,
-        )  # fmt: skip
-        after = os.times()
-        feeder_cpu = (after.children_user + after.children_system) - (
-            before.children_user + before.children_system
-        )
-        return (total - feeder_cpu) / seconds
+        try:
+            (cpu,) = steady_cpu([transcoder.pid], seconds)
+        finally:
+            transcoder.wait()
+            feeder.wait()
+        return cpu
 
     def close(self):
         for process in reversed(self.processes):
@@ -287,7 +311,7 @@ def main():
                 results["nginx-rtmp"].append(bench.rtmp_start(bench.nginx_port, f"nginx {round_}"))
             source = Path(directory) / "720p30.flv"
             subprocess.run(
-                [ffmpeg(), "-hide_banner", "-loglevel", "error", *lavfi_720p30(options.cpu_seconds, options.cpu_source),
+                [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", *lavfi_720p30(options.cpu_seconds + WARM_UP + 4, options.cpu_source),
                  *H264, "-c:a", "aac", "-f", "flv", "-y", str(source)],
                 check=True,
             )  # fmt: skip

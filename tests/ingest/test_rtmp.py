@@ -289,8 +289,27 @@ async def test_chunk_reader_reassembles_messages_split_into_chunks():
     reader = asyncio.StreamReader()
     reader.feed_data(encode_message(9, payload, chunk_stream=6, stream_id=1, chunk_size=128))
     reader.feed_eof()
-    type_id, stream_id, timestamp, body = await ChunkReader(reader).read_message()
+    [(type_id, stream_id, timestamp, body)] = await ChunkReader(reader).read_messages()
     assert (type_id, stream_id, body) == (9, 1, payload)
+
+
+async def test_chunk_reader_returns_buffered_media_together_and_stops_after_a_command():
+    video, audio = os.urandom(300), os.urandom(20)
+    reader = asyncio.StreamReader()
+    reader.feed_data(
+        encode_message(9, video, chunk_stream=6, stream_id=1, chunk_size=128)
+        + encode_message(8, audio, chunk_stream=4, stream_id=1, chunk_size=128)
+        + encode_message(1, (4096).to_bytes(4, "big"), chunk_stream=2, chunk_size=128)
+        # After the chunk-size change: one 4096-byte chunk, not 128-byte ones.
+        + encode_message(9, video * 10, chunk_stream=6, stream_id=1, chunk_size=4096)
+    )
+    reader.feed_eof()
+    chunks = ChunkReader(reader)
+    first = await chunks.read_messages()
+    assert [(m[0], m[3]) for m in first] == [(9, video), (8, audio), (1, b"\x00\x00\x10\x00")]
+    chunks.chunk_size = 4096  # what the connection does on SET_CHUNK_SIZE
+    [(type_id, _, _, body)] = await chunks.read_messages()
+    assert (type_id, body) == (9, video * 10)
 
 
 def test_publish_url_uses_the_configured_port(settings, rf):
@@ -388,7 +407,8 @@ async def parse_all(data, **attributes):
     chunks = ChunkReader(reader)
     for name, value in attributes.items():
         setattr(chunks, name, value)
-    return await chunks.read_message()
+    [message] = await chunks.read_messages()
+    return message
 
 
 async def test_large_messages_are_refused_before_publish():

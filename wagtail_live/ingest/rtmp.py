@@ -40,6 +40,8 @@ MAX_CHUNK_STREAMS = 64
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 PUBLISH_STREAM_ID = 1
 RTMP_APP = "live"
+# Seconds between socket reads while media flows (see RTMPConnection.let_media_accumulate).
+READ_INTERVAL = 0.1
 # Video messages to wait for the first audio message (to learn its codec) before starting ffmpeg.
 MAX_VIDEO_BEFORE_AUDIO = 30
 
@@ -90,14 +92,24 @@ class ChunkReader:
         self._buffer = bytearray()
         self._pos = 0
 
-    async def read_message(self):
-        """Return the next complete message as ``(type_id, stream_id, timestamp, payload)``."""
+    async def read_messages(self):
+        """Return every complete message the buffered bytes hold (at least one), in order.
+
+        Each is ``(type_id, stream_id, timestamp, payload)``. Parsing stops after
+        anything but audio or video: a chunk-size change or a ``publish`` changes how
+        the next chunks are read, so the caller handles it before asking for more.
+        """
+        messages = []
         while True:
             parsed = self._parse_chunk()
             if parsed is None:
+                if messages:
+                    return messages
                 await self._fill()
             elif parsed is not True:
-                return parsed
+                messages.append(parsed)
+                if parsed[0] not in (AUDIO, VIDEO):
+                    return messages
 
     async def _fill(self):
         data = await self.reader.read(65536)
@@ -266,6 +278,7 @@ class RTMPConnection:
         self.session_over = False
         self.pending = []
         self.pending_bytes = 0
+        self.batch = []
         self.video_codec = None
         self.audio_codec = None
         self.expect_audio = True
@@ -311,10 +324,32 @@ class RTMPConnection:
             budget = self.timeout if self.publishing else deadline - time.monotonic()
             if budget <= 0:
                 raise TimeoutError
-            message = await asyncio.wait_for(self.chunks.read_message(), budget)
+            async with asyncio.timeout(budget):
+                messages = await self.chunks.read_messages()
             await self.acknowledge()
-            if not await self.handle(*message):
-                return
+            for message in messages:
+                if not await self.handle(*message):
+                    await self.flush_media()
+                    return
+            await self.flush_media()
+            if self.publishing:
+                await self.let_media_accumulate()
+
+    async def let_media_accumulate(self):
+        """Stop reading for a moment, so the next read takes many messages at once.
+
+        An encoder sends each audio and video frame as it is made (~80 messages a
+        second): handled one by one, the event loop's per-wake-up cost would be
+        most of the listener's CPU. Resting READ_INTERVAL between reads (the kernel
+        buffers meanwhile) turns that into a few reads and ffmpeg writes a second,
+        at a delay far below one HLS segment.
+        """
+        transport = self.writer.transport
+        transport.pause_reading()
+        try:
+            await asyncio.sleep(READ_INTERVAL)
+        finally:
+            transport.resume_reading()  # does nothing once the connection is closing
 
     async def acknowledge(self):
         if self.chunks.bytes_read - self.acked >= self.ack_window:
@@ -413,7 +448,7 @@ class RTMPConnection:
             if type_id == AUDIO and self.audio_codec is None:
                 self.audio_codec = audio_codec_of(payload)
         if self.broadcast.pipeline is not None:
-            await self.broadcast.write(tag)
+            self.batch.append(tag)
             return
         # ffmpeg's arguments depend on the codecs (copy or convert): hold the first
         # messages until both are known, then start it with everything held.
@@ -427,6 +462,13 @@ class RTMPConnection:
             )
             await self.broadcast.write(flv_header(self.expect_audio) + b"".join(self.pending))
             self.pending.clear()
+
+    async def flush_media(self):
+        """Hand the media tags of the last read to ffmpeg in one write."""
+        if self.batch:
+            data = b"".join(self.batch)
+            self.batch.clear()
+            await self.broadcast.write(data)
 
     def learn_from_metadata(self, script):
         try:
