@@ -21,7 +21,7 @@ def write_hls(session):
     (directory / "index.m3u8").write_text(PLAYLIST)
     (directory / "seg-abc-00001.ts").write_bytes(b"\x47" + b"\0" * 187)
     # Something next to the HLS files that must never be served through it.
-    (session.media_dir / "recording.ts").write_bytes(b"\x47" + b"\0" * 187)
+    (session.media_dir / "recording.mpegts").write_bytes(b"\x47" + b"\0" * 187)
     return directory
 
 
@@ -58,13 +58,13 @@ GUESSES = [
     "index.m3u8",
     "seg-abc-00001.ts",
     "seg-abc-00002.ts",
-    "../recording.ts",
-    "..%2frecording.ts",
+    "../recording.mpegts",
+    "..%2frecording.mpegts",
     "..",
     "../../../../etc/passwd",
     "/etc/passwd",
     ".hidden.ts",
-    "index.m3u8/../../recording.ts",
+    "index.m3u8/../../recording.mpegts",
 ]
 
 
@@ -83,7 +83,7 @@ def test_private_files_for_logged_in_members(client, private_session, editor):
 
 
 @pytest.mark.parametrize(
-    "name", ["../recording.ts", "..", "../../../../etc/passwd", "nope.ts", "index.m3u8.bak"]
+    "name", ["../recording.mpegts", "..", "../../../../etc/passwd", "nope.ts", "index.m3u8.bak"]
 )
 def test_members_get_404_outside_the_hls_files(client, private_session, editor, name):
     client.force_login(editor)
@@ -93,7 +93,7 @@ def test_members_get_404_outside_the_hls_files(client, private_session, editor, 
 
 def test_a_symlink_out_of_the_hls_directory_is_not_followed(client, public_session):
     (public_session.media_dir / "hls" / "leak.ts").symlink_to(
-        public_session.media_dir / "recording.ts"
+        public_session.media_dir / "recording.mpegts"
     )
     assert client.get(hls_url(public_session, "leak.ts")).status_code == 404
 
@@ -240,7 +240,7 @@ def test_live_folder_by_path_serves_public_sessions(public_session):
 
 @pytest.mark.parametrize(
     "path",
-    ["{pk}/hls/index.m3u8", "{pk}/hls/seg-abc-00001.ts", "{pk}/recording.ts", "{pk}/../x"],
+    ["{pk}/hls/index.m3u8", "{pk}/hls/seg-abc-00001.ts", "{pk}/recording.mpegts", "{pk}/../x"],
 )
 def test_live_folder_by_path_refuses_private_sessions_to_anonymous(private_session, path):
     response = live_media(None, path.format(pk=private_session.pk))
@@ -248,7 +248,7 @@ def test_live_folder_by_path_refuses_private_sessions_to_anonymous(private_sessi
 
 
 def test_live_folder_by_path_serves_members(private_session, editor):
-    response = live_media(editor, f"{private_session.pk}/recording.ts")
+    response = live_media(editor, f"{private_session.pk}/recording.mpegts")
     assert response.status_code == 200
 
 

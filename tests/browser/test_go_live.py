@@ -216,7 +216,7 @@ def test_the_page_resumes_the_same_session_after_the_server_restarts(site, brows
     page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=20000)
     live_dir = site.media_root / "uploads" / "live" / str(pk)
     wait_until(lambda: len(playlist_segments(live_dir / "hls" / "index.m3u8")) >= 2)
-    before = (live_dir / "recording.ts").stat().st_size
+    before = (live_dir / "recording.mpegts").stat().st_size
 
     # The server goes away mid-stream (its ffmpeg with it) and comes back.
     site.restart()
@@ -225,7 +225,7 @@ def test_the_page_resumes_the_same_session_after_the_server_restarts(site, brows
         lambda: "#EXT-X-DISCONTINUITY" in (live_dir / "hls" / "index.m3u8").read_text(),
         timeout=40,
     )
-    wait_until(lambda: (live_dir / "recording.ts").stat().st_size > before + 50_000)
+    wait_until(lambda: (live_dir / "recording.mpegts").stat().st_size > before + 50_000)
     assert "You are live" in page.inner_text("[data-camera-status]")
     assert site.run(f"result = LiveSession.objects.get(pk={pk}).status") == "live"
 

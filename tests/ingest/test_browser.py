@@ -106,7 +106,7 @@ def hls_dir(site, pk):
 
 
 def recording(site, pk):
-    return site.media_root / "uploads" / "live" / str(pk) / "recording.ts"
+    return site.media_root / "uploads" / "live" / str(pk) / "recording.mpegts"
 
 
 def connect(site, pk, user="host", origin=None):

@@ -22,7 +22,13 @@ from tests.ingest.streams import lavfi_args, playlist_segments, probe
 from tests.live_site import ROOT, LiveSite, migrated_database
 from tests.utils import make_session, require
 from wagtail_live.ffmpeg import ffmpeg_binary
-from wagtail_live.ingest.base import end_stale_sessions, hls_playlist_path
+from wagtail_live.ingest.base import (
+    HLS_MARKER_NAME,
+    RECORDING_NAME,
+    end_stale_sessions,
+    hls_playlist_path,
+    prepare_hls_dir,
+)
 from wagtail_live.models import LiveSession, Recording
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
@@ -348,6 +354,9 @@ def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
     old = time.time() - 60
     os.utime(hls_playlist_path(session), (old, old))
     end_stale_sessions()
+    assert status_of(session) == LiveSession.Status.LIVE  # nginx still appends to the recording
+    os.utime(recorded, (old, old))
+    end_stale_sessions()
 
     assert status_of(session) == LiveSession.Status.ENDED
     assert (Path(session.media_dir) / "recording.flv").exists()
@@ -385,3 +394,23 @@ def test_config_command_requires_a_secret(settings):
     settings.WAGTAIL_LIVE = {"NGINX_SECRET": None}
     with pytest.raises(CommandError, match="NGINX_SECRET"):
         call_command("live_nginx_config", stdout=io.StringIO())
+
+
+def test_nginx_hls_cleanup_spares_what_the_embedded_pipeline_writes(site, nginx):
+    # nginx-rtmp sweeps its whole hls_path, where browser-camera sessions write too: old
+    # *.ts and *.m3u8 files go, and so do directories it finds empty.
+    live_root = site.media_root / "uploads" / "live"
+    ours = prepare_hls_dir(live_root / "990001" / "hls")
+    recording = live_root / "990001" / RECORDING_NAME
+    recording.write_bytes(b"\x47" + b"\0" * 187)
+    control = live_root / "990002" / "hls" / "seg-00001.ts"
+    control.parent.mkdir(parents=True)
+    control.write_bytes(b"\x47" + b"\0" * 187)
+    long_ago = time.time() - 300
+    for path in (recording, control, ours / HLS_MARKER_NAME):
+        os.utime(path, (long_ago, long_ago))
+
+    # The clean-up runs every two playlist lengths (12 s with the printed configuration).
+    wait_until(lambda: not control.parent.parent.exists(), timeout=45, interval=0.5)
+    assert recording.exists()
+    assert (ours / HLS_MARKER_NAME).exists()

@@ -184,6 +184,7 @@ def test_end_stale_sessions_ends_only_sessions_without_recent_media(settings):
     recording_path(stale).write_bytes(b"\x47" * 188)
     old = time.time() - 60
     os.utime(hls_playlist_path(stale), (old, old))
+    os.utime(recording_path(stale), (old, old))
     LiveSession.objects.filter(pk=no_media.pk).update(
         started_at=LiveSession.objects.get(pk=no_media.pk).started_at.replace(year=2000)
     )
@@ -195,6 +196,31 @@ def test_end_stale_sessions_ends_only_sessions_without_recent_media(settings):
     assert LiveSession.objects.get(pk=stale.pk).status == LiveSession.Status.ENDED
     assert "#EXT-X-ENDLIST" in hls_playlist_path(stale).read_text()
     assert Recording.objects.filter(session=stale).exists()  # the file was handed on, not lost
+
+
+def test_a_recording_still_growing_keeps_a_session_whose_playlist_was_swept(settings):
+    # nginx-rtmp's hls_cleanup may delete the playlist of a stream that paused; the
+    # recording is only ever appended to, so it says when media last arrived.
+    settings.WAGTAIL_LIVE = {"RECONNECT_GRACE": 5}
+    session = make_session("paused")
+    session.start()
+    LiveSession.objects.filter(pk=session.pk).update(
+        started_at=session.started_at.replace(year=2000)
+    )
+    base.hls_dir(session).mkdir(parents=True)
+    recording_path(session).write_bytes(b"\x47" * 188)
+
+    assert end_stale_sessions() == []
+    old = time.time() - 60
+    os.utime(recording_path(session), (old, old))
+    assert [s.pk for s in end_stale_sessions()] == [session.pk]
+
+
+def test_new_hls_directories_carry_a_marker_so_they_are_never_empty(tmp_path):
+    directory = base.prepare_hls_dir(tmp_path / "7" / "hls")
+    assert [p.name for p in directory.iterdir()] == [base.HLS_MARKER_NAME]
+    assert not base.RECORDING_NAME.endswith(".ts")  # nginx-rtmp sweeps *.ts under its hls_path
+    base.prepare_hls_dir(directory)  # idempotent
 
 
 # -- helpers -----------------------------------------------------------------

@@ -3,8 +3,8 @@
 Every backend turns an authenticated encoder into the same three things:
 
 * HLS with short segments at ``session.media_dir/hls/index.m3u8``;
-* the recording ``session.media_dir/recording.ts`` (MPEG-TS, so a crash mid-write
-  leaves a playable file);
+* the recording ``session.media_dir/recording.mpegts`` (MPEG-TS, so a crash
+  mid-write leaves a playable file);
 * the session's transitions: ``start()`` when media arrives, ``end()`` when the
   encoder has gone for longer than ``RECONNECT_GRACE``.
 
@@ -16,7 +16,7 @@ lifecycle helpers here.
 
 A resume appends to the same files: the HLS playlist continues
 (``append_list`` + ``discont_start``) and ffmpeg writes the recording into
-``recording.ts`` opened for appending, with timestamps shifted past the
+``recording.mpegts`` opened for appending, with timestamps shifted past the
 previous part's (``-output_ts_offset``), so the recording stays one file.
 """
 
@@ -39,7 +39,13 @@ from ..ffmpeg import ffmpeg_binary
 logger = logging.getLogger("wagtail_live.ingest")
 
 PLAYLIST_NAME = "index.m3u8"
-RECORDING_NAME = "recording.ts"
+# Not "*.ts": nginx-rtmp's hls_cleanup deletes every .ts file under its hls_path (the same
+# MEDIA_SUBDIR) a few seconds after its last write, and would take the recording with it.
+RECORDING_NAME = "recording.mpegts"
+# Written into every HLS directory the pipeline creates: nginx-rtmp's clean-up removes
+# directories it finds empty, which a new one is until ffmpeg's first segment arrives.
+HLS_MARKER_NAME = "wagtail_live.txt"
+HLS_MARKER_TEXT = "Live HLS output of wagtail_live (this file keeps the directory in place).\n"
 # How long ffmpeg may take to flush its last segment after its input closed.
 FFMPEG_EXIT_TIMEOUT = 15
 # How often a running broadcast re-reads its session, to notice an *End live* from the admin.
@@ -194,11 +200,40 @@ def finish_playlist(session):
 
 
 def last_activity(session):
-    """When media last arrived for ``session`` (the playlist's mtime), or None."""
-    try:
-        return os.stat(hls_playlist_path(session)).st_mtime
-    except FileNotFoundError:
-        return None
+    """When media last arrived for ``session``, or None.
+
+    The newest of the playlist and the recording (ours, or nginx-rtmp's): while an
+    encoder is away, nginx-rtmp's clean-up may delete the playlist, but a
+    recording is only ever appended to.
+    """
+    directory = Path(session.media_dir)
+    candidates = [
+        hls_playlist_path(session),
+        directory / RECORDING_NAME,
+        directory.parent / nginx_recording_name(session),
+    ]
+    times = []
+    for path in candidates:
+        try:
+            times.append(os.stat(path).st_mtime)
+        except FileNotFoundError:
+            pass
+    return max(times, default=None)
+
+
+def nginx_recording_name(session):
+    """nginx-rtmp records the stream ``<pk>/hls`` as ``<pk>%2Fhls.flv`` (it escapes the slash)."""
+    return f"{session.pk}%2Fhls.flv"
+
+
+def prepare_hls_dir(directory):
+    """Create ``directory`` for HLS output, with the marker that keeps it from being swept."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    marker = directory / HLS_MARKER_NAME
+    if not marker.exists():
+        marker.write_text(HLS_MARKER_TEXT)
+    return directory
 
 
 # ---------------------------------------------------------------------------
@@ -312,8 +347,7 @@ class LivePipeline:
 
     async def start(self):
         """Create the output directories and start ffmpeg."""
-        directory = hls_dir(self.session)
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = prepare_hls_dir(hls_dir(self.session))
         # ffmpeg writes the recording straight into the file opened for appending, so a
         # resumed part lands after the previous one (MPEG-TS concatenates byte-wise).
         self._recording = open(recording_path(self.session), "ab")  # noqa: SIM115 - closed in close()
@@ -449,13 +483,13 @@ def hand_off_recording(session, storage_name):
 def collect_recording(session):
     """Return the storage name of ``session``'s finished recording, or None.
 
-    The embedded pipeline writes ``recording.ts``; nginx-rtmp records the
+    The embedded pipeline writes ``recording.mpegts``; nginx-rtmp records the
     stream ``<pk>/hls`` as ``<MEDIA_SUBDIR>/<pk>%2Fhls.flv`` (it escapes the
     slash; appended to on resume), which is moved to ``recording.flv`` here,
     once the session is over.
     """
     directory = Path(session.media_dir)
-    nginx_file = directory.parent / f"{session.pk}%2Fhls.flv"
+    nginx_file = directory.parent / nginx_recording_name(session)
     if nginx_file.exists() and not (directory / "recording.flv").exists():
         nginx_file.rename(directory / "recording.flv")
     for name in (RECORDING_NAME, "recording.flv"):

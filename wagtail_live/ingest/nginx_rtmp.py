@@ -39,6 +39,7 @@ from .base import (
     finish_session,
     hls_dir,
     is_receiving_elsewhere,
+    prepare_hls_dir,
     start_session_quietly,
 )
 
@@ -97,7 +98,7 @@ def authorize_publish(stream_key, relay_base):
         raise StreamRefused(_("Unknown, revoked or expired stream key."))
     if session.status == LiveSession.Status.LIVE and is_receiving_elsewhere(session):
         raise StreamRefused(_("Another encoder is already live on this session."))
-    hls_dir(session).mkdir(parents=True, exist_ok=True)
+    prepare_hls_dir(hls_dir(session))
     if not start_session_quietly(session):
         raise StreamRefused(_("This live session cannot go live."))
     logger.info("nginx: publishing to session %s", session.pk)
