@@ -40,7 +40,8 @@ MAX_CHUNK_STREAMS = 64
 MAX_PENDING_BYTES = 4 * 1024 * 1024
 PUBLISH_STREAM_ID = 1
 RTMP_APP = "live"
-# Seconds between socket reads while media flows (see RTMPConnection.let_media_accumulate).
+# Seconds between socket reads while media flows (see RTMPConnection.let_media_accumulate):
+# a tenth of a segment of added latency for about half the listener's CPU (docs/benchmarks.md).
 READ_INTERVAL = 0.1
 # Video messages to wait for the first audio message (to learn its codec) before starting ffmpeg.
 MAX_VIDEO_BEFORE_AUDIO = 30
@@ -332,7 +333,8 @@ class RTMPConnection:
                     await self.flush_media()
                     return
             await self.flush_media()
-            if self.publishing:
+            # Not before ffmpeg runs: its start waits on the first audio and video.
+            if self.broadcast is not None and self.broadcast.pipeline is not None:
                 await self.let_media_accumulate()
 
     async def let_media_accumulate(self):
