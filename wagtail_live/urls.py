@@ -28,4 +28,5 @@ urlpatterns = [
     path("rtmp/on_publish", rtmp.on_publish, name="rtmp_on_publish"),
     path("rtmp/on_publish_done", rtmp.on_publish_done, name="rtmp_on_publish_done"),
     path("rtmp/on_record_done", rtmp.on_record_done, name="rtmp_on_record_done"),
+    path("rtmp/on_update", rtmp.on_update, name="rtmp_on_update"),
 ]

@@ -5,6 +5,7 @@ file, as in production: nginx's callbacks arrive concurrently, which an in-memor
 shared between threads cannot take. The callbacks' own checks are tested in-process below.
 """
 
+import asyncio
 import io
 import os
 import shutil
@@ -22,6 +23,7 @@ from tests.ingest.streams import lavfi_args, playlist_segments, probe
 from tests.live_site import ROOT, LiveSite, migrated_database
 from tests.utils import make_session, require
 from wagtail_live.ffmpeg import ffmpeg_binary
+from wagtail_live.ingest import amf0
 from wagtail_live.ingest.base import (
     HLS_MARKER_NAME,
     RECORDING_NAME,
@@ -29,6 +31,7 @@ from wagtail_live.ingest.base import (
     hls_playlist_path,
     prepare_hls_dir,
 )
+from wagtail_live.ingest.rtmp import ChunkReader, encode_message
 from wagtail_live.models import LiveSession, Recording
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
@@ -250,6 +253,74 @@ def test_encoder_dying_mid_stream_ends_the_session_and_keeps_the_recording(site,
     assert codecs == ["aac", "h264"] and duration > 1
 
 
+@pytest.mark.services
+@pytest.mark.slow
+def test_end_live_in_the_admin_drops_the_nginx_encoder(site, nginx):
+    pk, key = site_session(site)
+    encoder = push(nginx, key, seconds=0)
+    try:
+        wait_until(lambda: site_state(site, pk)[0] == "live")
+        site.run(f"LiveSession.objects.get(pk={pk}).end()\nresult = None")
+        encoder.wait(15)  # dropped by nginx at the next on_update
+    finally:
+        encoder.kill()
+    wait_until(lambda: recording_handed_off(site, pk), timeout=30, interval=0.5)
+
+
+async def publish_and_idle(port, key):
+    """Publish ``live/<key>`` like an encoder, then send no media; return (reader, writer, code)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"\x03" + b"\0" * 8 + os.urandom(1528))  # C0, C1 (plain handshake)
+    s0s1s2 = await reader.readexactly(1 + 2 * 1536)
+    writer.write(s0s1s2[1:1537])  # C2 echoes S1
+    chunks = ChunkReader(reader)
+    chunks.max_message_size = 1 << 20
+    backlog = []
+
+    async def command(name, transaction, *values, stream_id=0):
+        payload = amf0.encode(name, transaction, *values)
+        writer.write(encode_message(20, payload, stream_id=stream_id, chunk_size=128))
+        await writer.drain()
+        while True:
+            if not backlog:
+                backlog.extend(await chunks.read_messages())
+            type_id, _, _, body = backlog.pop(0)
+            if type_id == 1:  # SetChunkSize
+                chunks.chunk_size = int.from_bytes(body[:4], "big")
+            elif type_id == 20:
+                reply = amf0.decode_all(body)
+                if reply[0] in ("_result", "_error") and reply[1] == transaction:
+                    return reply
+                if reply[0] == "onStatus" and name == "publish":
+                    return reply
+
+    await command("connect", 1, {"app": "live", "tcUrl": f"rtmp://127.0.0.1:{port}/live"})
+    stream_id = int((await command("createStream", 2, None))[3])
+    status = await command("publish", 3, None, key, "live", stream_id=stream_id)
+    return reader, writer, status[3]["code"]
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_an_encoder_that_publishes_and_sends_nothing_changes_nothing(site, nginx):
+    pk, key = site_session(site)
+
+    async def scenario():
+        reader, writer, code = await publish_and_idle(nginx, key)
+        assert code == "NetStream.Publish.Start"
+        await asyncio.sleep(3)  # several on_update periods with nothing to play
+        assert site_state(site, pk) == ["ready", []]
+        writer.close()
+
+    asyncio.run(scenario())
+    time.sleep(1)  # nginx's publish_done / record_done callbacks
+    assert site_state(site, pk) == ["ready", []]
+    # The session is untouched: the same key then streams for real.
+    encoder = push(nginx, key)
+    wait_until(lambda: site_state(site, pk)[0] == "live")
+    assert encoder.wait(20) == 0
+
+
 # -- the callbacks themselves (no nginx needed) ------------------------------------------
 
 
@@ -270,7 +341,9 @@ def status_of(session):
     return session.status
 
 
-@pytest.mark.parametrize("name", ["rtmp_on_publish", "rtmp_on_publish_done", "rtmp_on_record_done"])
+@pytest.mark.parametrize(
+    "name", ["rtmp_on_publish", "rtmp_on_publish_done", "rtmp_on_record_done", "rtmp_on_update"]
+)
 @pytest.mark.parametrize("secret", [None, "", "not-the-secret"])
 @db
 def test_callbacks_without_the_secret_are_refused(client, nginx_settings, name, secret):
@@ -313,7 +386,7 @@ def test_on_publish_relays_the_stream_away_from_the_key(client, nginx_settings):
     assert response.status_code == 302
     location = response["Location"]
     assert location.startswith(f"{RELAY}/{session.pk}/hls?token=") and key not in location
-    assert status_of(session) == LiveSession.Status.LIVE
+    assert status_of(session) == LiveSession.Status.READY  # live once media arrives
     # The relay itself is let into the internal application with that token only.
     token = location.partition("token=")[2]
     inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
@@ -335,6 +408,66 @@ def test_record_done_for_an_unknown_stream_is_ignored(client, nginx_settings):
     assert response.status_code == 404
 
 
+PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.000,\n0.ts\n"
+
+
+def publish(client, session, key):
+    """on_publish of the public application, then of nginx's relay; the internal form fields."""
+    response = client.post(
+        callback_url("rtmp_on_publish", relay=RELAY), {"app": "live", "name": key}
+    )
+    token = response["Location"].partition("token=")[2]
+    inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
+    assert (
+        client.post(callback_url("rtmp_on_publish"), {**inner, "token": token}).status_code == 200
+    )
+    return inner
+
+
+@db
+def test_on_update_goes_live_at_the_first_segment_and_drops_an_ended_session(
+    client, nginx_settings
+):
+    session, key = session_with_key()
+    inner = publish(client, session, key)
+    update = {"app": "live", "name": key, "call": "update_publish"}  # the encoder's own stream
+    url = callback_url("rtmp_on_update")
+
+    assert client.post(url, update).status_code == 200
+    assert status_of(session) == LiveSession.Status.READY  # nothing playable yet
+    hls_playlist_path(session).write_text(PLAYLIST)
+    assert client.post(url, update).status_code == 200
+    assert status_of(session) == LiveSession.Status.LIVE
+
+    session.issue_stream_key()  # a new key for next time does not cut the stream
+    assert client.post(url, update).status_code == 200
+    session.end()  # *End live* in the admin: the next update drops the encoder
+    assert client.post(url, update).status_code == 403
+    assert client.post(url, {**update, "name": "not-a-key"}).status_code == 404
+    assert client.post(url, inner).status_code == 200  # nginx's relay is not judged here
+
+
+@db
+def test_an_encoder_that_sent_nothing_leaves_the_session_ready(client, nginx_settings):
+    session, key = session_with_key()
+    inner = publish(client, session, key)
+    # drop_idle_publisher closed it: nginx reports the stream and its (empty) record done.
+    client.post(callback_url("rtmp_on_publish_done"), inner)
+    client.post(callback_url("rtmp_on_record_done"), {**inner, "path": "/nowhere.flv"})
+    assert status_of(session) == LiveSession.Status.READY
+    assert not Recording.objects.filter(session=session).exists()
+    assert LiveSession.objects.for_stream_key(key) == session  # the key still works
+
+
+@db
+def test_a_stream_shorter_than_one_update_still_goes_live_and_ends(client, nginx_settings):
+    session, key = session_with_key()
+    inner = publish(client, session, key)
+    hls_playlist_path(session).write_text(PLAYLIST)
+    client.post(callback_url("rtmp_on_publish_done"), inner)
+    assert status_of(session) == LiveSession.Status.ENDED
+
+
 @db
 def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
     client, nginx_settings, media_root
@@ -344,8 +477,9 @@ def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
     client.post(callback_url("rtmp_on_publish", relay=RELAY), {"app": "live", "name": key})
     recorded = media_root / "uploads" / "live" / f"{session.pk}%2Fhls.flv"  # as nginx names it
     recorded.write_bytes(b"FLV" + b"\0" * 100)
-    hls_playlist_path(session).write_text("#EXTM3U\n")
+    hls_playlist_path(session).write_text(PLAYLIST)
     inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
+    client.post(callback_url("rtmp_on_update"), inner)
     client.post(callback_url("rtmp_on_publish_done"), inner)
     client.post(callback_url("rtmp_on_record_done"), {**inner, "path": str(recorded)})
     assert status_of(session) == LiveSession.Status.LIVE  # it may still resume

@@ -12,7 +12,12 @@ RTMP applications keep the stream key out of every file name and URL:
   the site signed): writes HLS to ``<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (the
   same place as the embedded backends) and records the stream.
 
-``on_publish_done`` of the internal stream ends the session at once when
+``on_update`` of the encoder's stream, every ``UPDATE_SECONDS`` while nginx
+receives it, moves the session to *live* once its first HLS segment is listed
+(nginx has no "first media" callback; a publisher that sends nothing is dropped
+by ``drop_idle_publisher`` and leaves the session as it was), and drops the
+encoder with a non-2xx answer once the session was ended elsewhere (*End live*
+in the admin). ``on_publish_done`` of the internal stream ends the session at once when
 ``RECONNECT_GRACE`` is 0, else the clean-up task ends it if nobody resumes;
 ``on_record_done`` hands the recording (moved to ``<pk>/recording.flv``) to
 ``enqueue_recording`` once the session is over: while it may resume, nginx
@@ -38,6 +43,7 @@ from .base import (
     end_session_quietly,
     finish_session,
     hls_dir,
+    hls_playlist_path,
     is_receiving_elsewhere,
     prepare_hls_dir,
     start_session_quietly,
@@ -47,6 +53,11 @@ logger = logging.getLogger("wagtail_live.ingest.nginx")
 
 PUBLIC_APP = "live"
 INTERNAL_APP = "live_hls"
+# How often nginx calls on_update while it receives a stream (going live, noticing *End live*).
+UPDATE_SECONDS = 1
+# An encoder that stops sending media mid-stream is dropped after this long (nginx starts
+# counting at the first packet; one that never sends is dropped by nginx's own timeout).
+IDLE_PUBLISHER_SECONDS = 10
 # The internal stream of session 12 is "12/hls": nginx then writes 12/hls/index.m3u8.
 INTERNAL_NAME = re.compile(r"(\d+)/hls")
 
@@ -88,19 +99,19 @@ def authorize_publish(stream_key, relay_base):
     """on_publish of the public application: return the relay URL, or raise StreamRefused.
 
     Refuses wrong, revoked and expired keys, ended sessions and a second
-    encoder while one is live. Creates the HLS directory nginx writes into and
-    moves the session to *live* (nginx tells nothing earlier than publish).
+    encoder while one is live, and creates the HLS directory nginx writes into.
+    The session goes *live* later, in :func:`publish_update`, once media arrived.
     """
     from ..models import LiveSession
 
     session = LiveSession.objects.for_stream_key(stream_key or "")
     if session is None:
         raise StreamRefused(_("Unknown, revoked or expired stream key."))
+    if session.status not in LiveSession.OPEN_STATUSES:
+        raise StreamRefused(_("This live session cannot go live."))
     if session.status == LiveSession.Status.LIVE and is_receiving_elsewhere(session):
         raise StreamRefused(_("Another encoder is already live on this session."))
     prepare_hls_dir(hls_dir(session))
-    if not start_session_quietly(session):
-        raise StreamRefused(_("This live session cannot go live."))
     logger.info("nginx: publishing to session %s", session.pk)
     return f"{relay_base.rstrip('/')}/{session.pk}/hls?token={relay_token(session.pk)}"
 
@@ -112,6 +123,19 @@ def authorize_relay(name, token):
         raise StreamRefused(_("Only the site's own relay may publish here."))
 
 
+def session_streaming_with_key(stream_key):
+    """The session an encoder that publishes with ``stream_key`` streams to, or None.
+
+    Unlike ``for_stream_key`` (may this encoder start?), a key replaced or past its
+    lifetime keeps the encoder already streaming: as with the embedded listener,
+    only the session's end drops it.
+    """
+    from ..models.sessions import find_stream_key
+
+    found = find_stream_key(stream_key)
+    return found.session if found is not None else None
+
+
 def session_for_internal_stream(name):
     """The session of an internal stream name ``<pk>/hls``, or None."""
     from ..models import LiveSession
@@ -120,19 +144,61 @@ def session_for_internal_stream(name):
     return LiveSession.objects.filter(pk=int(match[1])).first() if match else None
 
 
+def publish_update(session):
+    """on_update of the internal stream; False when nginx should drop the encoder.
+
+    The session goes *live* once nginx has listed a segment (a viewer can play
+    it); a session ended elsewhere answers False, so an *End live* in the admin
+    disconnects the encoder within ``UPDATE_SECONDS``.
+    """
+    session.refresh_from_db()
+    if session.has_ended:
+        logger.info("nginx: session %s has ended, dropping its encoder", session.pk)
+        return False
+    if session.status != type(session).Status.LIVE and has_segment(session):
+        return start_session_quietly(session)
+    return True
+
+
+def has_segment(session):
+    """True once ``session``'s HLS playlist lists a segment."""
+    try:
+        return "#EXTINF" in hls_playlist_path(session).read_text()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
+
+
+def went_live(session):
+    """Refresh ``session``; False when it never received media (an encoder that sent nothing).
+
+    Such an encoder leaves the session as it found it, ready for the next attempt.
+    A stream shorter than one ``on_update`` period goes live here, late.
+    """
+    session.refresh_from_db()
+    if session.status not in (type(session).Status.SCHEDULED, type(session).Status.READY):
+        return True
+    if has_segment(session):
+        return start_session_quietly(session)
+    logger.info("nginx: session %s never received media; it stays ready", session.pk)
+    return False
+
+
 def publish_done(session):
     """on_publish_done: without a grace period the session ends now.
 
     The recording is handed on by on_record_done (nginx may still be closing
     the file here) or, after a grace period nobody used, by the clean-up task.
     """
+    if not went_live(session):
+        return
     if live_settings.RECONNECT_GRACE <= 0:
         end_session_quietly(session)
 
 
 def record_done(session, path):
     """on_record_done: hand the recording on once the session is over."""
-    session.refresh_from_db()
+    if not went_live(session):
+        return
     if session.has_ended or live_settings.RECONNECT_GRACE <= 0:
         finish_session(session)
     else:
@@ -178,6 +244,9 @@ def nginx_config(
         ),
         "on_publish_done": callback("rtmp_on_publish_done"),
         "on_record_done": callback("rtmp_on_record_done"),
+        "on_update": callback("rtmp_on_update"),
+        "update": UPDATE_SECONDS,
+        "idle": IDLE_PUBLISHER_SECONDS,
         "accel": "/" + accel.strip("/") + "/",
         "public_app": PUBLIC_APP,
         "internal_app": INTERNAL_APP,
@@ -224,8 +293,13 @@ rtmp {{
         application {public_app} {{
             live on;
             deny play all;
+            # An encoder that publishes and sends no media does not hold the session.
+            drop_idle_publisher {idle}s;
             on_publish {on_publish};
             on_publish_done {on_publish_done};
+            # Goes live at the first segment; a non-2xx answer (session ended) drops the encoder.
+            on_update {on_update};
+            notify_update_timeout {update}s;
         }}
 
         # Internal: only nginx's own relay, with a token the site signed, publishes here.

@@ -37,6 +37,21 @@ def _as_timedelta(value):
     return value if isinstance(value, timedelta) else timedelta(seconds=value)
 
 
+@sensitive_variables("key")
+def find_stream_key(key):
+    """The ``StreamKey`` that is ``key`` (revoked and expired ones too), or None. Never raises."""
+    if not isinstance(key, str) or not STREAM_KEY_PATTERN.fullmatch(key):
+        return None
+    # Look the key up by its digest so the database never compares secrets,
+    # then confirm with a constant-time comparison.
+    stream_key = (
+        StreamKey.objects.select_related("session").filter(digest=_stream_key_digest(key)).first()
+    )
+    if stream_key is None or not hmac.compare_digest(stream_key.key, key):
+        return None
+    return stream_key
+
+
 class LiveSessionQuerySet(models.QuerySet):
     # Keep keys out of production error reports (Django hides these locals there).
     @sensitive_variables("key", "stream_key")
@@ -46,18 +61,8 @@ class LiveSessionQuerySet(models.QuerySet):
         None for anything that is not a current key: empty, malformed, unknown,
         revoked, expired, or belonging to a session that has ended. Never raises.
         """
-        if not isinstance(key, str) or not STREAM_KEY_PATTERN.fullmatch(key):
-            return None
-        # Look the key up by its digest so the database never compares secrets,
-        # then confirm with a constant-time comparison.
-        stream_key = (
-            StreamKey.objects.select_related("session")
-            .filter(digest=_stream_key_digest(key), revoked_at__isnull=True)
-            .first()
-        )
-        if stream_key is None or not hmac.compare_digest(stream_key.key, key):
-            return None
-        if not stream_key.is_usable():
+        stream_key = find_stream_key(key)
+        if stream_key is None or not stream_key.is_usable():
             return None
         return stream_key.session
 

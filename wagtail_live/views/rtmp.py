@@ -69,6 +69,19 @@ def on_publish_done(request):
 
 
 @callback
+def on_update(request):
+    """Every second while an encoder publishes: go live at the first segment, or drop it."""
+    if is_internal(request):
+        return HttpResponse("ok")
+    session = nginx_rtmp.session_streaming_with_key(request.POST.get("name"))
+    if session is None:
+        return HttpResponse("unknown stream", status=404)
+    if not nginx_rtmp.publish_update(session):
+        return HttpResponseForbidden("the live session has ended")
+    return HttpResponse("ok")
+
+
+@callback
 def on_record_done(request):
     """nginx closed a recording file."""
     session = nginx_rtmp.session_for_internal_stream(request.POST.get("name"))
