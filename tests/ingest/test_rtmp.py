@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -89,6 +90,38 @@ async def test_right_key_gives_one_second_hls_recording_and_lifecycle(server):
     codecs, duration = probe(recording_path(session))
     assert codecs == ["aac", "h264"] and 3.5 < duration < 4.6
     assert await sync_to_async(Recording.objects.filter(session_id=session.pk).exists)()
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_a_high_bitrate_stream_is_read_in_real_time(server, tmp_path):
+    # The listener rests between reads; it must still keep up with an encoder sending far
+    # more than one read's worth per rest (a 24 Mbit/s stream: 300 KB per 100 ms).
+    seconds = 6
+    source = tmp_path / "cbr.flv"
+    await asyncio.to_thread(
+        subprocess.run,
+        [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error",
+         "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30", "-f", "lavfi",
+         "-i", "sine=sample_rate=48000", "-t", str(seconds),
+         "-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-b:v", "24M",
+         "-minrate", "24M", "-maxrate", "24M", "-bufsize", "2M",
+         "-x264-params", "nal-hrd=cbr", "-c:a", "aac", "-f", "flv", str(source)],
+        check=True,
+    )  # fmt: skip
+    assert source.stat().st_size > seconds * 2_500_000  # it really is ~24 Mbit/s
+    session, key = await live_session_with_key()
+    started = asyncio.get_running_loop().time()
+    encoder = await asyncio.create_subprocess_exec(
+        ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+        "-i", str(source), "-c", "copy", "-f", "flv", url(server, key),
+    )  # fmt: skip
+    assert await asyncio.wait_for(encoder.wait(), 60) == 0
+    # An encoder held back by a slow reader takes longer than the media lasts.
+    assert asyncio.get_running_loop().time() - started < seconds + 4
+    await wait_until_ended(session, timeout=15)
+    codecs, duration = probe(recording_path(session))
+    assert codecs == ["aac", "h264"] and duration > seconds - 1
 
 
 @pytest.mark.services
@@ -291,6 +324,18 @@ async def test_chunk_reader_reassembles_messages_split_into_chunks():
     reader.feed_eof()
     [(type_id, stream_id, timestamp, body)] = await ChunkReader(reader).read_messages()
     assert (type_id, stream_id, body) == (9, 1, payload)
+
+
+async def test_chunk_reader_takes_everything_buffered_in_one_read():
+    frames = [os.urandom(40_000) for _ in range(20)]  # 800 KB, far more than one chunk block
+    reader = asyncio.StreamReader(limit=2**22)
+    reader.feed_data(
+        b"".join(encode_message(9, f, chunk_stream=6, stream_id=1, chunk_size=4096) for f in frames)
+    )
+    chunks = ChunkReader(reader)
+    chunks.chunk_size, chunks.max_message_size = 4096, 1 << 20
+    messages = await chunks.read_messages()
+    assert [m[3] for m in messages] == frames
 
 
 async def test_chunk_reader_returns_buffered_media_together_and_stops_after_a_command():

@@ -43,6 +43,10 @@ RTMP_APP = "live"
 # Seconds between socket reads while media flows (see RTMPConnection.let_media_accumulate):
 # a tenth of a segment of added latency for about half the listener's CPU (docs/benchmarks.md).
 READ_INTERVAL = 0.1
+# The most one read takes from the socket's buffer, and the size of a read that means the
+# encoder outpaces the rests (at 256 KiB per 100 ms, about 20 Mbit/s): then read without resting.
+READ_SIZE = 1024 * 1024
+BUSY_READ_SIZE = 256 * 1024
 # Video messages to wait for the first audio message (to learn its codec) before starting ffmpeg.
 MAX_VIDEO_BEFORE_AUDIO = 30
 
@@ -80,7 +84,7 @@ class ChunkReader:
     """Reassembles RTMP messages from the chunks arriving on ``reader``.
 
     Bytes are read in large blocks and chunks parsed from a buffer: one await
-    per block rather than several per (often 128-byte) chunk keeps the
+    per read rather than several per (often 128-byte) chunk keeps the
     listener's CPU small next to ffmpeg's.
     """
 
@@ -89,6 +93,7 @@ class ChunkReader:
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.max_message_size = MAX_COMMAND_SIZE  # raised once the encoder may publish
         self.bytes_read = 0
+        self.last_read_size = 0
         self._streams = {}
         self._buffer = bytearray()
         self._pos = 0
@@ -113,7 +118,9 @@ class ChunkReader:
                     return messages
 
     async def _fill(self):
-        data = await self.reader.read(65536)
+        # Take all that is buffered: after a rest there may be far more than one block.
+        data = await self.reader.read(READ_SIZE)
+        self.last_read_size = len(data)
         if not data:
             raise asyncio.IncompleteReadError(bytes(self._buffer[self._pos :]), None)
         if self._pos:
@@ -333,8 +340,13 @@ class RTMPConnection:
                     await self.flush_media()
                     return
             await self.flush_media()
-            # Not before ffmpeg runs: its start waits on the first audio and video.
-            if self.broadcast is not None and self.broadcast.pipeline is not None:
+            # Not before ffmpeg runs (its start waits on the first audio and video), nor
+            # while a read comes back large: then the encoder sends faster than we rest.
+            if (
+                self.broadcast is not None
+                and self.broadcast.pipeline is not None
+                and self.chunks.last_read_size < BUSY_READ_SIZE
+            ):
                 await self.let_media_accumulate()
 
     async def let_media_accumulate(self):
