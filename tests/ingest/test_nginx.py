@@ -168,7 +168,8 @@ def test_right_key_streams_hls_and_hands_off_the_recording(site, nginx):
     pk, key = site_session(site)
     encoder = push(nginx, key)
     wait_until(lambda: segment_count(site, pk) >= 1)
-    assert site_state(site, pk)[0] == "live"
+    # Live at the first on_update (every second) that finds a listed segment.
+    wait_until(lambda: site_state(site, pk)[0] == "live", timeout=5, interval=0.2)
     assert encoder.wait(20) == 0
 
     wait_until(lambda: recording_handed_off(site, pk), timeout=30, interval=0.5)
