@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import websockets
+from procstat import process_cpu_seconds  # benchmarks/ is on sys.path as the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
 LISTENING = re.compile(r"Listening on (?:TCP address [\d.]+:)?(\d+)")
@@ -283,12 +284,6 @@ async def send_messages(url, origin, cookie, rate, duration):
             )
             sent += 1
         return sent
-
-
-def process_cpu_seconds(pid):
-    """User + system CPU seconds used so far by process ``pid`` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values, fraction):

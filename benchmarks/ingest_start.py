@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from procstat import process_cpu_seconds  # noqa: E402 (benchmarks/, the script's folder)
+
 from tests.live_site import LiveSite, migrated_database  # noqa: E402
 
 SECRET = "benchmark-secret"
@@ -98,12 +100,6 @@ def first_playable(playlist, started, timeout=20):
     raise RuntimeError(f"no playlist at {playlist} after {timeout}s")
 
 
-def process_cpu(pid):
-    """utime + stime of a running process, in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wait_for_pipeline(parent, timeout=20):
     """The pid of the listener's ffmpeg pipeline (the child reading media from its stdin).
 
@@ -132,9 +128,9 @@ WARM_UP = 4
 def steady_cpu(pids, seconds):
     """CPU-seconds per second of each process over ``seconds``, after the warm-up."""
     time.sleep(WARM_UP)
-    before = [process_cpu(pid) for pid in pids]
+    before = [process_cpu_seconds(pid) for pid in pids]
     time.sleep(seconds)
-    after = [process_cpu(pid) for pid in pids]
+    after = [process_cpu_seconds(pid) for pid in pids]
     return [(a - b) / seconds for a, b in zip(after, before, strict=True)]
 
 

@@ -14,10 +14,10 @@ RTMP applications keep the stream key out of every file name and URL:
 
 ``on_update`` of the encoder's stream, every ``UPDATE_SECONDS`` while nginx
 receives it, moves the session to *live* once its first HLS segment is listed
-(nginx has no "first media" callback; a publisher that sends nothing is dropped
-by ``drop_idle_publisher`` and leaves the session as it was), and drops the
-encoder with a non-2xx answer once the session was ended elsewhere (*End live*
-in the admin). ``on_publish_done`` of the internal stream ends the session at once when
+(nginx has no "first media" callback; a publisher that sends nothing leaves the
+session as it was), and drops the encoder with a non-2xx answer once the
+session was ended elsewhere (*End live* in the admin). ``on_publish_done`` of
+the internal stream ends the session at once when
 ``RECONNECT_GRACE`` is 0, else the clean-up task ends it if nobody resumes;
 ``on_record_done`` hands the recording (moved to ``<pk>/recording.flv``) to
 ``enqueue_recording`` once the session is over: while it may resume, nginx
@@ -105,10 +105,8 @@ def authorize_publish(stream_key, relay_base):
     from ..models import LiveSession
 
     session = LiveSession.objects.for_stream_key(stream_key or "")
-    if session is None:
+    if session is None:  # also for a session that has ended: its keys are no longer usable
         raise StreamRefused(_("Unknown, revoked or expired stream key."))
-    if session.status not in LiveSession.OPEN_STATUSES:
-        raise StreamRefused(_("This live session cannot go live."))
     if session.status == LiveSession.Status.LIVE and is_receiving_elsewhere(session):
         raise StreamRefused(_("Another encoder is already live on this session."))
     prepare_hls_dir(hls_dir(session))
@@ -145,18 +143,16 @@ def session_for_internal_stream(name):
 
 
 def publish_update(session):
-    """on_update of the internal stream; False when nginx should drop the encoder.
+    """on_update of the encoder's stream; False when nginx should drop the encoder.
 
     The session goes *live* once nginx has listed a segment (a viewer can play
     it); a session ended elsewhere answers False, so an *End live* in the admin
     disconnects the encoder within ``UPDATE_SECONDS``.
     """
-    session.refresh_from_db()
+    went_live(session)
     if session.has_ended:
         logger.info("nginx: session %s has ended, dropping its encoder", session.pk)
         return False
-    if session.status != type(session).Status.LIVE and has_segment(session):
-        return start_session_quietly(session)
     return True
 
 
@@ -169,18 +165,17 @@ def has_segment(session):
 
 
 def went_live(session):
-    """Refresh ``session``; False when it never received media (an encoder that sent nothing).
+    """Refresh ``session``, moving it to *live* if nginx has listed a segment by now.
 
-    Such an encoder leaves the session as it found it, ready for the next attempt.
-    A stream shorter than one ``on_update`` period goes live here, late.
+    False while it never received media (an encoder that sent nothing leaves the
+    session as it found it, ready for the next attempt). Called on every
+    callback, so a stream shorter than one ``on_update`` period goes live too, late.
     """
     session.refresh_from_db()
-    if session.status not in (type(session).Status.SCHEDULED, type(session).Status.READY):
-        return True
-    if has_segment(session):
-        return start_session_quietly(session)
-    logger.info("nginx: session %s never received media; it stays ready", session.pk)
-    return False
+    waiting = (type(session).Status.SCHEDULED, type(session).Status.READY)
+    if session.status in waiting and has_segment(session):
+        start_session_quietly(session)  # leaves session.status as the database has it
+    return session.status not in waiting
 
 
 def publish_done(session):
@@ -293,7 +288,7 @@ rtmp {{
         application {public_app} {{
             live on;
             deny play all;
-            # An encoder that publishes and sends no media does not hold the session.
+            # An encoder that stops sending media mid-stream is dropped (the grace period applies).
             drop_idle_publisher {idle}s;
             on_publish {on_publish};
             on_publish_done {on_publish_done};

@@ -78,7 +78,7 @@ class RedisPresence(PresenceBackend):
     async def add_likes(self, session_id, amount, initial=0):
         key = self._key(session_id, "likes")
         pipe = self.client.pipeline(transaction=False)
-        pipe.set(key, initial, nx=True, ex=KEEP_SECONDS)
+        pipe.set(key, initial, nx=True)
         pipe.incrby(key, amount)
         pipe.expire(key, KEEP_SECONDS)
         _, total, _ = await pipe.execute()
