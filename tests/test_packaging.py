@@ -1,5 +1,7 @@
-"""The wheel carries what a site needs: templates, static files (vendored hls.js too) and migrations."""
+"""The wheel carries what a site needs: templates, static files (vendored hls.js too) and migrations,
+and it builds without setuptools warnings."""
 
+import re
 import subprocess
 import sys
 import zipfile
@@ -13,7 +15,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
+def built(tmp_path_factory):
+    """``python -m build`` as a release runs it: the sdist, then the wheel built from that sdist.
+
+    Returns ``(wheel path, everything the build printed)``.
+    """
     try:
         import build  # noqa: F401
     except ImportError:
@@ -21,22 +27,18 @@ def wheel(tmp_path_factory):
     require(build is not None, "the 'build' package (pip install build)")
     out = tmp_path_factory.mktemp("dist")
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "build",
-            "--wheel",
-            "--no-isolation",
-            "--outdir",
-            str(out),
-            str(ROOT),
-        ],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)],
         capture_output=True,
         text=True,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     (path,) = out.glob("wagtail_livestream-*.whl")
-    return path
+    return path, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def wheel(built):
+    return built[0]
 
 
 @pytest.mark.slow
@@ -73,3 +75,30 @@ def test_wheel_metadata(wheel):
         "av",
     ):
         assert f"Requires-Dist: {requirement}" in metadata
+
+
+@pytest.mark.slow
+def test_build_prints_no_setuptools_warnings(built):
+    """setuptools frames each of its warnings (deprecations, packages missing from the
+    configuration) in a ``!!`` banner; a clean metadata prints none."""
+    _wheel, output = built
+    banners = [line for line in output.splitlines() if line.strip() == "!!"]
+    deprecations = re.findall(r"(?im)^.*deprecat.*$", output)
+    assert not banners and not deprecations, output[-4000:]
+
+
+@pytest.mark.slow
+def test_static_files_collect_under_manifest_storage(tmp_path, settings):
+    """Sites serving static files with WhiteNoise or ManifestStaticFilesStorage hash every file
+    and every reference in it at collectstatic; a reference to a file we do not ship (a
+    vendored bundle's source map) would fail their deploy."""
+    from django.core.management import call_command
+
+    settings.STATIC_ROOT = str(tmp_path)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+    }
+    call_command("collectstatic", interactive=False, verbosity=0)
+    manifest = (tmp_path / "staticfiles.json").read_text()
+    assert "wagtail_live/vendor/hls.min.js" in manifest
