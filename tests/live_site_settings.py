@@ -9,8 +9,13 @@ DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": os.environ["WAGTAIL_LIVE_SITE_DB"],
-        # daphne serves requests from several threads: wait for a lock, don't fail.
-        "OPTIONS": {"timeout": 20},
+        # The example site's SQLite options (WAL, IMMEDIATE, a busy timeout): daphne's threads,
+        # Huey and the ingest callbacks write at once (docs/installation.md, "SQLite").
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL",
+        },
     }
 }
 # The example site's page templates and assets, so the home page with the player renders.

@@ -11,10 +11,30 @@ import logging
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
+from .exceptions import WagtailLiveError
+
 logger = logging.getLogger(__name__)
 
 #: The ``type`` of the group message consumers receive; its ``event`` key holds the payload.
 GROUP_MESSAGE_TYPE = "live.event"
+
+
+class RealtimeUnavailable(WagtailLiveError):
+    """The channel layer cannot be reached (e.g. ``channels_redis`` and Redis is down)."""
+
+
+async def subscribe(layer, group):
+    """A new channel of ``layer``, added to ``group``.
+
+    Raises ``RealtimeUnavailable`` (with the layer's error as its cause) when
+    the layer fails, so a socket can tell its client instead of dying with 1011.
+    """
+    try:
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+    except Exception as error:  # any layer failure: Redis down, refused, timed out
+        raise RealtimeUnavailable(f"the channel layer failed: {error!r}") from error
+    return channel
 
 
 def group_name(session_pk):
@@ -31,10 +51,14 @@ def publish(session, type, **data):
     """Send the event ``{"type": type, **data}`` to everyone connected to ``session``.
 
     ``session`` is a ``LiveSession`` or its primary key. From sync code this
-    returns once the layer has the message; from inside a running event loop it
-    schedules the send and returns the task (await it if you need to). Without
-    a configured channel layer it logs and does nothing: the app still works,
-    only without real-time updates.
+    returns once the layer has the message: True, or False when the layer
+    failed (e.g. ``channels_redis`` cannot reach Redis). From inside a running
+    event loop it schedules the send and returns the task, whose result is that
+    True or False (await it if you need to). A failed send is logged, never
+    raised: the change being announced has already happened, and only its
+    real-time announcement is lost. Without a configured channel layer it
+    returns None and does nothing: the app still works, only without
+    real-time updates.
     """
     layer = get_channel_layer()
     if layer is None:
@@ -47,6 +71,20 @@ def publish(session, type, **data):
     except RuntimeError:
         loop = None
     if loop is not None:
-        return loop.create_task(layer.group_send(group_name(pk), message))
-    async_to_sync(layer.group_send)(group_name(pk), message)
-    return None
+        return loop.create_task(_send(layer, pk, message))
+    return async_to_sync(_send)(layer, pk, message)
+
+
+async def _send(layer, pk, message):
+    try:
+        await layer.group_send(group_name(pk), message)
+    except Exception as error:  # any layer failure: Redis down, refused, timed out
+        logger.error(
+            "Real-time updates are unavailable: the channel layer did not take the %s event "
+            "of session %s: %r",
+            message["event"]["type"],
+            pk,
+            error,
+        )
+        return False
+    return True

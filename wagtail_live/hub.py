@@ -92,8 +92,7 @@ class Room:
         if layer is not None:
             # Subscribe before reading the history: a message posted in between is
             # then in both, and ``remember`` drops the duplicate.
-            self.channel_name = await layer.new_channel()
-            await layer.group_add(events.group_name(self.session_id), self.channel_name)
+            self.channel_name = await events.subscribe(layer, events.group_name(self.session_id))
         self.known, history, self.pinned, self.slow_mode = await _load_room(self.session_id)
         for message in history:
             self.remember(message)
@@ -316,8 +315,9 @@ class Hub:
             await self._ensure_users_subscription()
             room = self.rooms.get(session_id)
             if room is None:
-                room = self.rooms[session_id] = Room(self, session_id)
-                await room.start()
+                room = Room(self, session_id)
+                await room.start()  # raises events.RealtimeUnavailable when the layer is down
+                self.rooms[session_id] = room
             room.sockets.add(socket)
         if socket.user_id is not None:
             self.sockets_by_user[socket.user_id].add(socket)
@@ -352,8 +352,7 @@ class Hub:
     async def _ensure_users_subscription(self):
         if self._users_task is not None or self.layer is None:
             return
-        self._users_channel = await self.layer.new_channel()
-        await self.layer.group_add(USERS_GROUP, self._users_channel)
+        self._users_channel = await events.subscribe(self.layer, USERS_GROUP)
         self._users_task = asyncio.create_task(self._read_users())
 
     async def _read_users(self):

@@ -65,11 +65,14 @@ def end_stale_live_sessions():
     """End live sessions whose encoder vanished (no new HLS segment for longer than the grace).
 
     A crashed listener or a lost nginx callback must not leave a session *live*
-    for ever; the service also hands each recording on (``ingest.base``).
+    for ever; the service also hands each recording on (``ingest.base``), and
+    picks up the recordings of ended sessions whose hand-off an error lost.
     """
-    from .ingest.base import end_stale_sessions
+    from .ingest.base import end_stale_sessions, hand_off_missed_recordings
 
-    return [session.pk for session in end_stale_sessions()]
+    ended = [session.pk for session in end_stale_sessions()]
+    hand_off_missed_recordings()
+    return ended
 
 
 # -- audience (issue 7): webhooks and reminders --

@@ -25,6 +25,14 @@ from . import protocol
 logger = logging.getLogger(__name__)
 
 
+def realtime_unavailable():
+    """The ``error`` for a channel layer that is down (docs/protocol.md)."""
+    return ChatError(
+        "realtime_unavailable",
+        _("Real-time updates are unavailable right now; trying again shortly."),
+    )
+
+
 class TokenBucket:
     """``rate`` actions per second with bursts up to ``burst``."""
 
@@ -102,7 +110,13 @@ class LiveConsumer(AsyncWebsocketConsumer):
             return
         self.hub = get_hub()
         self.connection_id = self.hub.new_connection_id()
-        self.room = await self.hub.join(self.session_id, self)
+        try:
+            self.room = await self.hub.join(self.session_id, self)
+        except events.RealtimeUnavailable as error:
+            logger.error("wagtail_live: live socket refused, %s", error)
+            await self.send_error(realtime_unavailable())
+            await self.close_with(protocol.CLOSE_UNAVAILABLE)
+            return
         self.joined = True
         await self.send_state()
 
@@ -249,7 +263,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
         message = await database_sync_to_async(self._store_chat)(text, name)
         # Published from the event loop rather than from the database thread: a busy
         # hub would otherwise keep that one thread (and every other socket's chat) waiting.
-        await events.publish(self.session_id, **message.as_event())
+        if await events.publish(self.session_id, **message.as_event()) is False:
+            await self.send_error(realtime_unavailable())  # stored, but nobody saw it live
         if hooks.get_hooks("after_live_chat_message"):
             await database_sync_to_async(chat.after_message)(message)
 

@@ -21,6 +21,8 @@ CLOSE_TOO_LARGE = 4009
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
 
+#: The channel layer (e.g. Redis) is down: the client reconnects with backoff.
+CLOSE_UNAVAILABLE = 4503
 _ANY = object()
 
 

@@ -26,9 +26,11 @@ import os
 import secrets
 import time
 from collections import deque
+from datetime import timedelta
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
@@ -500,7 +502,13 @@ def collect_recording(session):
 
 
 def finish_session(session):
-    """End ``session`` (if still live), close its playlist and hand off its recording."""
+    """End ``session`` (if still live), close its playlist and hand off its recording.
+
+    Safe to call again (a second nginx callback, the clean-up task): every part
+    is idempotent, and the database parts retry transient errors (``end`` and
+    ``enqueue_recording`` do). Should one still fail, the session stays *live*
+    for ``end_stale_sessions``, or the recording waits for ``hand_off_missed_recordings``.
+    """
     end_session_quietly(session)
     finish_playlist(session)
     storage_name = collect_recording(session)
@@ -513,6 +521,35 @@ def is_receiving_elsewhere(session, window=None):
     window = window or max(3 * live_settings.HLS_SEGMENT_SECONDS, 5)
     mtime = last_activity(session)
     return mtime is not None and time.time() - mtime < window
+
+
+def hand_off_missed_recordings(now=None, settle=120, window=timedelta(days=2)):
+    """Hand off the recordings of sessions that ended without one; return those sessions.
+
+    A session ended (by *End live*, a callback or the clean-up task) whose
+    hand-off was lost to an error still has its file; this finds it once the
+    session has been over for ``settle`` seconds (an encoder's last callback
+    may still be closing the file) and within ``window``, so old sessions whose
+    recordings were deleted on purpose are left alone.
+    """
+    from ..models import LiveSession
+
+    now = now or timezone.now()
+    over = (LiveSession.Status.ENDED, LiveSession.Status.FAILED)
+    sessions = LiveSession.objects.filter(
+        status__in=over,
+        ended_at__lt=now - timedelta(seconds=settle + live_settings.RECONNECT_GRACE),
+        ended_at__gte=now - window,
+        recordings__isnull=True,
+    )
+    handed = []
+    for session in sessions:
+        storage_name = collect_recording(session)
+        if storage_name:
+            logger.warning("session %s: handing off its recording %s late", session.pk, storage_name)
+            hand_off_recording(session, storage_name)
+            handed.append(session)
+    return handed
 
 
 def end_stale_sessions(now=None):

@@ -147,6 +147,10 @@ class LiveSession(index.Indexed, models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = LiveSessionQuerySet.as_manager()
+    #: After ``start``/``end``/``fail``: whether the channel layer took the ``status``
+    #: event (None before any, or without a channel layer). See ``end``.
+    announced = None
+
 
     search_fields = [
         index.SearchField("title"),
@@ -185,39 +189,77 @@ class LiveSession(index.Indexed, models.Model):
     # -- state transitions: the only place ``status`` changes after creation --
 
     def start(self, user=None):
-        """Go live. Allowed from *scheduled* or *ready*; raises ``InvalidTransition`` otherwise."""
-        self._transition(
+        """Go live. Allowed from *scheduled* or *ready*; raises ``InvalidTransition`` otherwise.
+
+        See :meth:`end` for what happens around the change of status.
+        """
+        self._change_status(
             self.Status.LIVE,
+            action="wagtail_live.start",
+            user=user,
             allowed_from=(self.Status.SCHEDULED, self.Status.READY),
             started_at=timezone.now(),
         )
-        log(instance=self, action="wagtail_live.start", user=user)
-        self._announce("live_session_started", "after_live_session_start", state="live")
 
     def end(self, user=None):
         """End the session (a live one, or one that never started).
 
         Exactly one caller wins even when two processes end it at once; the
+
+        The new status, the log entry, the ``live_session_ended`` receivers
+        (final figures, webhooks) and the ``after_live_session_end`` hooks are
+        one transaction, retried whole on a transient database error ("database
+        is locked"): either all of them happen, once, or none does and the
+        error reaches the caller. The viewers' ``status`` event follows the
+        commit; ``self.announced`` then says whether the channel layer took it
+        (False: the change stands, but viewers were not told in real time).
         others get ``InvalidTransition``. Stream keys stop working.
         """
-        self._transition(
-            self.Status.ENDED, allowed_from=self.OPEN_STATUSES, ended_at=timezone.now()
+        self._change_status(
+            self.Status.ENDED,
+            allowed_from=self.OPEN_STATUSES,
+            action="wagtail_live.end",
+            user=user,
+            ended_at=timezone.now(),
         )
-        self.stream_keys.filter(revoked_at__isnull=True).update(revoked_at=self.ended_at)
-        log(instance=self, action="wagtail_live.end", user=user)
-        self._announce("live_session_ended", "after_live_session_end", state="ended")
 
     def fail(self, error, user=None):
         """Mark the session failed with a readable ``error`` (e.g. the encoder pipeline broke)."""
-        self._transition(
+        self._change_status(
             self.Status.FAILED,
+            action="wagtail_live.fail",
+            user=user,
+            log_data={"error": str(error)},
             allowed_from=self.OPEN_STATUSES,
             ended_at=timezone.now(),
             error=str(error),
         )
-        self.stream_keys.filter(revoked_at__isnull=True).update(revoked_at=self.ended_at)
-        log(instance=self, action="wagtail_live.fail", user=user, data={"error": str(error)})
-        self._announce("live_session_ended", "after_live_session_end", state="ended")
+
+    def _change_status(self, to, allowed_from, action, user=None, log_data=None, **fields):
+        from ..transient import retry_transient
+
+        before = {name: getattr(self, name) for name in ("status", *fields)}
+        try:
+            retry_transient(
+                self._transition_and_follow_ups, to, allowed_from, action, user, log_data, fields
+            )
+        except BaseException:
+            # The transaction rolled back: the instance says what the database says.
+            for name, value in before.items():
+                setattr(self, name, value)
+            raise
+        self.announced = self._broadcast_status("live" if to == self.Status.LIVE else "ended")
+
+    def _transition_and_follow_ups(self, to, allowed_from, action, user, log_data, fields):
+        # Runs inside one (retried) transaction: see ``end``.
+        self._transition(to, allowed_from, **fields)
+        if to != self.Status.LIVE:
+            self.stream_keys.filter(revoked_at__isnull=True).update(revoked_at=self.ended_at)
+        log(instance=self, action=action, user=user, data=log_data)
+        if to == self.Status.LIVE:
+            self._follow_up("live_session_started", "after_live_session_start")
+        else:
+            self._follow_up("live_session_ended", "after_live_session_end")
 
     def _transition(self, to, allowed_from, **fields):
         # A conditional UPDATE is atomic on every database: of two concurrent
@@ -249,13 +291,18 @@ class LiveSession(index.Indexed, models.Model):
             "to": self.Status(to).label.lower(),
         }
 
-    def _announce(self, signal_name, hook_name, **event):
-        from .. import events, signals
+    def _follow_up(self, signal_name, hook_name):
+        from .. import signals
 
         getattr(signals, signal_name).send(sender=LiveSession, session=self)
         for fn in hooks.get_hooks(hook_name):
             fn(self)
-        events.publish(self, "status", **event)
+
+    def _broadcast_status(self, state):
+        """Tell the session's viewers; True/False whether the channel layer took it (None: no layer)."""
+        from .. import events
+
+        return events.publish(self, "status", state=state)
 
     # -- stream keys --
 

@@ -13,6 +13,18 @@ from ..ingest import rtmp_publish_url
 from .base import SessionMixin, SessionScreenMixin, refuse
 
 
+def warn_if_not_announced(request, session):
+    """The change was saved, but the channel layer (e.g. Redis) did not take its announcement."""
+    if session.announced is False:
+        messages.warning(
+            request,
+            _(
+                "Real-time updates are unavailable: the change is saved, but viewers will see "
+                "it only when they reload the page."
+            ),
+        )
+
+
 class SessionActionMixin(SessionMixin):
     """Actions on a session for those who may stream to it (403 for others, nothing changes)."""
 
@@ -57,6 +69,7 @@ class GoLiveView(SessionActionMixin, SessionScreenMixin, TemplateView):
             messages.error(request, str(error))
         else:
             messages.success(request, _("You are live."))
+            warn_if_not_announced(request, self.session)
         return self.back_to_screen()
 
 
@@ -70,6 +83,7 @@ class EndLiveView(SessionActionMixin, View):
             messages.info(request, str(error))
         else:
             messages.success(request, _("The live has ended."))
+            warn_if_not_announced(request, self.session)
         return self.back_to_screen()
 
 

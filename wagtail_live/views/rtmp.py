@@ -6,12 +6,14 @@ answer refuses the publisher. The logic lives in ``ingest/nginx_rtmp.py``.
 
 import logging
 
+from django.db import OperationalError
 from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ..ingest import nginx_rtmp
 from ..ingest.base import StreamRefused
+from ..transient import is_transient, retry_transient
 
 logger = logging.getLogger("wagtail_live.ingest.nginx")
 
@@ -24,7 +26,15 @@ def relay_to(url):
 
 
 def callback(view):
-    """csrf-exempt, POST only, and refused (403) without the shared secret."""
+    """csrf-exempt, POST only, and refused (403) without the shared secret.
+
+    nginx-rtmp sends each callback once and never again, so the view runs in
+    one transaction that is retried on a transient database error ("database
+    is locked"); the services it calls are idempotent, so a retried callback
+    does nothing twice. Only an error that outlasts the retries answers 503
+    (nginx then refuses a publisher, who may try again; a recording it closed
+    is picked up by ``hand_off_missed_recordings``).
+    """
 
     @csrf_exempt
     @require_POST
@@ -34,7 +44,13 @@ def callback(view):
         except nginx_rtmp.CallbackDenied as error:
             logger.warning("nginx callback refused: %s", error)
             return HttpResponseForbidden(str(error))
-        return view(request)
+        try:
+            return retry_transient(view, request)
+        except OperationalError as error:
+            if not is_transient(error):
+                raise
+            logger.error("nginx callback %s: database busy, gave up: %s", view.__name__, error)
+            return HttpResponse("database busy, try again", status=503)
 
     wrapped.__name__ = view.__name__
     wrapped.__doc__ = view.__doc__
