@@ -22,6 +22,7 @@ from wagtail import hooks
 from wagtail.log_actions import log
 
 from . import events, hub
+from .bounds import OutOfBounds, bounded_int
 from .conf import live_settings
 from .exceptions import WagtailLiveError
 from .models import BlockedTerm, ChatMessage, ChatRoom, LiveSession, ModerationAction
@@ -33,6 +34,8 @@ Action = ModerationAction.Action
 GUEST_NAME_MAX_LENGTH = 40
 #: Longest slow-mode interval a moderator may set (one hour).
 SLOW_MODE_MAX_SECONDS = 3600
+#: Longest timed mute (30 days); longer is "until the session ends" (``seconds`` null).
+MUTE_MAX_SECONDS = 30 * 24 * 3600
 #: Longest moderation reason kept.
 REASON_MAX_LENGTH = 500
 
@@ -403,10 +406,11 @@ def remove_message(moderator, session, message_id, reason=""):
 def mute(moderator, session, user_id, seconds, reason=""):
     """Stop ``user_id`` posting in ``session`` for ``seconds`` (None: until the session ends)."""
     check_can_moderate(session, moderator)
-    if seconds is not None and (
-        isinstance(seconds, bool) or not isinstance(seconds, int) or seconds <= 0
-    ):
-        raise ChatError("invalid", _("seconds must be a positive number or null."), field="seconds")
+    if seconds is not None:
+        try:
+            seconds = bounded_int(seconds, "seconds", low=1, high=MUTE_MAX_SECONDS)
+        except OutOfBounds as error:
+            raise ChatError("invalid", error.message, field="seconds") from None
     target = _target_user(moderator, user_id)
     expires = timezone.now() + timedelta(seconds=seconds) if seconds else None
     return _record(

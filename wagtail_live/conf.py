@@ -31,6 +31,11 @@ DEFAULTS = {
     "RTMP_PORT": 1935,
     # Seconds an RTMP client may take from connecting to publishing (and may stay silent after).
     "RTMP_TIMEOUT": 10,
+    # Connections the embedded RTMP listener holds at once (encoders and clients still
+    # handshaking); more are closed at once, before a byte is read.
+    "RTMP_MAX_CONNECTIONS": 100,
+    # ... and from one IP address (an encoder reconnecting needs 2).
+    "RTMP_MAX_CONNECTIONS_PER_ADDRESS": 8,
     # Shared secret nginx-rtmp sends with its callbacks (manage.py live_nginx_config); None
     # refuses every callback, so an unconfigured site cannot be published to through nginx.
     "NGINX_SECRET": None,

@@ -8,7 +8,8 @@ import json
 
 from django.utils.translation import gettext as _
 
-from ..chat import ChatError
+from ..bounds import MAX_ID, OutOfBounds, bounded_int
+from ..chat import MUTE_MAX_SECONDS, SLOW_MODE_MAX_SECONDS, ChatError
 
 #: Frames larger than this get an ``error`` (``frame_too_large``) and are ignored.
 MAX_FRAME_BYTES = 4 * 1024
@@ -23,36 +24,49 @@ CLOSE_NOT_FOUND = 4404
 
 #: The channel layer (e.g. Redis) is down: the client reconnects with backoff.
 CLOSE_UNAVAILABLE = 4503
-_ANY = object()
+#: The most likes one ``like`` frame may carry (the per-user rate limit still applies).
+MAX_LIKES_PER_FRAME = 100
 
 
-def _int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+def _whole(low, high, *, nullable=False):
+    """A check for a whole number within ``low``..``high`` (or null when ``nullable``)."""
+
+    def check(value, field):
+        if value is None and nullable:
+            return None
+        return bounded_int(value, field, low=low, high=high)
+
+    return check
 
 
-def _int_or_null(value):
-    return value is None or _int(value)
+def _id(*, nullable=False):
+    return _whole(1, MAX_ID, nullable=nullable)
 
 
-def _text(value):
-    return isinstance(value, str)
+def _text(*, nullable=False):
+    def check(value, field):
+        if isinstance(value, str) or (value is None and nullable):
+            return value
+        raise OutOfBounds(field, _("“%(field)s” has the wrong type.") % {"field": field})
+
+    return check
 
 
-def _text_or_null(value):
-    return value is None or isinstance(value, str)
-
-
-#: type -> {field: (check, required)}
+#: type -> {field: (check, required)}; a check returns the value or raises ``OutOfBounds``.
+#: The ranges are documented in docs/protocol.md.
 MESSAGES = {
-    "chat.send": {"text": (_text, True), "name": (_text_or_null, False)},
-    "like": {"count": (_int, False)},
-    "mod.remove": {"message_id": (_int, True)},
-    "mod.mute": {"user_id": (_int, True), "seconds": (_int_or_null, True)},
-    "mod.ban": {"user_id": (_int, True), "reason": (_text_or_null, False)},
-    "mod.unmute": {"user_id": (_int, True)},
-    "mod.unban": {"user_id": (_int, True)},
-    "mod.slow": {"seconds": (_int, True)},
-    "mod.pin": {"message_id": (_int_or_null, True)},
+    "chat.send": {"text": (_text(), True), "name": (_text(nullable=True), False)},
+    "like": {"count": (_whole(1, MAX_LIKES_PER_FRAME), False)},
+    "mod.remove": {"message_id": (_id(), True)},
+    "mod.mute": {
+        "user_id": (_id(), True),
+        "seconds": (_whole(1, MUTE_MAX_SECONDS, nullable=True), True),
+    },
+    "mod.ban": {"user_id": (_id(), True), "reason": (_text(nullable=True), False)},
+    "mod.unmute": {"user_id": (_id(), True)},
+    "mod.unban": {"user_id": (_id(), True)},
+    "mod.slow": {"seconds": (_whole(0, SLOW_MODE_MAX_SECONDS), True)},
+    "mod.pin": {"message_id": (_id(nullable=True), True)},
 }
 
 
@@ -68,7 +82,8 @@ def parse(text):
     """Turn a client text frame into ``(type, fields)``; raise ``ChatError`` when it is not one."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than the decoder's stack (``[[[[…]]]]``).
         raise ChatError("bad_json", _("The frame is not valid JSON.")) from None
     if not isinstance(data, dict):
         raise ChatError("bad_message", _("Each frame must be one JSON object with a type."))
@@ -86,9 +101,8 @@ def parse(text):
                     "invalid", _("“%(field)s” is missing.") % {"field": name}, field=name
                 )
             continue
-        if not check(data[name]):
-            raise ChatError(
-                "invalid", _("“%(field)s” has the wrong type.") % {"field": name}, field=name
-            )
-        cleaned[name] = data[name]
+        try:
+            cleaned[name] = check(data[name], name)
+        except OutOfBounds as error:
+            raise ChatError("invalid", error.message, field=name) from None
     return kind, cleaned

@@ -16,6 +16,7 @@ from wagtail.admin.viewsets.base import ViewSet
 from wagtail.admin.widgets import AdminDateInput
 
 from .. import analytics, schedule
+from ..bounds import OutOfBounds, bounded_epoch_ms
 from ..models import LiveSession
 from .base import SessionMixin, SessionScreenMixin, refuse
 
@@ -84,11 +85,9 @@ class SessionSamplesView(SessionAnalyticsMixin, View):
 
     def get(self, request, *args, **kwargs):
         try:
-            after = int(request.GET.get("after", "0"))
-        except ValueError:
-            return JsonResponse(
-                {"error": _("“after” must be a number of milliseconds.")}, status=400
-            )
+            after = bounded_epoch_ms(request.GET.get("after", "0"), "after")
+        except OutOfBounds as error:
+            return JsonResponse({"error": error.message, "field": error.field}, status=400)
         return JsonResponse(analytics.chart_data(self.session, after_ms=after))
 
 
