@@ -14,6 +14,7 @@ from wagtail.models import ModelLogEntry
 
 from tests.utils import make_editor, make_session
 from wagtail_live import chat, events
+from wagtail_live import text as chat_text
 from wagtail_live.chat import ChatError, Reject
 from wagtail_live.models import BlockedTerm, ChatBan, ChatMessage, LiveSession, ModerationAction
 
@@ -191,6 +192,140 @@ def test_blocked_terms_are_case_insensitive_whole_words_and_phrases(session, vie
     expect_error("rejected", chat.send_message, session, viewer, "SPAM!")
     chat.send_message(session, viewer, "spammer is a different word")
     assert ChatMessage.objects.count() == 1
+
+
+# Spellings that look (or read) the same as the blocked "freecrypto" (issue 12, point 6).
+DODGES = [
+    "FREECRYPTO",
+    "Free\u00a0freecrypto\u00a0now",  # no-break spaces around it
+    "free\u200bcrypto",  # zero-width space
+    "free\u200dcrypto",  # zero-width joiner
+    "free\u200ccrypto",  # zero-width non-joiner
+    "free\u2060crypto",  # word joiner
+    "free\ufeffcrypto",  # byte-order mark
+    "free\u00adcrypto",  # soft hyphen
+    "\uff46\uff52\uff45\uff45\uff43\uff52\uff59\uff50\uff54\uff4f",  # full-width
+    "fr\u0435\u0435cr\u0443\u0440t\u043e",  # Cyrillic е, у, р, о
+    "fr\u03b5\u03b5crypt\u03bf",  # Greek ε, ο
+    "FR\u0415\u0415CRYPTO",  # Cyrillic capital Е
+    "\U0001d41f\U0001d42b\U0001d41e\U0001d41e\U0001d41c\U0001d42b\U0001d432\U0001d429\U0001d42d\U0001d428",  # math bold
+    "fr\u00eb\u00ebcrypto",  # accents added on top
+    "f\u0336r\u0336e\u0336e\u0336crypto",  # strike-through overlay marks
+    "get \u202efreecrypto\u202c today",  # inside a bidi override
+]
+
+
+@pytest.mark.parametrize("text", DODGES)
+def test_blocked_terms_cannot_be_dodged_by_spelling(session, viewer, text):
+    BlockedTerm.objects.create(term="freecrypto")
+    assert chat.blocked_term_in(text) == "freecrypto"
+    expect_error("rejected", chat.send_message, session, viewer, text)
+    assert not ChatMessage.objects.exists()
+
+
+def test_look_alike_blocked_terms_match_plain_text(session, viewer):
+    # A term typed with look-alike letters (or full width) still catches the plain spelling.
+    BlockedTerm.objects.create(term="ｆｒｅｅ\u0441rypto")
+    expect_error("rejected", chat.send_message, session, viewer, "freecrypto")
+
+
+def test_capital_i_is_a_capital_i(session, viewer):
+    # TS #39 alone maps "I" to "l"; case folding comes first, so capitals still match.
+    BlockedTerm.objects.create(term="idiot")
+    for text in ["IDIOT", "Idiot!", "you \uff29\uff24\uff29\uff2f\uff34"]:
+        assert chat.blocked_term_in(text) == "idiot", text
+
+
+def test_a_word_wholly_in_another_script_is_that_languages_word(session, viewer):
+    # "сор" (Russian: litter) looks like "cop"; written wholly in Cyrillic it is Russian.
+    BlockedTerm.objects.create(term="cop")
+    BlockedTerm.objects.create(term="дурак")
+    assert chat.blocked_term_in("какой сор") is None
+    assert chat.blocked_term_in("c\u043ep") == "cop"  # mixed: Latin c, p with Cyrillic о
+    assert chat.blocked_term_in("ДУРАК") == "дурак"
+    assert chat.blocked_term_in("дур\u0430k") == "дурак"  # Latin k mixed in
+    assert chat.blocked_term_in("a cop") == "cop"
+
+
+# Ordinary chat in many scripts (issue 12, point 6: no over-blocking).
+EVERYDAY = [
+    "C'est génial, merci à tous ! À bientôt 😊",
+    "Привет всем, отличный стрим! Сор и сон — обычные слова.",
+    "مرحبا بالجميع، بث رائع",
+    "こんにちは、素晴らしい配信です！ばかみたいに面白い",
+    "שלום לכולם",
+    "नमस्ते दोस्तों, क्षत्रिय",
+    "Xin chào các bạn, tuyệt vời",
+    "🎉🔥👍 ❤️ 🏳️‍🌈 👨‍👩‍👧 1️⃣ 🇫🇷",
+    "Ünïcödé straße ΑΒΓ αβγ",
+    "room 101, score 1010",
+    "free crypto tips? no: cryptography is free to learn",
+]
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_everyday_text_in_any_script_is_not_blocked(session, viewer, text):
+    for term in ("freecrypto", "lol", "spam", "cop", "idiot", "はか"):
+        BlockedTerm.objects.create(term=term)
+    message = chat.send_message(session, viewer, text)
+    assert message.text == text
+
+
+def test_a_blocked_term_of_only_invisible_characters_blocks_nothing(session, viewer):
+    BlockedTerm.objects.create(term="\u200b\u200b")
+    assert chat.send_message(session, viewer, "hello\u200bthere").text == "hello\u200bthere"
+
+
+# Messages that show nothing (issue 12, point 7).
+INVISIBLE = [
+    "\u200b",
+    "\u200b\u200b\u200b",
+    "\u2060\u2060",
+    "\u2800\u2800\u2800",
+    "\u3164",
+    "\uffa0\u115f\u1160",
+    "\u200e\u200f",
+    "\ufeff",
+    "\u00ad",
+    "\u202e\u202c",
+    "\u034f\ufe0f",
+    "\U000e0041\U000e0042",
+    "\u00a0\u3000\u2028",
+    "\u0301\u0301",
+    " \u200b \u2800 \u3164 \ufeff ",
+]
+
+
+@pytest.mark.parametrize("text", INVISIBLE)
+def test_messages_with_nothing_visible_are_empty(session, viewer, text):
+    expect_error("empty", chat.send_message, session, viewer, text)
+    assert not ChatMessage.objects.exists()
+
+
+def test_visible_text_beside_invisible_characters_is_kept_as_sent(session, viewer):
+    text = "\u202ehello\u200b ⠀ok"
+    assert chat.send_message(session, viewer, text).text == text
+
+
+def test_combining_marks_per_character_are_bounded(session, viewer):
+    limit = chat_text.MAX_MARKS_PER_CHARACTER
+    error = expect_error("invalid", chat.send_message, session, viewer, "a" + "\u0301" * 499)
+    assert error.data == {"field": "text"}
+    # NFC first (a + grave is one letter), and joiners between marks do not end the stack.
+    zalgo_with_joiners = "a" + "\u0300\u200d" * (limit + 2)
+    expect_error("invalid", chat.send_message, session, viewer, zalgo_with_joiners)
+    assert not ChatMessage.objects.exists()
+    # Real text: stacked Vietnamese, pointed Hebrew, Tibetan, keycap emoji; and the limit itself.
+    for text in ["Việt Nam ệ ậ ặ", "שָׁלוֹם בְּרֵאשִׁית", "བསྒྲུབས", "1\ufe0f\u20e3", "e" + "\u0300" * limit]:
+        assert chat.send_message(session, viewer, text).text == text
+
+
+@override_settings(WAGTAIL_LIVE={"CHAT_ANONYMOUS": True})
+def test_guest_names_that_show_nothing_become_guest(session):
+    for name in ["\u200b\u200b", "\u3164", "\u2800 \u2800", "\u202e"]:
+        assert chat.clean_guest_name(name) == "Guest"
+    assert chat.clean_guest_name("\u202eAnn") == "\u202eAnn"  # isolated when shown (live.js)
+    expect_error("invalid", chat.clean_guest_name, "A" + "\u0301" * 20)
 
 
 # -- moderation --------------------------------------------------------------

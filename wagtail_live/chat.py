@@ -6,7 +6,6 @@ can act on and a message a person can read) when the request cannot be done.
 Nothing changes when a ``ChatError`` is raised.
 """
 
-import re
 import time
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from wagtail import hooks
 from wagtail.log_actions import log
 
 from . import events, hub
+from . import text as chat_text
 from .bounds import OutOfBounds, bounded_int
 from .conf import live_settings
 from .exceptions import WagtailLiveError
@@ -132,11 +132,18 @@ def _as_json_time(value):
 
 
 def clean_text(text):
-    """Trim ``text`` and check its length; raise ``ChatError`` ``empty`` or ``too_long``."""
+    """Trim ``text`` and check it (docs/chat-and-moderation.md, "Text rules").
+
+    Raises ``ChatError``: ``empty`` when nothing visible is left (only spaces,
+    zero-width or other invisible characters), ``too_long`` over
+    ``CHAT_MAX_LENGTH`` characters (code points, however the frame escaped them),
+    ``invalid`` when a character carries more than ``MAX_MARKS_PER_CHARACTER``
+    combining marks (text that spills over the lines around it).
+    """
     if not isinstance(text, str):
         raise ChatError("invalid", _("The message text must be a string."), field="text")
     text = text.strip()
-    if not text:
+    if not chat_text.has_visible_character(text):
         raise ChatError("empty", _("Type a message before sending."))
     limit = live_settings.CHAT_MAX_LENGTH
     if len(text) > limit:
@@ -145,14 +152,31 @@ def clean_text(text):
             _("Messages may be at most %(limit)d characters long.") % {"limit": limit},
             max_length=limit,
         )
+    _check_marks(text, "text")
     return text
 
 
+def _check_marks(text, field):
+    limit = chat_text.MAX_MARKS_PER_CHARACTER
+    if chat_text.most_marks_on_one_character(text) > limit:
+        raise ChatError(
+            "invalid",
+            _("Too many accents on one character (at most %(limit)d).") % {"limit": limit},
+            field=field,
+        )
+
+
 def clean_guest_name(name):
-    """A guest's display name, trimmed; a neutral default when none is given."""
-    if not isinstance(name, str) or not name.strip():
+    """A guest's display name, trimmed; a neutral default when none is given or none shows.
+
+    Raises ``ChatError`` ``invalid`` (``field`` "name") for a name with too many
+    combining marks on one character, as for text.
+    """
+    if not isinstance(name, str) or not chat_text.has_visible_character(name):
         return _("Guest")
-    return " ".join(name.split())[:GUEST_NAME_MAX_LENGTH]
+    name = " ".join(name.split())[:GUEST_NAME_MAX_LENGTH]
+    _check_marks(name, "name")
+    return name
 
 
 def check_can_join(session, user):
@@ -523,10 +547,11 @@ def _blocked_patterns():
     # process's cache at once (signals below); other workers follow within the TTL.
     now = time.monotonic()
     if _blocked_terms["patterns"] is None or now - _blocked_terms["loaded"] > BLOCKED_TERMS_TTL:
-        _blocked_terms["patterns"] = [
-            (term, re.compile(rf"(?<!\w){re.escape(term)}(?!\w)"))
+        patterns = (
+            (term, chat_text.term_pattern(term))
             for term in BlockedTerm.objects.values_list("term", flat=True)
-        ]
+        )
+        _blocked_terms["patterns"] = [(term, found) for term, found in patterns if found]
         _blocked_terms["loaded"] = now
     return _blocked_terms["patterns"]
 
@@ -537,10 +562,18 @@ def _forget_blocked_terms(**kwargs):
 
 
 def blocked_term_in(text):
-    """The first ``BlockedTerm`` found in ``text`` (case-insensitive, whole words), or None."""
-    lowered = " ".join(text.lower().split())
+    """The first ``BlockedTerm`` found in ``text`` as a whole word or phrase, or None.
+
+    Both sides are compared in ``wagtail_live.text.match_key`` form, so spelling
+    tricks do not hide a term: capitals, full-width letters, look-alike letters of
+    other scripts mixed in, zero-width or soft-hyphen characters inside it, no-break
+    spaces, accents added on top. A word wholly in another script is left alone.
+    """
+    keys = {}  # one key per set of term scripts (usually one: the site's language)
     for term, pattern in _blocked_patterns():
-        if pattern.search(lowered):
+        if pattern.scripts not in keys:
+            keys[pattern.scripts] = chat_text.match_key(text, pattern.scripts)
+        if pattern.regex.search(keys[pattern.scripts]):
             return term
     return None
 
