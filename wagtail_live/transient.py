@@ -7,8 +7,13 @@ deadlock or a serialization conflict. None of these mean the work was wrong:
 run it again. Each attempt runs in its own ``transaction.atomic()`` block, so a
 failed attempt leaves nothing behind (its rows and its ``on_commit`` callbacks
 are rolled back) and a retried one is done exactly once.
+
+Retries do not nest: inside another ``retry_transient`` (an nginx callback that
+ends a session) the inner work runs once and the outermost one retries the whole,
+so attempts never multiply and a transaction is never retried from its middle.
 """
 
+import contextvars
 import functools
 import logging
 import time
@@ -28,6 +33,8 @@ _SQLITE_BUSY = ("database is locked", "database table is locked", "database sche
 # PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected, lock_not_available.
 _PG_RETRY_CODES = {"40001", "40P01", "55P03"}
 
+_retrying = contextvars.ContextVar("wagtail_live_retrying", default=False)
+
 
 def is_transient(error):
     """True when ``error`` is a database error that a later attempt may not meet."""
@@ -42,6 +49,11 @@ def is_transient(error):
     return any(text in message for text in _SQLITE_BUSY)
 
 
+def in_retry():
+    """True inside ``retry_transient``'s work: what follows may be rolled back and run again."""
+    return _retrying.get()
+
+
 def retry_transient(fn, *args, attempts=ATTEMPTS, **kwargs):
     """Return ``fn(*args, **kwargs)``, run in ``transaction.atomic()`` and retried on transient errors.
 
@@ -50,8 +62,12 @@ def retry_transient(fn, *args, attempts=ATTEMPTS, **kwargs):
     Other exceptions propagate at once; a transient error that outlasts
     ``attempts`` tries propagates too (an ``OperationalError``).
     """
+    if _retrying.get():
+        with transaction.atomic():  # the enclosing retry_transient retries the whole
+            return fn(*args, **kwargs)
     delay = FIRST_DELAY
     for attempt in range(1, attempts + 1):
+        token = _retrying.set(True)
         try:
             with transaction.atomic():
                 return fn(*args, **kwargs)
@@ -65,6 +81,8 @@ def retry_transient(fn, *args, attempts=ATTEMPTS, **kwargs):
                 attempts,
                 error,
             )
+        finally:
+            _retrying.reset(token)
         time.sleep(delay)
         delay = min(delay * 2, MAX_DELAY)
     raise AssertionError("unreachable")  # pragma: no cover

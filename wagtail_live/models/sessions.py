@@ -8,7 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
@@ -236,7 +236,7 @@ class LiveSession(index.Indexed, models.Model):
         )
 
     def _change_status(self, to, allowed_from, action, user=None, log_data=None, **fields):
-        from ..transient import retry_transient
+        from ..transient import in_retry, retry_transient
 
         before = {name: getattr(self, name) for name in ("status", *fields)}
         try:
@@ -248,7 +248,13 @@ class LiveSession(index.Indexed, models.Model):
             for name, value in before.items():
                 setattr(self, name, value)
             raise
-        self.announced = self._broadcast_status("live" if to == self.Status.LIVE else "ended")
+        state = "live" if to == self.Status.LIVE else "ended"
+        if in_retry():
+            # An enclosing retry (an nginx callback) may roll this back and run it again:
+            # announce once, when its transaction commits.
+            transaction.on_commit(lambda: self._broadcast_status(state), robust=True)
+        else:
+            self.announced = self._broadcast_status(state)
 
     def _transition_and_follow_ups(self, to, allowed_from, action, user, log_data, fields):
         # Runs inside one (retried) transaction: see ``end``.
