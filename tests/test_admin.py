@@ -1,5 +1,6 @@
 """The admin: Live menu, Prepare Live, the Go Live screen and its actions, stream-key secrecy."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -231,3 +232,88 @@ def test_stream_key_is_absent_from_every_page_another_editor_can_reach(client, s
             if "logout" not in link and "delete" not in link:
                 queue.append(link.replace("&amp;", "&"))
     assert len(seen) > 20
+
+
+# -- what a new user tripped on (issue 10) --------------------------------------
+
+
+class TestScheduledColumn:
+    def test_a_start_a_week_ahead_reads_as_future(self, client, superuser):
+        client.force_login(superuser)
+        make_session("Next week", scheduled_start=timezone.now() + timedelta(days=7, minutes=5))
+        make_session("Last week", scheduled_start=timezone.now() - timedelta(days=7, minutes=5))
+        html = client.get(LIST_URL).content.decode()
+        assert "Just now" not in html
+        assert re.search(r"data-live-scheduled>\s*In 1\xa0week\s*<", html), html
+        assert re.search(r">\s*1\xa0week ago\s*<", html)
+
+    def test_time_until_names_the_largest_unit(self):
+        from wagtail_live.views.sessions import time_until
+
+        now = timezone.now()
+        assert time_until(now + timedelta(days=7, hours=3), now) == "in 1\xa0week"
+        assert time_until(now + timedelta(hours=2, minutes=10), now) == "in 2\xa0hours"
+
+
+class TestSessionTitleInTheHeader:
+    """Like Wagtail's edit views, each screen about one session names it in its header."""
+
+    @pytest.mark.parametrize("name", ["go_live", "dashboard", "analytics"])
+    def test_screen_header_names_the_session(self, client, superuser, name):
+        client.force_login(superuser)
+        session = make_session("Science fair")
+        html = client.get(go_live_url(session, name)).content.decode()
+        # Visible (the slim header's h1 is for screen readers only), where edit views put it.
+        heading = re.search(r'id="header-title"[^>]*>(.*?)</h2>', html, re.S).group(1)
+        assert "Science fair" in heading
+        assert re.search(r"<title>[^<]*Science fair", html)
+
+
+class TestPrepareLiveName:
+    """One name, *Prepare live*: the listing's button, the menu, the add view's header."""
+
+    def test_listing_button_menu_and_add_view(self, client, superuser):
+        client.force_login(superuser)
+        listing = client.get(LIST_URL).content.decode()
+        assert "Add live session" not in listing
+        assert re.search(rf'href="{ADD_URL}"[^>]*>.*?Prepare live', listing, re.S)
+        add = client.get(ADD_URL).content.decode()
+        assert "New: Live session" not in add
+        assert re.search(r'id="header-title"[^>]*>.*?<span>Prepare live</span>', add, re.S)
+        assert re.search(r"<title>\s*Prepare live - ", add)
+        home = client.get(reverse("wagtailadmin_home")).content.decode()
+        assert "Prepare live" in home and ADD_URL in home  # the Live menu's entry
+
+    def test_menu_entry_only_for_those_who_may_prepare(self, client, db):
+        viewer = make_editor("viewer")
+        viewer.user_permissions.remove(Permission.objects.get(codename="add_livesession"))
+        for user, shown in [(make_editor("preparer"), True), (viewer, False)]:
+            client.force_login(user)
+            home = client.get(reverse("wagtailadmin_home")).content.decode()
+            assert ("Prepare live" in home) is shown
+
+    def test_docs_use_the_same_name(self):
+        from pathlib import Path
+
+        docs = Path(__file__).resolve().parent.parent / "docs"
+        for page in docs.glob("*.md"):
+            text = page.read_text()
+            assert "Add live session" not in text and "New: Live session" not in text, page
+
+
+class TestWebhookDeliverySession:
+    def test_delivery_log_names_the_session(self, client, superuser):
+        from wagtail_live import webhooks
+        from wagtail_live.models import Webhook, WebhookDelivery
+
+        client.force_login(superuser)
+        session = make_session("Science fair")
+        webhook = Webhook.objects.create(name="CRM", url="https://example.com/hook")
+        body = webhooks.build_body("session.started", session).decode()
+        WebhookDelivery.objects.create(webhook=webhook, event="session.started", body=body)
+        WebhookDelivery.objects.create(webhook=webhook, event="session.started", body="not json")
+        html = client.get(reverse("wagtail_live_webhook_deliveries:index")).content.decode()
+        assert re.search(r"<th[^>]*>.*?Session.*?</th>", html, re.S)
+        edit = reverse("wagtailsnippets_wagtail_live_livesession:edit", args=[session.pk])
+        assert re.search(rf'data-live-delivery-session>\s*<a href="{edit}">Science fair</a>', html)
+        assert re.search(r"data-live-delivery-session>\s*—\s*</td>", html)  # a body it can't read

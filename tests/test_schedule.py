@@ -56,19 +56,26 @@ def test_upcoming_shows_own_sessions_by_day_with_waiting_counts(client, host):
     assert "All hosts" not in html  # a plain editor may not see every host's sessions
 
 
-def test_upcoming_all_hosts_for_those_allowed(client, superuser, host):
+def test_upcoming_shows_every_session_to_those_allowed_and_mine_narrows(client, superuser, host):
+    # The default is all the user may see: a session without a host is not hidden from them.
     make_session("Host's", owner=host, scheduled_start=in_hours(3))
+    make_session("Nobody's", scheduled_start=in_hours(4))
+    make_session("Mine", owner=superuser, scheduled_start=in_hours(5))
     client.force_login(superuser)
-    assert "Host's" not in client.get(reverse("wagtail_live_upcoming:index")).content.decode()
-    html = client.get(reverse("wagtail_live_upcoming:index") + "?all=1").content.decode()
-    assert "Host&#x27;s" in html or "Host's" in html
+    html = client.get(reverse("wagtail_live_upcoming:index")).content.decode()
+    assert "Host&#x27;s" in html and "Nobody&#x27;s" in html and "Mine" in html
+    assert 'href="?mine=1"' in html
+    html = client.get(reverse("wagtail_live_upcoming:index") + "?mine=1").content.decode()
+    assert "Mine" in html
+    assert "Host&#x27;s" not in html and "Nobody&#x27;s" not in html
 
 
 def test_upcoming_all_is_ignored_for_others(client, host):
     make_session("Secret plans", owner=make_editor("other"), scheduled_start=in_hours(3))
     client.force_login(host)
-    html = client.get(reverse("wagtail_live_upcoming:index") + "?all=1").content.decode()
-    assert "Secret plans" not in html
+    for query in ("", "?all=1", "?mine=0"):
+        html = client.get(reverse("wagtail_live_upcoming:index") + query).content.decode()
+        assert "Secret plans" not in html
 
 
 def test_agenda_orders_live_first_then_by_start_then_unscheduled(host):

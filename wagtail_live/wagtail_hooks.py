@@ -4,7 +4,7 @@ from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
 from wagtail import hooks
 from wagtail.admin.panels import FieldPanel, FieldRowPanel, MultiFieldPanel, ObjectList
-from wagtail.admin.ui.tables import Column, DateColumn, StatusTagColumn
+from wagtail.admin.ui.tables import Column, StatusTagColumn
 from wagtail.snippets.models import register_snippet
 from wagtail.snippets.views.snippets import SnippetViewSet, SnippetViewSetGroup
 
@@ -15,7 +15,13 @@ from .recordings import connect_signal_handlers as connect_recording_signal_hand
 from .views.analytics import LiveReportViewSet  # audience (issue 7)
 from .views.chat_admin import BanViewSet, BlockedTermViewSet, ChatMessageViewSet  # chat (issue 5)
 from .views.recordings import LiveCategoryViewSet, RecordingViewSet  # recordings (issue 6)
-from .views.sessions import LiveSessionEditView, LiveSessionIndexView, PrepareLiveView
+from .views.sessions import (
+    LiveSessionEditView,
+    LiveSessionIndexView,
+    PrepareLiveMenu,
+    PrepareLiveView,
+    ScheduledColumn,
+)
 from .views.upcoming import UpcomingViewSet
 from .views.webhooks import WebhookDeliveryViewSet, WebhookViewSet
 
@@ -24,7 +30,6 @@ class LiveSessionViewSet(SnippetViewSet):
     model = LiveSession
     icon = "media"
     menu_label = _("Sessions")
-    add_item_label = _("Prepare live")
     index_view_class = LiveSessionIndexView
     add_view_class = PrepareLiveView
     edit_view_class = LiveSessionEditView
@@ -37,7 +42,7 @@ class LiveSessionViewSet(SnippetViewSet):
             primary=lambda session: session.status == LiveSession.Status.LIVE,
         ),
         Column("privacy", label=_("Audience"), accessor="get_privacy_display"),
-        DateColumn("scheduled_start", label=_("Scheduled")),
+        ScheduledColumn("scheduled_start", label=_("Scheduled")),
         Column("owner", label=_("Host")),
     ]
     list_filter = ["status", "privacy"]
@@ -68,6 +73,7 @@ class LiveViewSetGroup(SnippetViewSetGroup):
     menu_icon = "media"
     menu_order = 250
     items = [
+        PrepareLiveMenu,
         LiveSessionViewSet,
         RecordingViewSet,
         LiveCategoryViewSet,

@@ -1,19 +1,65 @@
 """The LiveSession snippet's views: Prepare Live (the add view), edit and listing with Go Live links."""
 
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.timesince import timeuntil
 from django.utils.translation import gettext_lazy as _
+from wagtail.admin.menu import MenuItem
+from wagtail.admin.ui.tables import DateColumn
+from wagtail.admin.viewsets.base import ViewSet
 from wagtail.admin.widgets.button import HeaderButton, ListingButton
 from wagtail.snippets.views.snippets import CreateView, EditView, IndexView
 
+from ..models import LiveSession
+
 # Fields a link may prefill on Prepare Live, e.g. /admin/.../add/?title=Open%20day
 PREFILL_FIELDS = ("title", "description")
+
+
+#: The one name of the add view, in the menu, the listing's button, headings and breadcrumbs.
+PREPARE_LIVE = _("Prepare live")
+
+
+def time_until(value, now=None):
+    """"in 7 days" for a future ``value`` (the largest unit only, like Wagtail's "7 days ago")."""
+    return _("in %(time_period)s") % {"time_period": timeuntil(value, now).split(",")[0]}
+
+
+class ScheduledColumn(DateColumn):
+    """A date column that reads as future for future dates ("in 7 days", the date on hover).
+
+    Wagtail's ``DateColumn`` only knows the past and shows any future time as "Just now".
+    """
+
+    cell_template_name = "wagtail_live/admin/scheduled_cell.html"
+
+    def get_cell_context_data(self, instance, parent_context):
+        context = super().get_cell_context_data(instance, parent_context)
+        value = context["value"]
+        context["time_until"] = (
+            time_until(value) if value and value > timezone.now() else None
+        )
+        return context
 
 
 class PrepareLiveView(CreateView):
     """Prepare Live: ``?title=`` and ``?description=`` prefill the form; saving leads to Go Live."""
 
     def get_page_title(self):
-        return _("Prepare live")
+        return PREPARE_LIVE
+
+    def get_page_subtitle(self):
+        # The form's visible heading is the subtitle ("Live session" by default).
+        return PREPARE_LIVE
+
+    def get_header_title(self):
+        return PREPARE_LIVE
+
+    def get_breadcrumbs_items(self):
+        # Wagtail ends them with "New: Live session"; the screen is called *Prepare live*.
+        items = super().get_breadcrumbs_items()
+        return [*items[:-1], {"url": "", "label": PREPARE_LIVE}]
 
     def get_initial(self):
         initial = super().get_initial()
@@ -63,6 +109,10 @@ class LiveSessionEditView(EditView):
 
 
 class LiveSessionIndexView(IndexView):
+    @cached_property
+    def add_item_label(self):
+        return PREPARE_LIVE
+
     def get_list_more_buttons(self, instance):
         buttons = super().get_list_more_buttons(instance)
         if instance.can_go_live(self.request.user) and not instance.has_ended:
@@ -96,3 +146,21 @@ class LiveSessionIndexView(IndexView):
                 )
             )
         return buttons
+
+
+class ShownToPreparers(MenuItem):
+    def is_shown(self, request):
+        return request.user.has_perm(f"wagtail_live.add_{LiveSession._meta.model_name}")
+
+
+class PrepareLiveMenu(ViewSet):
+    """*Live → Prepare live*: the menu's way to the add view (which has no URLs of its own here)."""
+
+    name = "wagtail_live_prepare"
+    icon = "plus"
+    menu_label = PREPARE_LIVE
+    menu_item_class = ShownToPreparers
+
+    @cached_property
+    def menu_url(self):
+        return reverse("wagtailsnippets_wagtail_live_livesession:add")

@@ -11,7 +11,10 @@ from .. import schedule
 
 
 class UpcomingView(WagtailAdminTemplateMixin, TemplateView):
-    """Own sessions by default; ``?all=1`` shows every host's to those allowed."""
+    """Every session the user may see; ``?mine=1`` narrows it to their own.
+
+    Those who may not see every host's sessions only ever see their own.
+    """
 
     template_name = "wagtail_live/admin/upcoming.html"
     header_icon = "date"
@@ -24,7 +27,7 @@ class UpcomingView(WagtailAdminTemplateMixin, TemplateView):
         context = super().get_context_data(**kwargs)
         user = self.request.user
         may_see_all = schedule.can_see_all_sessions(user)
-        show_all = may_see_all and self.request.GET.get("all") == "1"
+        show_all = may_see_all and self.request.GET.get("mine") != "1"
         sessions = schedule.agenda_sessions(user, show_all=show_all)
         for session in sessions:
             session.admin_links = self._links(session)

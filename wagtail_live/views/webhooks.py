@@ -1,5 +1,7 @@
 """*Live → Webhooks* (a ``ModelViewSet``) with *Send test*, and the read-only delivery log."""
 
+import json
+
 from django import forms
 from django.contrib import messages
 from django.http import HttpResponseNotAllowed
@@ -160,6 +162,38 @@ class DeliveryIndexView(generic.IndexView):
         return super().get_base_queryset().select_related("webhook")
 
 
+def delivered_session(delivery):
+    """The ``session`` object the delivery's body carried (``{"id", "title", ...}``), or None.
+
+    Read from the body, as sent, so the log still names a session that was deleted since.
+    """
+    try:
+        session = json.loads(delivery.body).get("session")
+    except (ValueError, AttributeError):
+        return None
+    return session if isinstance(session, dict) and session.get("title") else None
+
+
+class DeliverySessionColumn(Column):
+    """The session the event was about, linked to its edit view."""
+
+    cell_template_name = "wagtail_live/admin/webhook_session_cell.html"
+
+    def get_value(self, instance):
+        return delivered_session(instance)
+
+    def get_cell_context_data(self, instance, parent_context):
+        context = super().get_cell_context_data(instance, parent_context)
+        session = context["value"]
+        context["session_title"] = session["title"] if session else None
+        context["session_url"] = (
+            reverse("wagtailsnippets_wagtail_live_livesession:edit", args=[session["id"]])
+            if session and isinstance(session.get("id"), int)
+            else None
+        )
+        return context
+
+
 class WebhookDeliveryViewSet(ModelViewSet):
     """*Live → Webhook deliveries*: every attempt with its answer, time taken and next retry."""
 
@@ -179,6 +213,7 @@ class WebhookDeliveryViewSet(ModelViewSet):
     ordering = ["-created_at"]
     list_display = [
         Column("event", label=_("Event")),
+        DeliverySessionColumn("session", label=_("Session")),
         Column("webhook", label=_("Webhook")),
         Column("attempt", label=_("Attempt")),
         StatusTagColumn(
