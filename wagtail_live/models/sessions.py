@@ -195,9 +195,9 @@ class LiveSession(index.Indexed, models.Model):
         """
         self._change_status(
             self.Status.LIVE,
+            allowed_from=(self.Status.SCHEDULED, self.Status.READY),
             action="wagtail_live.start",
             user=user,
-            allowed_from=(self.Status.SCHEDULED, self.Status.READY),
             started_at=timezone.now(),
         )
 
@@ -205,6 +205,7 @@ class LiveSession(index.Indexed, models.Model):
         """End the session (a live one, or one that never started).
 
         Exactly one caller wins even when two processes end it at once; the
+        others get ``InvalidTransition``. Stream keys stop working.
 
         The new status, the log entry, the ``live_session_ended`` receivers
         (final figures, webhooks) and the ``after_live_session_end`` hooks are
@@ -213,7 +214,6 @@ class LiveSession(index.Indexed, models.Model):
         error reaches the caller. The viewers' ``status`` event follows the
         commit; ``self.announced`` then says whether the channel layer took it
         (False: the change stands, but viewers were not told in real time).
-        others get ``InvalidTransition``. Stream keys stop working.
         """
         self._change_status(
             self.Status.ENDED,
@@ -227,10 +227,10 @@ class LiveSession(index.Indexed, models.Model):
         """Mark the session failed with a readable ``error`` (e.g. the encoder pipeline broke)."""
         self._change_status(
             self.Status.FAILED,
+            allowed_from=self.OPEN_STATUSES,
             action="wagtail_live.fail",
             user=user,
             log_data={"error": str(error)},
-            allowed_from=self.OPEN_STATUSES,
             ended_at=timezone.now(),
             error=str(error),
         )
