@@ -147,10 +147,10 @@ class LiveSession(index.Indexed, models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = LiveSessionQuerySet.as_manager()
+
     #: After ``start``/``end``/``fail``: whether the channel layer took the ``status``
     #: event (None before any, or without a channel layer). See ``end``.
     announced = None
-
 
     search_fields = [
         index.SearchField("title"),
