@@ -16,6 +16,7 @@ from wagtail.admin.viewsets.base import ViewSet
 from wagtail.admin.widgets import AdminDateInput
 
 from .. import analytics, schedule
+from ..exports import SafeSpreadsheetExportMixin
 from ..bounds import OutOfBounds, bounded_epoch_ms
 from ..models import LiveSession
 from .base import SessionMixin, SessionScreenMixin, refuse
@@ -126,7 +127,7 @@ class NumberColumn(Column):
         return round(value, 1) if isinstance(value, float) else value
 
 
-class LiveReportView(ReportView):
+class LiveReportView(SafeSpreadsheetExportMixin, ReportView):
     """*Reports → Live sessions*: every session that went live with its figures; CSV/XLSX."""
 
     page_title = gettext_lazy("Live sessions")
