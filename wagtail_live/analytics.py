@@ -5,7 +5,6 @@ session's figures cost one query and a page of the site-wide report one query
 whatever its length (see ``benchmarks/analytics.py``).
 """
 
-import csv
 from datetime import UTC, datetime, time, timedelta
 
 from django.db.models import (
@@ -24,6 +23,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from .exports import csv_writer
 from .models import (
     ChatMessage,
     LiveReminder,
@@ -139,7 +139,7 @@ def chart_data(session, after_ms=0):
 
 def write_samples_csv(session, out):
     """Write the session's samples as CSV (``at,viewers,unique_viewers``) to file-like ``out``."""
-    writer = csv.writer(out)
+    writer = csv_writer(out)
     writer.writerow(["at", "viewers", "unique_viewers"])
     samples = (
         ViewerSample.objects.filter(session=session)
