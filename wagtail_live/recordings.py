@@ -44,6 +44,7 @@ from .exceptions import WagtailLiveError
 from .ffmpeg import ffmpeg_binary
 from .models import Recording
 from .models.recordings import recording_page_model
+from .transient import retry_transient
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,14 @@ def enqueue_recording(session, source_name):
     ``<MEDIA_SUBDIR>/<pk>/``). Idempotent: the same session and file give the
     same Recording (a session ended twice records once), and only a newly
     created one is queued. The task is queued when the current transaction
-    commits, so the worker always finds the row.
+    commits, so the worker always finds the row. A transient database error
+    ("database is locked") is retried; should queueing itself fail after the
+    commit, the row stays *pending* and ``resume_stalled_recordings`` queues it.
     """
+    return retry_transient(_create_and_queue, session, source_name)
+
+
+def _create_and_queue(session, source_name):
     try:
         with transaction.atomic():
             recording, created = Recording.objects.get_or_create(
@@ -86,7 +93,8 @@ def enqueue_recording(session, source_name):
         # Another process created it between our lookup and insert.
         recording, created = Recording.objects.get(session=session, source=source_name), False
     if created:
-        transaction.on_commit(lambda: queue_processing(recording))
+        # Registered inside the retried transaction: a rolled-back attempt queues nothing.
+        transaction.on_commit(lambda: queue_processing(recording), robust=True)
     return recording
 
 
