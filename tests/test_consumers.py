@@ -169,7 +169,9 @@ BAD_FRAMES = [
     ('{"type": "mod.mute", "user_id": 1}', "invalid"),
     ('{"type": "mod.slow", "seconds": "5"}', "invalid"),
     ('{"type": "mod.pin", "message_id": "1"}', "invalid"),
-    (json.dumps({"type": "chat.send", "text": "x" * 4100}), "frame_too_large"),
+    (json.dumps({"type": "chat.send", "text": "x" * 4100}), "too_long"),
+    (json.dumps({"type": "chat.send", "text": "x" * 7600}), "frame_too_large"),
+    (json.dumps({"type": "chat.send", "text": "\u200b\u2800\u3164"}), "empty"),
 ]
 
 
@@ -186,6 +188,32 @@ async def test_bad_frames_get_an_error_and_the_socket_stays_open(session, viewer
     assert (await bystander.expect("chat.message"))["text"] == "still here"
     assert await database_sync_to_async(ChatMessage.objects.count)() == 1
     await disconnect_all(client, bystander)
+
+
+# Length is counted in characters, whatever the client's JSON encoder made of them (issue 12).
+EMOJI = "\U0001f600"  # outside the BMP: escaped as a surrogate pair, 12 bytes
+
+
+async def test_500_escaped_emoji_fit_and_501_are_too_long(session, viewer):
+    client = await connected(session, viewer)
+    frame = json.dumps({"type": "chat.send", "text": EMOJI * 500})  # ensure_ascii: \ud83d\ude00
+    assert len(frame.encode()) > 6000
+    await client.send_raw(text=frame)
+    assert (await client.expect("chat.message"))["text"] == EMOJI * 500
+    await client.send_raw(text=json.dumps({"type": "chat.send", "text": EMOJI * 501}))
+    error = await client.expect("error")
+    assert (error["code"], error["max_length"]) == ("too_long", 500)
+    await client.disconnect()
+
+
+@override_settings(WAGTAIL_LIVE={"CHAT_ANONYMOUS": True, "CHAT_MAX_LENGTH": 2000})
+async def test_the_frame_limit_follows_the_character_limit(session):
+    client = await connected(session, AnonymousUser())
+    frame = json.dumps({"type": "chat.send", "text": EMOJI * 2000, "name": EMOJI * 40})
+    assert len(frame.encode()) > 24_000
+    await client.send_raw(text=frame)
+    assert len((await client.expect("chat.message"))["text"]) == 2000
+    await client.disconnect()
 
 
 async def test_binary_frame_is_refused(session, viewer):
@@ -433,6 +461,11 @@ def test_real_daphne_and_websocket_client(tmp_path):
         await alice.expect("likes", where=lambda m: m["total"] == 3)
         await alice.connection.send(b"\x00")
         assert (await alice.expect("error"))["code"] == "binary_unsupported"
+        # 500 emoji escaped as JSON (12 bytes each) are 500 characters, within the limit.
+        await alice.connection.send(json.dumps({"type": "chat.send", "text": EMOJI * 500}))
+        assert (await guest.expect("chat.message"))["text"] == EMOJI * 500
+        await alice.connection.send(json.dumps({"type": "chat.send", "text": EMOJI * 501}))
+        assert (await alice.expect("error"))["code"] == "too_long"
         await alice.close()
         await guest.close()
 

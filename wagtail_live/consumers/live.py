@@ -198,8 +198,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         if self.closed or not self.joined:
             return
-        size = len(bytes_data) if text_data is None else protocol.frame_size(text_data)
-        if size > protocol.CLOSE_FRAME_BYTES:
+        limit = protocol.max_frame_bytes()
+        size = len(bytes_data) if text_data is None else protocol.frame_size(text_data, limit)
+        if size > protocol.close_frame_bytes(limit):
             await self.send_error(ChatError("frame_too_large", _("The frame is far too large.")))
             await self.close_with(protocol.CLOSE_TOO_LARGE)
             return
@@ -212,10 +213,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            if size > protocol.MAX_FRAME_BYTES:
+            if size > limit:
                 raise ChatError(
                     "frame_too_large",
-                    _("Frames may be at most %(size)d bytes.") % {"size": protocol.MAX_FRAME_BYTES},
+                    _("Frames may be at most %(size)d bytes.") % {"size": limit},
+                    max_bytes=limit,
                 )
             kind, fields = protocol.parse(text_data)
             await self.handle(kind, fields)

@@ -9,11 +9,23 @@ import json
 from django.utils.translation import gettext as _
 
 from ..bounds import MAX_ID, OutOfBounds, bounded_int
-from ..chat import MUTE_MAX_SECONDS, SLOW_MODE_MAX_SECONDS, ChatError
+from ..chat import (
+    GUEST_NAME_MAX_LENGTH,
+    MUTE_MAX_SECONDS,
+    REASON_MAX_LENGTH,
+    SLOW_MODE_MAX_SECONDS,
+    ChatError,
+)
+from ..conf import live_settings
 
-#: Frames larger than this get an ``error`` (``frame_too_large``) and are ignored.
-MAX_FRAME_BYTES = 4 * 1024
-#: Frames larger than this close the socket with ``CLOSE_TOO_LARGE``.
+#: Bytes one character of text may take in a frame at worst: a character outside the Basic
+#: Multilingual Plane (most emoji) is a UTF-16 surrogate pair, and JSON may escape each half
+#: as ``\uXXXX`` (RFC 8259 section 7), 6 bytes each.
+WORST_BYTES_PER_CHARACTER = 12
+#: Room in a frame for the type, the field names, numbers and JSON punctuation.
+ENVELOPE_BYTES = 1024
+#: Frames at least this large close the socket with ``CLOSE_TOO_LARGE`` (or twice the
+#: ``max_frame_bytes``, when a long ``CHAT_MAX_LENGTH`` makes that larger).
 CLOSE_FRAME_BYTES = 64 * 1024
 
 # Close codes (daphne lets an application use only 1000 and 3000–4999).
@@ -70,10 +82,27 @@ MESSAGES = {
 }
 
 
-def frame_size(text):
-    """Size of a text frame in bytes (exact only when it may matter)."""
+def max_frame_bytes():
+    """Largest frame handled; larger ones get ``frame_too_large`` and change nothing.
+
+    Enough for the longest text any message carries (``CHAT_MAX_LENGTH`` characters
+    plus a guest name, or a ban reason) at worst-case escaping, plus the envelope:
+    length is judged in characters by ``chat.clean_text`` (``too_long``), never by
+    how many bytes a client's JSON encoder spent on them. 7,504 bytes by default.
+    """
+    longest = max(live_settings.CHAT_MAX_LENGTH + GUEST_NAME_MAX_LENGTH, REASON_MAX_LENGTH)
+    return longest * WORST_BYTES_PER_CHARACTER + ENVELOPE_BYTES
+
+
+def close_frame_bytes(limit):
+    """Frames over this close the socket (``CLOSE_TOO_LARGE``); ``limit`` is ``max_frame_bytes``."""
+    return max(CLOSE_FRAME_BYTES, 2 * limit)
+
+
+def frame_size(text, limit):
+    """Size of a text frame in bytes (exact only when it may exceed ``limit``)."""
     # A character is at most 4 bytes in UTF-8, so short frames need no encoding.
-    if len(text) * 4 <= MAX_FRAME_BYTES:
+    if len(text) * 4 <= limit:
         return len(text)
     return len(text.encode("utf-8", "surrogatepass"))
 
