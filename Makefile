@@ -7,6 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DEV_STAMP := $(VENV)/.installed-dev-stamp
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: demo test lint venv clean static
 
@@ -24,13 +25,15 @@ $(DEV_STAMP): $(STAMP)
 venv: $(STAMP)
 
 ## make demo: the example site with an admin login, the Huey consumer, the RTMP listener and a demo stream.
+## DEMO_ARGS="--port 8001 --rtmp-port 1936" moves it off ports in use.
 demo: $(STAMP)
-	$(BIN)/python example_site/manage.py demo
+	$(BIN)/python example_site/manage.py demo $(DEMO_ARGS)
 
-## make test: the whole suite. Tests needing a service or browser that is missing are skipped
-## (they fail instead under WAGTAIL_LIVE_REQUIRE_ALL=1, as in CI).
+## make test: the whole suite, on PostgreSQL when one answers on 127.0.0.1:5432 (user postgres,
+## database test; PG* variables change that), else SQLite. Tests needing a service or browser
+## that is missing are skipped (they fail instead under WAGTAIL_LIVE_REQUIRE_ALL=1, as in CI).
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	WAGTAIL_LIVE_TEST_DB=$${WAGTAIL_LIVE_TEST_DB:-auto} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

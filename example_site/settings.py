@@ -5,6 +5,7 @@ is needed for a single-machine site.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
@@ -51,13 +52,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Static files straight from the ASGI process, as a site without a front server needs
+    # (docs/installation.md): right after SecurityMiddleware, before everything else.
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "wagtail.contrib.redirects.middleware.RedirectMiddleware",
 ]
 
@@ -117,10 +121,26 @@ TASKS = {
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "static"
+# WhiteNoise serves STATIC_ROOT (filled by collectstatic, which `manage.py demo` runs) with
+# compressed copies and content-hashed names that browsers may cache forever.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Files browsers ask for at the site root (favicon.ico), served by WhiteNoise too.
+WHITENOISE_ROOT = BASE_DIR / "public"
+# Under ASGI, Django reads WhiteNoise's file responses through a thread and warns once that
+# the iterator is synchronous; that is expected for WhiteNoise, and not worth a user's alarm.
+warnings.filterwarnings(
+    "ignore", message="StreamingHttpResponse must consume synchronous iterators"
+)
 MEDIA_URL = "/media/"
 MEDIA_ROOT = DATA_DIR / "media"
 
 WAGTAIL_SITE_NAME = "Wagtail Live example"
+# The demo works offline and calls no third party: no Gravatar images, no Wagtail update check.
+WAGTAIL_GRAVATAR_PROVIDER_URL = None
+WAGTAIL_ENABLE_UPDATE_CHECK = False
 WAGTAILADMIN_BASE_URL = "http://localhost:8000"
 LOGIN_URL = "/admin/login/"
 

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.urls import reverse
 from django.utils import timezone
 
 MANAGE = Path(__file__).resolve().parents[4] / "example_site" / "manage.py"
@@ -31,14 +32,16 @@ class Command(BaseCommand):
     def handle(self, *args, port, rtmp_port, no_stream, **options):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        username, password = self.ensure_admin()
-        self.ensure_demo_content()
+        admin, password = self.ensure_admin()
+        demo = self.ensure_demo_content(admin)
         processes = self.start_processes(port, rtmp_port, no_stream)
+        go_live = reverse("wagtail_live_admin:go_live", args=[demo.pk])
         self.stdout.write(
             self.style.SUCCESS(
                 "\nThe example site is running.\n"
                 f"  Site:      http://localhost:{port}/\n"
-                f"  Admin:     http://localhost:{port}/admin/  (user {username}, password {password})\n"
+                f"  Admin:     http://localhost:{port}/admin/  (user {admin.username}, password {password})\n"
+                f"  Go Live:   http://localhost:{port}{go_live}  (the demo session)\n"
                 f"  OBS/RTMP:  rtmp://localhost:{rtmp_port}/live  (stream key on each session's Go Live screen)\n"
                 "Press Ctrl-C to stop.\n"
             )
@@ -46,7 +49,12 @@ class Command(BaseCommand):
         self.wait(processes)
 
     def ensure_admin(self):
-        """One admin login per checkout; its password is kept in the demo data folder and printed."""
+        """One admin login per checkout; its password is kept in the demo data folder.
+
+        Returns ``(user, password)``. The password is set only when it differs from the saved
+        one: setting it again would change the hash that every logged-in session is checked
+        against, and log everyone out at each restart of the demo.
+        """
         password_file = Path(settings.DATA_DIR) / "admin-password.txt"
         if not password_file.exists():
             password_file.write_text(secrets.token_urlsafe(9))
@@ -55,12 +63,17 @@ class Command(BaseCommand):
         user = User.objects.filter(username="admin").first() or User(username="admin")
         user.email = "admin@example.com"
         user.is_staff = user.is_superuser = True
-        user.set_password(password)
+        if user.pk is None or not user.check_password(password):
+            user.set_password(password)
         user.save()
-        return "admin", password
+        return user, password
 
-    def ensure_demo_content(self):
-        """An open demo session on the home page's live player, and one scheduled for next week."""
+    def ensure_demo_content(self, host):
+        """An open demo session on the home page's live player, and one scheduled for next week.
+
+        Both belong to ``host`` (the admin), so they show in its own Upcoming and sessions
+        views; sessions an older demo made without an owner get it too. Returns the demo session.
+        """
         from wagtail_live.management.commands.live_demo_stream import DEMO_TITLE
         from wagtail_live.models import LiveSession
 
@@ -71,6 +84,7 @@ class Command(BaseCommand):
             demo = LiveSession.objects.create(
                 title=DEMO_TITLE,
                 description="A synthetic stream: a test pattern with a running clock and a tone.",
+                owner=host,
             )
         upcoming_title = "Science fair Q&A"
         if not LiveSession.objects.active().filter(title=upcoming_title).exists():
@@ -78,19 +92,25 @@ class Command(BaseCommand):
                 title=upcoming_title,
                 description="Ask the finalists anything.",
                 scheduled_start=timezone.now() + timedelta(days=7),
+                owner=host,
             )
+        LiveSession.objects.filter(
+            title__in=[DEMO_TITLE, upcoming_title], owner__isnull=True
+        ).update(owner=host)
+        demo.refresh_from_db()
         home = HomePage.objects.filter(depth=2).first()
         if home is None:
-            return
+            return demo
         players = [block for block in home.body if block.block_type == "live_player"]
         if players and players[0].value["session"] == demo:
-            return
+            return demo
         ours = ("live_player", "upcoming_live")
         body = [(b.block_type, b.value) for b in home.body if b.block_type not in ours]
         body.insert(0, ("live_player", {"session": demo, "show_chat": True}))
         body.append(("upcoming_live", {"heading": "Coming up", "count": 5}))
         home.body = body
         home.save_revision().publish()
+        return demo
 
     def start_processes(self, port, rtmp_port, no_stream):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_site.settings"}
