@@ -2,12 +2,14 @@
 
 import asyncio
 import json
+from datetime import datetime
 
 import pytest
 from channels.db import database_sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
+from django.utils import timezone
 
 from tests.live_client import LiveClient
 from tests.utils import make_editor, make_session
@@ -143,6 +145,46 @@ async def test_muted_user_gets_error_with_end_time(session, viewer, moderator):
     await muted.send({"type": "chat.send", "text": "hi"})
     assert (await muted.expect("error"))["until"] == "session_end"
     await disconnect_all(muted, mod)
+
+
+async def test_muted_viewer_is_told_at_once_with_the_end_time(session, viewer, moderator):
+    muted, elsewhere = await connected(session, viewer), await connected(session, viewer)
+    bystander = await connected(session, AnonymousUser())
+    other = await database_sync_to_async(make_session)("Other", owner=moderator)
+    other_session = await connected(other, viewer)
+    mod = await connected(session, moderator)
+    await mod.send({"type": "mod.mute", "user_id": viewer.pk, "seconds": 300})
+    for client in (muted, elsewhere):  # every tab of the user in this session
+        notice = await client.expect("chat.restricted")
+        assert notice["restriction"] == "muted" and notice["message"]
+        until = datetime.fromisoformat(notice["until"])
+        assert 290 < (until - timezone.now()).total_seconds() <= 300
+    # Only them, and only in the session they were muted in.
+    for client in (bystander, other_session, mod):
+        assert not [m for m in await client.collect(0.3) if m["type"] == "chat.restricted"]
+    # Joining again: state says so too.
+    again = await connected(session, viewer)
+    assert again.state["can"]["chat"] is False
+    assert datetime.fromisoformat(again.state["can"]["muted_until"]) == until
+    await mod.send({"type": "mod.mute", "user_id": viewer.pk, "seconds": None})
+    assert (await muted.expect("chat.restricted"))["until"] == "session_end"
+    await mod.send({"type": "mod.unmute", "user_id": viewer.pk})
+    lifted = await muted.expect("chat.restricted")
+    assert (lifted["restriction"], lifted["until"]) == (None, None)
+    await muted.send({"type": "chat.send", "text": "free again"})
+    assert (await muted.expect("chat.message"))["text"] == "free again"
+    await disconnect_all(muted, elsewhere, bystander, other_session, mod, again)
+
+
+async def test_banned_viewer_is_told_before_the_socket_closes(session, viewer, moderator):
+    client = await connected(session, viewer)
+    mod = await connected(session, moderator)
+    await mod.send({"type": "mod.ban", "user_id": viewer.pk})
+    notice = await client.expect("chat.restricted")
+    assert (notice["restriction"], notice["until"]) == ("banned", None)
+    assert (await client.expect("error"))["code"] == "banned"
+    assert await client.expect_close() == 4403
+    await mod.disconnect()
 
 
 # -- bad input: an error, the socket stays open and still works ---------------

@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from wagtail import hooks
 from wagtail.log_actions import log
 
-from . import events, hub
+from . import events, hub, permissions
 from . import text as chat_text
 from .bounds import OutOfBounds, bounded_int
 from .conf import live_settings
@@ -75,17 +75,13 @@ def badge(session, user):
         return ""
     if session.owner_id == user.pk:
         return "host"
-    if session.can_moderate(user):
+    if permissions.can_moderate_session(session, user):
         return "moderator"
     return ""
 
 
-def is_banned(user):
-    """Whether ``user`` (a user or a user id) is banned from every live chat."""
-    user_id = getattr(user, "pk", user)
-    if user_id is None:
-        return False
-    return ModerationAction.objects.bans().filter(target_user_id=user_id).exists()
+#: Whether a user (or a user id) is banned from every live chat.
+is_banned = permissions.is_banned
 
 
 def muted_until(session, user):
@@ -112,13 +108,13 @@ def permissions_for(session, user):
     open_session = not session.has_ended
     banned = authenticated and is_banned(user)
     until = muted_until(session, user) if authenticated else None
+    moderate = permissions.can_moderate_session(session, user)
     return {
-        "chat": open_session
-        and not banned
-        and until is None
-        and (authenticated or live_settings.CHAT_ANONYMOUS),
+        "chat": open_session and until is None and permissions.can_chat(session, user),
         "like": open_session and not banned,
-        "moderate": authenticated and session.can_moderate(user),
+        "moderate": moderate,
+        # Ban and unban reach every chat: site-wide moderators only, not a session's host.
+        "ban": moderate and permissions.can_moderate_site(user),
         "muted_until": _as_json_time(until),
         "login_required": not authenticated and not live_settings.CHAT_ANONYMOUS,
     }
@@ -181,7 +177,7 @@ def clean_guest_name(name):
 
 def check_can_join(session, user):
     """Raise ``ChatError`` unless ``user`` may open the session's live socket (watch and chat)."""
-    if not session.can_view(user):
+    if not permissions.can_watch(session, user):
         raise ChatError("login_required", _("Log in to watch this live."))
     if user is not None and user.is_authenticated and is_banned(user):
         raise ChatError("banned", _("You have been banned from live chat."))
@@ -191,7 +187,7 @@ def check_can_send(session, user):
     """Raise ``ChatError`` unless ``user`` may post in ``session`` right now."""
     if session.has_ended:
         raise ChatError("session_ended", _("This live has ended; the chat is closed."))
-    if not session.can_view(user):
+    if not permissions.can_watch(session, user):
         raise ChatError("forbidden", _("You cannot take part in this live."))
     authenticated = user is not None and user.is_authenticated
     if not authenticated:
@@ -199,7 +195,7 @@ def check_can_send(session, user):
             raise ChatError("login_required", _("Log in to chat."))
         return
     _check_restrictions(session, user)
-    if session.can_moderate(user):
+    if permissions.can_moderate_session(session, user):
         return  # hosts and moderators are not slowed down by their own tools
     _check_pace(session, user)
 
@@ -329,16 +325,33 @@ def like(session, count=1):
 
 
 def check_can_moderate(session, moderator):
-    """Raise ``ChatError`` ``forbidden`` unless ``moderator`` may moderate ``session``."""
+    """Raise ``ChatError`` ``forbidden`` unless ``moderator`` may moderate ``session``.
+
+    ``session`` None asks for site-wide authority (``permissions.can_moderate_site``).
+    """
     if session is None:
-        allowed = moderator is not None and moderator.is_authenticated and moderator.is_active
-        allowed = allowed and (
-            moderator.is_superuser or moderator.has_perm("wagtail_live.moderate_chat")
-        )
+        allowed = permissions.can_moderate_site(moderator)
     else:
-        allowed = session.can_moderate(moderator)
+        allowed = permissions.can_moderate_session(session, moderator)
     if not allowed:
         raise ChatError("forbidden", _("You are not allowed to moderate this chat."))
+
+
+def check_can_moderate_site(moderator):
+    """Raise ``ChatError`` ``forbidden`` unless ``moderator`` may ban and unban in every chat.
+
+    A session's host moderates their own session (remove, mute, slow mode, pin)
+    but may not ban anyone site-wide nor lift a ban: that needs
+    ``wagtail_live.moderate_chat`` (docs/permissions.md).
+    """
+    if not permissions.can_moderate_site(moderator):
+        raise ChatError(
+            "forbidden",
+            _(
+                "Only site moderators can ban or unban: a ban closes every chat of the site. "
+                "Mute this person until the live ends instead."
+            ),
+        )
 
 
 def _session_message(session, message_id):
@@ -350,7 +363,7 @@ def _session_message(session, message_id):
         raise ChatError("not_found", _("There is no such message in this chat.")) from None
 
 
-def _target_user(moderator, user_id):
+def _target_user(moderator, user_id, session=None):
     if isinstance(user_id, bool) or not isinstance(user_id, int):
         raise ChatError("invalid", _("user_id must be a number."), field="user_id")
     try:
@@ -361,6 +374,10 @@ def _target_user(moderator, user_id):
         raise ChatError("invalid_target", _("You cannot mute or ban yourself."))
     if target.is_superuser:
         raise ChatError("invalid_target", _("Administrators cannot be muted or banned."))
+    if not permissions.may_act_on(moderator, target, session):
+        raise ChatError(
+            "forbidden", _("Only site moderators can mute or ban the hosts and moderators.")
+        )
     return target
 
 
@@ -435,7 +452,7 @@ def mute(moderator, session, user_id, seconds, reason=""):
             seconds = bounded_int(seconds, "seconds", low=1, high=MUTE_MAX_SECONDS)
         except OutOfBounds as error:
             raise ChatError("invalid", error.message, field="seconds") from None
-    target = _target_user(moderator, user_id)
+    target = _target_user(moderator, user_id, session)
     expires = timezone.now() + timedelta(seconds=seconds) if seconds else None
     return _record(
         Action.MUTE,
@@ -451,7 +468,7 @@ def mute(moderator, session, user_id, seconds, reason=""):
 def unmute(moderator, session, user_id):
     """Lift every mute of ``user_id`` in ``session``."""
     check_can_moderate(session, moderator)
-    target = _target_user(moderator, user_id)
+    target = _target_user(moderator, user_id, session)
     ModerationAction.objects.mutes(session).filter(target_user=target).update(
         lifted_at=timezone.now(), lifted_by=moderator
     )
@@ -462,9 +479,11 @@ def unmute(moderator, session, user_id):
 def ban(moderator, user_id, reason="", session=None):
     """Ban ``user_id`` from every live chat: their sockets close and their messages disappear.
 
-    ``session`` is where the moderator acted from (None from the ban list).
+    ``session`` is where the moderator acted from (None from the ban list); it
+    is recorded, but the ban reaches every chat, so it needs site-wide authority
+    (``permissions.can_moderate_site``) wherever it is sent from.
     """
-    check_can_moderate(session, moderator)
+    check_can_moderate_site(moderator)
     target = _target_user(moderator, user_id)
     if is_banned(target):
         raise ChatError("invalid_target", _("This user is already banned."))
@@ -478,8 +497,8 @@ def ban(moderator, user_id, reason="", session=None):
 
 @transaction.atomic
 def unban(moderator, user_id, session=None):
-    """Lift ``user_id``'s ban; their removed messages stay removed."""
-    check_can_moderate(session, moderator)
+    """Lift ``user_id``'s ban; their removed messages stay removed (site-wide moderators only)."""
+    check_can_moderate_site(moderator)
     target = _target_user(moderator, user_id)
     lifted = ModerationAction.objects.bans().filter(target_user=target)
     if not lifted.exists():
@@ -588,3 +607,50 @@ def reject_blocked_terms(session, user, text):
 def get_session(session_id):
     """The ``LiveSession`` with this primary key, or None."""
     return LiveSession.objects.filter(pk=session_id).select_related("owner").first()
+
+
+# -- telling a viewer at once that they were muted, or may chat again ----------
+
+
+def restriction_event(session, user):
+    """The ``chat.restricted`` message telling ``user`` whether they may post in ``session``.
+
+    ``restriction`` is ``"muted"`` (``until``: ISO time, or ``"session_end"``) or
+    null (``until`` null: they may chat again). Bans have their own, sent as the
+    user's sockets are closed (``hub.Hub.kick_user``).
+    """
+    until = muted_until(session, user)
+    if until is None:
+        return {
+            "type": "chat.restricted",
+            "restriction": None,
+            "until": None,
+            "message": _("You can chat again."),
+        }
+    if until == "session_end":
+        message = _("You are muted in this chat until the live ends.")
+    else:
+        message = _("You are muted in this chat for now.")
+    return {
+        "type": "chat.restricted",
+        "restriction": "muted",
+        "until": _as_json_time(until),
+        "message": message,
+    }
+
+
+@receiver(post_save, sender=ModerationAction)
+def _tell_restricted_user(instance, **kwargs):
+    # Any mute or unmute, from the socket, the dashboard or the admin's lists: once it is
+    # committed, the user's open sockets in that session hear their new state.
+    if instance.action not in (Action.MUTE, Action.UNMUTE) or instance.target_user_id is None:
+        return
+    session_id, user_id = instance.session_id, instance.target_user_id
+
+    def tell():
+        session = LiveSession.objects.filter(pk=session_id).first()
+        user = get_user_model().objects.filter(pk=user_id).first()
+        if session is not None and user is not None:
+            hub.broadcast_user_restricted(user_id, session_id, restriction_event(session, user))
+
+    transaction.on_commit(tell)

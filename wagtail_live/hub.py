@@ -66,6 +66,21 @@ def broadcast_user_banned(user_id):
         )
 
 
+def broadcast_user_restricted(user_id, session_id, event):
+    """Send ``event`` (a ``chat.restricted`` message) to ``user_id``'s sockets in one session.
+
+    Callable from sync code; reaches the user's sockets in every process.
+    """
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(
+            USERS_GROUP,
+            events.build_message(
+                "user.restricted", user_id=user_id, session_id=session_id, event=event
+            ),
+        )
+
+
 class Room:
     """One session's subscription and local sockets in this process."""
 
@@ -308,7 +323,7 @@ class Hub:
     async def join(self, session_id, socket):
         """Add ``socket`` to the session's room (starting it if needed) and count it as a viewer.
 
-        ``socket`` provides ``connection_id``, ``user_id``, ``viewer_key``,
+        ``socket`` provides ``connection_id``, ``session_id``, ``user_id``, ``viewer_key``,
         ``async deliver(message)`` and ``async kick(code, event)``.
         """
         async with self._lock:
@@ -368,18 +383,33 @@ class Hub:
             event = message.get("event") or {}
             if event.get("type") == "user.banned":
                 await self.kick_user(event.get("user_id"))
+            elif event.get("type") == "user.restricted":
+                await self.tell_user(event["user_id"], event["session_id"], event["event"])
+
+    async def tell_user(self, user_id, session_id, event):
+        """Send ``event`` to ``user_id``'s local sockets in ``session_id`` (a mute, its end)."""
+        message = {"type": "websocket.send", "text": encode([event])}
+        for socket in list(self.sockets_by_user.get(user_id, ())):
+            if socket.session_id != session_id:
+                continue
+            try:
+                await socket.deliver(message)
+            except Exception:
+                logger.debug("wagtail_live hub: delivery failed", exc_info=True)
 
     async def kick_user(self, user_id):
         """Close every local socket of ``user_id`` (after a ban)."""
         from django.utils.translation import gettext as _
 
-        error = {
-            "type": "error",
-            "code": "banned",
-            "message": _("You have been banned from live chat."),
-        }
+        message = _("You have been banned from live chat.")
+        error = {"type": "error", "code": "banned", "message": message}
+        # First what the viewer's screen acts on (live.js disables the input and takes the
+        # user's own messages away, as every other viewer's chat.removed does), then the close.
+        restricted = {"type": "chat.restricted", "restriction": "banned", "until": None}
+        notice = {"type": "websocket.send", "text": encode([{**restricted, "message": message}])}
         for socket in list(self.sockets_by_user.get(user_id, ())):
             try:
+                await socket.deliver(notice)
                 await socket.kick(CLOSE_BANNED, error)
             except Exception:
                 logger.debug("wagtail_live hub: kick failed", exc_info=True)

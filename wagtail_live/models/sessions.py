@@ -356,14 +356,13 @@ class LiveSession(index.Indexed, models.Model):
         )
 
     def can_moderate(self, user):
-        """The owner, superusers and holders of ``wagtail_live.moderate_chat`` may moderate its chat."""
-        if not (user and user.is_authenticated and user.is_active):
-            return False
-        return (
-            user.is_superuser
-            or (self.owner_id is not None and self.owner_id == user.pk)
-            or user.has_perm("wagtail_live.moderate_chat")
-        )
+        """The owner, superusers and holders of ``wagtail_live.moderate_chat`` may moderate its chat.
+
+        The same answer as ``wagtail_live.permissions.can_moderate_session``, which decides.
+        """
+        from ..permissions import can_moderate_session  # it imports models
+
+        return can_moderate_session(self, user)
 
     def can_see_stream_key(self, user):
         """Only the owner and superusers ever see the stream key."""
@@ -372,7 +371,11 @@ class LiveSession(index.Indexed, models.Model):
         return user.is_superuser or (self.owner_id is not None and self.owner_id == user.pk)
 
     def can_view(self, user):
-        """Whether ``user`` may watch: anyone for public sessions, logged-in users for private ones."""
+        """The privacy rule alone: anyone for public sessions, logged-in users for private ones.
+
+        Faces ask ``wagtail_live.permissions.can_watch``, which also runs the
+        ``can_watch_live_session`` hooks and falls back to this.
+        """
         if self.privacy == self.Privacy.PUBLIC:
             return True
         return bool(user and user.is_authenticated and user.is_active)
