@@ -10,6 +10,7 @@ from wagtail import blocks, hooks
 from wagtail.snippets.blocks import SnippetChooserBlock
 
 from . import playback
+from .permissions import can_watch
 
 #: ``@hooks.register("construct_live_player_context")`` functions get
 #: ``(context, session, request)`` and may add to or change the context in place.
@@ -50,19 +51,24 @@ class LivePlayerBlock(blocks.StructBlock):
         context = super().get_context(value, parent_context=parent_context)
         session = value.get("session")
         request = (parent_context or {}).get("request")
-        context.update(player_context(session, request))
+        page = (parent_context or {}).get("page")
+        context.update(player_context(session, request, page=page))
         if session is not None:
             for fn in hooks.get_hooks(CONTEXT_HOOK):
                 fn(context, session, request)
         return context
 
 
-def player_context(session, request):
-    """What the player template needs; the playback URL only for those who may watch."""
+def player_context(session, request, page=None):
+    """What the player template needs; the playback URL only for those who may watch.
+
+    ``page`` is the page the block is on (None outside a page): the *Add to calendar*
+    invite links back to it.
+    """
     if session is None:
         return {"live_session": None}
     user = getattr(request, "user", None)
-    allowed = playback.can_watch(session, user)
+    allowed = can_watch(session, user)
     context = {
         "live_session": session,
         "can_watch": allowed,
@@ -77,10 +83,13 @@ def player_context(session, request):
 
         context["recording_page"] = published_recording_page(session)
     if allowed and session.scheduled_start:
-        context["calendar_url"] = reverse("wagtail_live:session_calendar", args=[session.pk])
-    if not allowed:
-        next_path = request.get_full_path() if request is not None else "/"
-        context["login_url"] = f"{_login_url()}?{urlencode({'next': next_path})}"
+        calendar_url = reverse("wagtail_live:session_calendar", args=[session.pk])
+        if getattr(page, "pk", None):
+            calendar_url += f"?{urlencode({'page': page.pk})}"
+        context["calendar_url"] = calendar_url
+    # For "Log in to watch" (members only) and, in live_chat.html, "Log in to chat".
+    next_path = request.get_full_path() if request is not None else "/"
+    context["login_url"] = f"{_login_url()}?{urlencode({'next': next_path})}"
     return context
 
 
@@ -110,7 +119,13 @@ class UpcomingLiveBlock(blocks.StructBlock):
         from . import schedule
 
         context = super().get_context(value, parent_context=parent_context)
-        context["upcoming_sessions"] = schedule.upcoming_public_sessions(limit=value["count"])
+        user = getattr((parent_context or {}).get("request"), "user", None)
+        # Public sessions only, and of those the ones this visitor may watch (a hook may say no).
+        context["upcoming_sessions"] = [
+            session
+            for session in schedule.upcoming_public_sessions(limit=value["count"])
+            if can_watch(session, user)
+        ]
         context["upcoming_text"] = UPCOMING_TEXT
         return context
 

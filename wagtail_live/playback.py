@@ -1,19 +1,16 @@
 """Who may watch a session, and which HLS file a playback request may read.
 
-The permission-checked playback view and the live player block both ask here,
-so the page and the video can never disagree about who is a member.
+Who may watch is ``wagtail_live.permissions.can_watch`` (re-exported here):
+the playback views, the player block and every other face ask that one function.
 """
 
 import re
 from pathlib import Path
 
-from wagtail import hooks
-
 from .conf import live_settings
 
-#: Sites register ``@hooks.register("can_watch_live_session")`` functions taking
-#: ``(session, user)``; the first to return True or False decides.
-CAN_WATCH_HOOK = "can_watch_live_session"
+# Kept importable from here for callers from before permissions.py.
+from .permissions import CAN_WATCH_HOOK, can_watch  # noqa: F401
 
 # Names ffmpeg's HLS muxer writes: the playlist and its segments, nothing else.
 # No slash, no leading dot: a name that doesn't match is never looked up on disk.
@@ -27,19 +24,6 @@ CONTENT_TYPES = {
 }
 
 PLAYLIST_NAME = "index.m3u8"
-
-
-def can_watch(session, user):
-    """Whether ``user`` may watch ``session``'s video (and see its playback URL).
-
-    A ``can_watch_live_session`` hook may decide (e.g. paying members only);
-    otherwise public sessions are for everyone and private ones for logged-in users.
-    """
-    for fn in hooks.get_hooks(CAN_WATCH_HOOK):
-        verdict = fn(session, user)
-        if verdict is not None:
-            return bool(verdict)
-    return session.can_view(user)
 
 
 def playback_url(session):

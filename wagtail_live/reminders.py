@@ -25,6 +25,7 @@ from . import signals
 from .conf import live_settings
 from .exceptions import WagtailLiveError
 from .models import LiveReminder, LiveSession
+from .permissions import can_watch
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ def check_can_remind(session, user):
         )
     if session.is_live:
         raise ReminderError(_("“%(title)s” is live now.") % {"title": session.title}, "live")
-    if not session.can_view(user):
+    if not can_watch(session, user):
         raise ReminderError(_("This live session is for members only."), "forbidden")
     if not user.email:
         raise ReminderError(
@@ -161,11 +162,17 @@ def send_due_reminders(now=None):
     now = now or timezone.now()
     counts = {"lead": 0, "live": 0, "failed": 0}
     connection = get_connection()
-    for reminder in due_lead_reminders(now):
+    for reminder in _still_allowed(due_lead_reminders(now)):
         _count(counts, "lead", _send_lead(reminder, now, connection))
-    for reminder in due_live_notices():
+    for reminder in _still_allowed(due_live_notices()):
         _count(counts, "live", _send_live(reminder, now, connection))
     return counts
+
+
+def _still_allowed(reminders):
+    # Who may watch can change after asking (a hook, the session made private):
+    # an e-mail about a session must not reach someone who may no longer watch it.
+    return (r for r in reminders if can_watch(r.session, r.user))
 
 
 def send_went_live_notices(session, now=None):
@@ -173,7 +180,7 @@ def send_went_live_notices(session, now=None):
     now = now or timezone.now()
     counts = {"lead": 0, "live": 0, "failed": 0}
     connection = get_connection()
-    for reminder in due_live_notices(session):
+    for reminder in _still_allowed(due_live_notices(session)):
         _count(counts, "live", _send_live(reminder, now, connection))
     return counts
 

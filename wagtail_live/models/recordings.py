@@ -224,10 +224,16 @@ class RecordingPage(Page):
         verbose_name_plural = _("recording pages")
 
     def can_view_media(self, user):
-        """Visitors see the video only with the session's privacy (members only when private)."""
+        """Whether ``user`` may see this recording and what it is about.
+
+        ``wagtail_live.permissions.can_watch`` of the session (its privacy and any
+        ``can_watch_live_session`` hook); everyone for a page made without a session.
+        """
         if self.session is None:
             return True
-        return self.session.can_view(user)
+        from ..permissions import can_watch  # it imports models
+
+        return can_watch(self.session, user)
 
     @cached_property
     def recording(self):

@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from .. import analytics, reminders, schedule
+from ..permissions import can_watch
 
 register = template.Library()
 
@@ -26,11 +27,13 @@ def live_session_jsonld(context, session, with_url=True):
     """A ``<script type="application/ld+json">`` BroadcastEvent for ``session``.
 
     Its ``url`` is the current page's, unless ``with_url=False`` (a page listing
-    several sessions is not the page of any one of them).
+    several sessions is not the page of any one of them). Nothing for visitors
+    who may not watch the session: its title and description are theirs to see
+    only then (``permissions.can_watch``).
     """
-    if session is None:
-        return ""
     request = context.get("request")
+    if session is None or not can_watch(session, getattr(request, "user", None)):
+        return ""
     url = request.build_absolute_uri() if request is not None and with_url else ""
     data = json.dumps(schedule.broadcast_event(session, url=url), sort_keys=True)
     return format_html(

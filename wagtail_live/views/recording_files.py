@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ..conf import live_settings
 from ..models import Recording
+from ..permissions import can_watch
 from ..recordings import recording_file_for
 
 
@@ -20,7 +21,7 @@ def recording_media(request, pk):
     so seeking works); otherwise Django streams it from the storage.
     """
     recording = get_object_or_404(Recording.objects.select_related("session", "media"), pk=pk)
-    if not recording.session.can_view(request.user):
+    if not can_watch(recording.session, request.user):
         return HttpResponseForbidden(
             _("This recording is for members only. Log in to watch it."), content_type="text/plain"
         )
@@ -50,7 +51,7 @@ def recording_played(request, pk):
     recording = get_object_or_404(
         Recording.objects.select_related("session", "page"), pk=pk, page__live=True
     )
-    if not recording.session.can_view(request.user):
+    if not can_watch(recording.session, request.user):
         return HttpResponseForbidden()
     Recording.objects.filter(pk=recording.pk).update(plays=F("plays") + 1)
     return HttpResponse(status=204)

@@ -179,10 +179,13 @@ export class LiveRealtime {
       for (const [seconds, label] of mutes) {
         add(label, () => this.send({ type: "mod.mute", user_id: message.user_id, seconds }));
       }
-      add(this.t("ban", "Ban"), () => {
-        const reason = window.prompt(this.t("ban_reason", "Reason for the ban?"), "");
-        if (reason !== null) this.send({ type: "mod.ban", user_id: message.user_id, reason });
-      });
+      // A ban closes every chat of the site: only site-wide moderators get the button.
+      if (this.can.ban) {
+        add(this.t("ban", "Ban"), () => {
+          const reason = window.prompt(this.t("ban_reason", "Reason for the ban?"), "");
+          if (reason !== null) this.send({ type: "mod.ban", user_id: message.user_id, reason });
+        });
+      }
     }
     return tools;
   }
