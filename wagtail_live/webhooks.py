@@ -9,13 +9,13 @@ the last one the delivery is marked failed. Receivers check the
 
 import hashlib
 import hmac
+import http.client
 import ipaddress
 import json
 import logging
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -44,12 +44,16 @@ RESPONSE_LOG_BYTES = 500
 
 
 def check_url(url, allow_private=None):
-    """Raise ``ValidationError`` unless ``url`` is an http(s) URL on a public address.
+    """Check ``url`` and return the IP addresses it may be delivered to (a list).
 
-    The host is resolved and *every* address it resolves to must be public
-    (not private, loopback, link-local, reserved…), unless ``allow_private``
-    (default ``WAGTAIL_LIVE["WEBHOOK_ALLOW_PRIVATE"]``): a webhook must not let
-    an editor make the server probe its own network.
+    Raises ``ValidationError`` unless ``url`` is an http(s) URL on a public
+    address. The host is resolved once and *every* address it resolves to must
+    be public (not private, loopback, link-local, reserved…, nor an IPv6 form
+    wrapping such an IPv4 address), unless ``allow_private`` (default
+    ``WAGTAIL_LIVE["WEBHOOK_ALLOW_PRIVATE"]``): a webhook must not let an editor
+    make the server probe its own network. ``post`` connects to exactly these
+    addresses, never resolving the name again (a DNS-rebinding name cannot
+    answer "public" to the check and "loopback" to the connection).
     """
     if allow_private is None:
         allow_private = live_settings.WEBHOOK_ALLOW_PRIVATE
@@ -64,10 +68,11 @@ def check_url(url, allow_private=None):
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise ValidationError(_("The URL's port is not a number."), code="port") from None
+    addresses = resolve(parts.hostname, port)
     if allow_private:
-        return
-    for address in resolve(parts.hostname, port):
-        if not address.is_global:
+        return addresses
+    for address in addresses:
+        if not is_public(address):
             raise ValidationError(
                 _(
                     "%(host)s is on a private or local network (%(address)s); "
@@ -76,18 +81,54 @@ def check_url(url, allow_private=None):
                 % {"host": parts.hostname, "address": address},
                 code="private",
             )
+    return addresses
 
 
 def resolve(host, port):
-    """The IP addresses ``host`` resolves to; ``ValidationError`` when it does not resolve."""
+    """The IP addresses ``host`` resolves to, in the resolver's order, each once.
+
+    ``ValidationError`` (code ``resolve``) when it does not resolve.
+    """
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError):
         raise ValidationError(
             _("The host %(host)s could not be found.") % {"host": host}, code="resolve"
         ) from None
-    # Strip an IPv6 zone ("fe80::1%eth0") before parsing.
-    return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+    addresses = []
+    for info in infos:
+        # Strip an IPv6 zone ("fe80::1%eth0") before parsing.
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if address not in addresses:
+            addresses.append(address)
+    if not addresses:
+        raise ValidationError(
+            _("The host %(host)s could not be found.") % {"host": host}, code="resolve"
+        )
+    return addresses
+
+
+#: IPv6 prefixes that carry an IPv4 address in their last 32 bits (RFC 6052 NAT64,
+#: RFC 4291 IPv4-compatible): only as public as the IPv4 address inside.
+_IPV4_IN_LOW_BITS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+
+
+def is_public(address):
+    """Whether ``address`` (an ``ipaddress`` object) is a public Internet address.
+
+    IPv6 forms that wrap an IPv4 address (mapped ``::ffff:a.b.c.d``, 6to4,
+    Teredo, NAT64, IPv4-compatible) are judged by the IPv4 address inside.
+    """
+    if not address.is_global:
+        return False
+    if address.version == 6:
+        embedded = [address.ipv4_mapped, address.sixtofour]
+        if address.teredo:
+            embedded.extend(address.teredo)
+        if any(address in network for network in _IPV4_IN_LOW_BITS):
+            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+        return all(inner.is_global for inner in embedded if inner is not None)
+    return True
 
 
 # -- payloads -----------------------------------------------------------------
@@ -178,13 +219,74 @@ def _enqueue(delivery_pk, delay=None):
 # -- delivering ---------------------------------------------------------------
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    # A redirect could point anywhere, including the private network: a 3xx is a failure.
-    def redirect_request(self, *args, **kwargs):
-        return None
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection to one checked IP address; ``Host`` stays the URL's host name."""
+
+    def __init__(self, host, port, address, timeout):
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self):
+        # Never the name: it was resolved (and checked) once, in check_url.
+        self.sock = socket.create_connection((str(self.address), self.port), self.timeout)
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection to one checked IP address.
+
+    TLS still sends the host name (SNI) and verifies the certificate against it,
+    as if the name had been resolved by the connection.
+    """
+
+    def __init__(self, host, port, address, timeout, context):
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.address = address
+
+    def connect(self):
+        sock = socket.create_connection((str(self.address), self.port), self.timeout)
+        try:
+            self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+
+
+def tls_context():
+    """The TLS settings of deliveries: the system's CAs, host names verified."""
+    return ssl.create_default_context()
+
+
+def open_connection(url, addresses, timeout):
+    """A connected ``http.client`` connection to ``url`` through one of ``addresses``.
+
+    The addresses are tried in order (as a resolver's answers are); the last
+    connection error is raised when none answers. ``Host`` and TLS use the
+    URL's host name; nothing here resolves a name.
+    """
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    failure = OSError(_("no address to connect to"))
+    for address in addresses:
+        if https:
+            connection = _PinnedHTTPSConnection(
+                parts.hostname, port, address, timeout, tls_context()
+            )
+        else:
+            connection = _PinnedHTTPConnection(parts.hostname, port, address, timeout)
+        try:
+            connection.connect()
+        except OSError as error:  # refused, unreachable, timed out, bad certificate
+            connection.close()
+            failure = error
+            continue
+        return connection
+    raise failure
+
+
+def _request_target(url):
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
 def deliver(delivery_pk, now=None):
@@ -259,8 +361,10 @@ def _next_attempt(delivery):
 def post(delivery):
     """POST one delivery; return ``(status_code, error, duration_ms)``. Never raises.
 
-    ``error`` is empty only for a 2xx answer. The URL is checked again right
-    before sending, since what a host name resolves to can change.
+    ``error`` is empty only for a 2xx answer; redirects are not followed (a
+    3xx could point anywhere, the private network included). The URL is checked
+    again right before sending, since what a host name resolves to can change,
+    and the connection goes to the addresses that check approved.
     """
     webhook = delivery.webhook
     body = delivery.body.encode()
@@ -270,39 +374,36 @@ def post(delivery):
         return int((time.monotonic() - started) * 1000)
 
     try:
-        check_url(webhook.url)
+        addresses = check_url(webhook.url)
     except ValidationError as refusal:
         return None, refusal.messages[0], 0
-    request = urllib.request.Request(
-        webhook.url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": f"wagtail-livestream/{__version__}",
-            SIGNATURE_HEADER: sign(body, webhook.secret),
-            EVENT_HEADER: delivery.event,
-            DELIVERY_HEADER: str(delivery.delivery_id),
-        },
-    )
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": f"wagtail-livestream/{__version__}",
+        SIGNATURE_HEADER: sign(body, webhook.secret),
+        EVENT_HEADER: delivery.event,
+        DELIVERY_HEADER: str(delivery.delivery_id),
+    }
+    connection = None
     try:
-        with _opener.open(request, timeout=live_settings.WEBHOOK_TIMEOUT) as response:
-            response.read(RESPONSE_LOG_BYTES)
-            return response.status, "", elapsed()
-    except urllib.error.HTTPError as answer:
-        detail = answer.read(RESPONSE_LOG_BYTES).decode(errors="replace").strip()
-        message = _("The receiver answered %(code)s %(reason)s.") % {
-            "code": answer.code,
-            "reason": answer.reason,
-        }
-        return answer.code, f"{message} {detail}".strip(), elapsed()
+        connection = open_connection(webhook.url, addresses, live_settings.WEBHOOK_TIMEOUT)
+        connection.request("POST", _request_target(webhook.url), body=body, headers=headers)
+        response = connection.getresponse()
+        detail = response.read(RESPONSE_LOG_BYTES).decode(errors="replace").strip()
     except TimeoutError:
         return None, _no_answer(), elapsed()
-    except (urllib.error.URLError, OSError, ValueError) as failure:
-        reason = getattr(failure, "reason", failure)
-        if isinstance(reason, TimeoutError):
-            return None, _no_answer(), elapsed()
-        return None, _("Could not connect: %(reason)s") % {"reason": reason}, elapsed()
+    except (OSError, http.client.HTTPException, ValueError) as failure:
+        return None, _("Could not connect: %(reason)s") % {"reason": failure}, elapsed()
+    finally:
+        if connection is not None:
+            connection.close()
+    if 200 <= response.status < 300:
+        return response.status, "", elapsed()
+    message = _("The receiver answered %(code)s %(reason)s.") % {
+        "code": response.status,
+        "reason": response.reason,
+    }
+    return response.status, f"{message} {detail}".strip(), elapsed()
 
 
 def _no_answer():
