@@ -33,8 +33,12 @@ OUR_CHUNK_SIZE = 4096
 WINDOW_SIZE = 2_500_000
 # No encoder sends a message this big; a larger length is garbage, not media.
 MAX_MESSAGE_SIZE = 8 * 1024 * 1024
-# Before publish only small commands arrive: an unauthenticated client cannot make us buffer much.
-MAX_COMMAND_SIZE = 64 * 1024
+# Before publish only small commands arrive (connect, createStream, publish: a few hundred
+# bytes each), so an unauthenticated client is held to little memory: messages of at most
+# MAX_COMMAND_SIZE, at most that many bytes of partial messages across all its chunk streams,
+# chunks of at most MAX_COMMAND_SIZE, and reads of PRE_PUBLISH_READ_SIZE.
+MAX_COMMAND_SIZE = 16 * 1024
+PRE_PUBLISH_READ_SIZE = 16 * 1024
 MAX_CHUNK_STREAMS = 64
 # Audio/metadata buffered while waiting for the first video message, which tells the codec.
 MAX_PENDING_BYTES = 4 * 1024 * 1024
@@ -91,12 +95,29 @@ class ChunkReader:
     def __init__(self, reader):
         self.reader = reader
         self.chunk_size = DEFAULT_CHUNK_SIZE
-        self.max_message_size = MAX_COMMAND_SIZE  # raised once the encoder may publish
+        # Raised by allow_media() once the encoder may publish; until then every bound is small.
+        self.max_message_size = MAX_COMMAND_SIZE
+        self.max_chunk_size = MAX_COMMAND_SIZE
+        self.max_partial_bytes = MAX_COMMAND_SIZE
+        self.read_size = PRE_PUBLISH_READ_SIZE
         self.bytes_read = 0
         self.last_read_size = 0
         self._streams = {}
         self._buffer = bytearray()
         self._pos = 0
+
+    def allow_media(self):
+        """Lift the before-publish bounds: the stream key was accepted, media may flow."""
+        self.max_message_size = MAX_MESSAGE_SIZE
+        self.max_chunk_size = MAX_MESSAGE_SIZE
+        self.max_partial_bytes = None
+        self.read_size = READ_SIZE
+
+    def set_chunk_size(self, size):
+        """The peer's Set Chunk Size (bounded: before publish a chunk stays small)."""
+        if not 1 <= size <= self.max_chunk_size:
+            raise RTMPProtocolError(f"invalid chunk size {size}")
+        self.chunk_size = size
 
     async def read_messages(self):
         """Return every complete message the buffered bytes hold (at least one), in order.
@@ -119,7 +140,7 @@ class ChunkReader:
 
     async def _fill(self):
         # Take all that is buffered: after a rest there may be far more than one block.
-        data = await self.reader.read(READ_SIZE)
+        data = await self.reader.read(self.read_size)
         self.last_read_size = len(data)
         if not data:
             raise asyncio.IncompleteReadError(bytes(self._buffer[self._pos :]), None)
@@ -178,6 +199,11 @@ class ChunkReader:
             if len(self._streams) >= MAX_CHUNK_STREAMS:
                 raise RTMPProtocolError("too many chunk streams")
             state = self._streams[csid] = _ChunkStreamState()
+        if self.max_partial_bytes is not None and take:
+            # Before publish: partial messages spread over many chunk streams count together.
+            held = sum(len(other.payload) for other in self._streams.values())
+            if held + take > self.max_partial_bytes:
+                raise RTMPProtocolError("too much unfinished data before publish")
         self._apply_header(state, fmt, header, stamp, extended, length)
         state.payload += buf[pos : pos + take]
         self._pos = pos + take
@@ -295,8 +321,7 @@ class RTMPConnection:
     async def run(self):
         """Serve the connection until the encoder leaves, errs or is refused."""
         try:
-            await asyncio.wait_for(self.handshake(), self.timeout)
-            await self.serve_messages()
+            await self.serve()
         except TimeoutError:
             logger.info("rtmp %s: timed out", self.peer)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -313,6 +338,15 @@ class RTMPConnection:
         finally:
             await self.close()
 
+    async def serve(self):
+        # One deadline from connecting to publishing, handshake included: a client that
+        # trickles bytes (slowloris) cannot hold a connection longer than the timeout.
+        loop = asyncio.get_running_loop()
+        self.deadline = loop.time() + self.timeout
+        async with asyncio.timeout_at(self.deadline):
+            await self.handshake()
+        await self.serve_messages()
+
     async def handshake(self):
         """The plain RTMP handshake (clients accept it when our S1 has a zero version field)."""
         c0c1 = await self.reader.readexactly(1 + HANDSHAKE_SIZE)
@@ -327,12 +361,13 @@ class RTMPConnection:
     async def serve_messages(self):
         # Until publish, the whole exchange must fit in the timeout: a silent or
         # stalled client cannot hold a connection open for ever.
-        deadline = time.monotonic() + self.timeout
+        loop = asyncio.get_running_loop()
         while True:
-            budget = self.timeout if self.publishing else deadline - time.monotonic()
-            if budget <= 0:
-                raise TimeoutError
-            async with asyncio.timeout(budget):
+            if self.publishing:
+                deadline = loop.time() + self.timeout
+            else:
+                deadline = self.deadline
+            async with asyncio.timeout_at(deadline):
                 messages = await self.chunks.read_messages()
             await self.acknowledge()
             for message in messages:
@@ -374,9 +409,7 @@ class RTMPConnection:
         """Act on one message; return False when the connection should close."""
         if type_id == SET_CHUNK_SIZE:
             size = struct.unpack(">I", payload[:4].rjust(4, b"\0"))[0] & 0x7FFFFFFF
-            if not 1 <= size <= MAX_MESSAGE_SIZE:
-                raise RTMPProtocolError(f"invalid chunk size {size}")
-            self.chunks.chunk_size = size
+            self.chunks.set_chunk_size(size)
         elif type_id == WINDOW_ACK_SIZE and len(payload) >= 4:
             self.ack_window = max(struct.unpack(">I", payload[:4])[0], 4096)
         elif type_id in (COMMAND_AMF0, COMMAND_AMF3):
@@ -390,7 +423,8 @@ class RTMPConnection:
         if not values or not isinstance(values[0], str):
             raise RTMPProtocolError("command without a name")
         name = values[0]
-        transaction = values[1] if len(values) > 1 else 0
+        # Echoed back in the answer: only a number is one (a client's object is not sent back).
+        transaction = values[1] if len(values) > 1 and isinstance(values[1], float) else 0
         args = values[3:]
         if name == "connect":
             await self.on_connect(transaction)
@@ -439,7 +473,7 @@ class RTMPConnection:
             await self.refuse(str(error))
             return False
         self.publishing = True
-        self.chunks.max_message_size = MAX_MESSAGE_SIZE
+        self.chunks.allow_media()
         user_control = struct.pack(">HI", 0, PUBLISH_STREAM_ID)  # StreamBegin
         await self.send(USER_CONTROL, user_control, chunk_stream=2)
         await self.status("status", "NetStream.Publish.Start", _("Publishing."))
@@ -546,8 +580,11 @@ class RTMPServer:
         self.host = host or live_settings.RTMP_HOST
         self.port = live_settings.RTMP_PORT if port is None else port
         self.timeout = timeout or live_settings.RTMP_TIMEOUT
+        self.max_connections = live_settings.RTMP_MAX_CONNECTIONS
+        self.max_per_address = live_settings.RTMP_MAX_CONNECTIONS_PER_ADDRESS
         self._server = None
         self._connections = {}  # RTMPConnection -> its task
+        self._per_address = {}  # peer address -> open connections
 
     async def start(self):
         """Bind the listening socket; ``self.port`` is the real port (useful with port 0)."""
@@ -556,12 +593,35 @@ class RTMPServer:
         logger.info("rtmp: listening on %s:%s", self.host, self.port)
 
     async def _accept(self, reader, writer):
+        peer = writer.get_extra_info("peername")
+        address = peer[0] if isinstance(peer, tuple) else str(peer)
+        refusal = self.refusal(address)
+        if refusal is not None:
+            # Closed before the handshake: nothing is read, nothing is held.
+            logger.info("rtmp %s: refused: %s", peer, refusal)
+            writer.transport.abort()
+            return
         connection = RTMPConnection(reader, writer, timeout=self.timeout)
         self._connections[connection] = asyncio.current_task()
+        self._per_address[address] = self._per_address.get(address, 0) + 1
         try:
             await connection.run()
         finally:
             self._connections.pop(connection, None)
+            left = self._per_address.pop(address, 1) - 1
+            if left:
+                self._per_address[address] = left
+
+    def refusal(self, address):
+        """Why a new connection from ``address`` is refused (caps reached), or None."""
+        if len(self._connections) >= self.max_connections:
+            return f"{self.max_connections} connections open (RTMP_MAX_CONNECTIONS)"
+        if self._per_address.get(address, 0) >= self.max_per_address:
+            return (
+                f"{self.max_per_address} connections open from this address "
+                "(RTMP_MAX_CONNECTIONS_PER_ADDRESS)"
+            )
+        return None
 
     async def serve_forever(self):
         """Serve until cancelled."""
