@@ -78,7 +78,7 @@ def main():
                 )
                 page = context.new_page()
                 for path, name in [
-                    ("/admin/live/upcoming/?all=1", "upcoming-agenda.png"),
+                    ("/admin/live/upcoming/", "upcoming-agenda.png"),
                     ("/admin/live/report/", "analytics-report.png"),
                     ("/admin/live/webhook-deliveries/", "webhook-deliveries.png"),
                 ]:

@@ -1,7 +1,7 @@
 """Take the screenshots of docs/going-live.md in headless Chromium (fake camera, real daphne).
 
 Run:  .venv/bin/python scripts/screenshots_going_live.py
-Writes docs/img/go-live-ready.png, go-live-live.png, player-live.png,
+Writes docs/img/go-live-ready.png, go-live-live.png, go-live-end-dialog.png, player-live.png,
 player-scheduled.png and player-members-only.png.
 """
 
@@ -93,6 +93,9 @@ def main():
                 time.sleep(1)
                 shoot(viewer, "player-live.png")
                 host_page.click("[data-live-end]")
+                time.sleep(0.5)
+                shoot(host_page, "go-live-end-dialog.png")
+                host_page.click("[data-live-end-confirm]")
                 time.sleep(2)
 
                 for kind, name in (

@@ -317,3 +317,66 @@ class TestWebhookDeliverySession:
         edit = reverse("wagtailsnippets_wagtail_live_livesession:edit", args=[session.pk])
         assert re.search(rf'data-live-delivery-session>\s*<a href="{edit}">Science fair</a>', html)
         assert re.search(r"data-live-delivery-session>\s*—\s*</td>", html)  # a body it can't read
+
+
+class TestViewerChartLabels:
+    """The analytics chart's time axis: distinct labels whatever the session's length."""
+
+    SCRIPT = """
+    import { timeAxis } from %s;
+    const out = {};
+    for (const span of %s) {
+      const { stepSize, format } = timeAxis(span);
+      const start = Date.UTC(2026, 10, 29, 14, 3, 17);
+      const labels = [];
+      for (let t = Math.ceil(start / stepSize) * stepSize; t <= start + span; t += stepSize) {
+        labels.push(format(t));
+      }
+      out[span] = labels;
+    }
+    console.log(JSON.stringify(out));
+    """
+
+    def labels(self, spans):
+        import json
+        import shutil
+        import subprocess
+        from pathlib import Path
+
+        from tests.utils import require
+
+        node = shutil.which("node")
+        require(node, "node (to run the chart's label function)")
+        module = Path(__file__).resolve().parent.parent / "wagtail_live/static/wagtail_live/js"
+        script = self.SCRIPT % (json.dumps((module / "analytics.js").as_uri()), json.dumps(spans))
+        done = subprocess.run(
+            [node, "--input-type=module", "-e", script],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
+            check=True,
+        )
+        return {int(span): labels for span, labels in json.loads(done.stdout).items()}
+
+    def test_ticks_are_distinct_and_few_for_every_span(self):
+        minute, hour = 60_000, 3_600_000
+        spans = [
+            40_000,
+            3 * minute,
+            12 * minute,
+            hour,
+            3 * hour + 7 * minute,
+            30 * hour,
+            9 * 24 * hour,
+        ]
+        for span, labels in self.labels(spans).items():
+            assert 2 <= len(labels) <= 9, (span, labels)
+            assert len(set(labels)) == len(labels), (span, labels)
+
+    def test_labels_suit_the_span(self):
+        minute, hour = 60_000, 3_600_000
+        labels = self.labels([3 * minute, 3 * hour, 30 * hour])
+        assert re.fullmatch(r"\d\d:\d\d:\d\d( [AP]M)?", labels[3 * minute][0])  # seconds
+        assert re.fullmatch(r"\d\d:\d\d( [AP]M)?", labels[3 * hour][0])  # hours and minutes
+        assert re.search(r"Nov", labels[30 * hour][0])  # a day and more: the date

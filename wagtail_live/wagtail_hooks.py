@@ -10,6 +10,7 @@ from wagtail.snippets.views.snippets import SnippetViewSet, SnippetViewSetGroup
 
 from . import admin_urls, chat
 from .forms import LiveSessionForm
+from .ingest.encoders import ENCODER_ACTION
 from .models import LiveSession
 from .recordings import connect_signal_handlers as connect_recording_signal_handlers
 from .views.analytics import LiveReportViewSet  # audience (issue 7)
@@ -103,6 +104,7 @@ def register_live_log_actions(actions):
     actions.register_action("wagtail_live.start", _("Go live"), _("Went live"))
     actions.register_action("wagtail_live.end", _("End live"), _("Ended the live"))
     actions.register_action("wagtail_live.fail", _("Live failed"), _("The live failed"))
+    actions.register_action(ENCODER_ACTION, _("Encoder connected"), _("An encoder connected"))
     actions.register_action(
         "wagtail_live.stream_key.issue", _("Issue stream key"), _("Issued a new stream key")
     )

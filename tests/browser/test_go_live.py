@@ -129,6 +129,7 @@ def test_go_live_from_the_browser_and_watch_it_on_the_public_page(site, browser)
 
     host_page.bring_to_front()
     host_page.click("[data-live-end]")
+    host_page.click("[data-live-end-confirm]")  # in Wagtail's confirmation dialog
     # The host's screen reloads into its ended state ...
     host_page.wait_for_selector("text=This session has ended.", timeout=30000)
     # ... and the viewer's player switches to "ended" without a reload.
@@ -230,6 +231,7 @@ def test_the_page_resumes_the_same_session_after_the_server_restarts(site, brows
     assert site.run(f"result = LiveSession.objects.get(pk={pk}).status") == "live"
 
     page.click("[data-live-end]")
+    page.click("[data-live-end-confirm]")  # in Wagtail's confirmation dialog
     page.wait_for_selector("text=This session has ended.", timeout=30000)
     assert site.run(f"result = LiveSession.objects.get(pk={pk}).status") == "ended"
     host.close()

@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 from ..conf import live_settings
 from ..exceptions import InvalidTransition, WagtailLiveError
 from ..ffmpeg import ffmpeg_binary
+from .encoders import ENCODER_OF_INPUT_FORMAT, note_encoder
 
 logger = logging.getLogger("wagtail_live.ingest")
 
@@ -652,6 +653,10 @@ class Broadcast:
         )
         self.parts += 1
         await self.pipeline.start()
+        # The Go Live screen says which encoder feeds the session (see encoders.py).
+        encoder = ENCODER_OF_INPUT_FORMAT.get(input_format)
+        if encoder:
+            await sync_to_async(note_encoder)(self.session, encoder)
 
     async def write(self, data):
         """Feed the encoder's bytes; the first bytes move the session to *live*.

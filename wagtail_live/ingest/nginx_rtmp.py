@@ -48,6 +48,7 @@ from .base import (
     prepare_hls_dir,
     start_session_quietly,
 )
+from .encoders import note_encoder
 
 logger = logging.getLogger("wagtail_live.ingest.nginx")
 
@@ -110,6 +111,7 @@ def authorize_publish(stream_key, relay_base):
     if session.status == LiveSession.Status.LIVE and is_receiving_elsewhere(session):
         raise StreamRefused(_("Another encoder is already live on this session."))
     prepare_hls_dir(hls_dir(session))
+    note_encoder(session, "nginx")
     logger.info("nginx: publishing to session %s", session.pk)
     return f"{relay_base.rstrip('/')}/{session.pk}/hls?token={relay_token(session.pk)}"
 

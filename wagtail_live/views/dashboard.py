@@ -40,6 +40,7 @@ class DashboardView(SessionScreenMixin, TemplateView):
             can_moderate=self.session.can_moderate(user),
             playback_url=self.session.playback_url,
             slow_mode=room.slow_mode_seconds,
+            reason_max_length=chat.REASON_MAX_LENGTH,
             slow_choices=[0, 5, 10, 30, 60, 120],
             messages_url=reverse("wagtail_live_chat_messages:index")
             + f"?session={self.session.pk}",

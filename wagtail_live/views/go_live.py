@@ -10,6 +10,8 @@ from django.views.generic import TemplateView
 
 from ..exceptions import InvalidTransition
 from ..ingest import rtmp_publish_url
+from ..ingest.encoders import ENCODERS, current_encoder
+from ..playback import playback_url
 from .base import SessionMixin, SessionScreenMixin, refuse
 
 
@@ -60,6 +62,14 @@ class GoLiveView(SessionActionMixin, SessionScreenMixin, TemplateView):
             rtmp_url=rtmp_publish_url(self.request),
             status_url=reverse("wagtail_live_admin:status", args=[self.session.pk]),
         )
+        if self.session.is_live:
+            # An encoder feeds it already: show what viewers get, and from where, not the camera.
+            encoder = current_encoder(self.session)
+            context.update(
+                playback_url=playback_url(self.session),
+                encoder=encoder,
+                encoder_label=ENCODERS.get(encoder),
+            )
         return context
 
     def post(self, request):

@@ -22,7 +22,7 @@ PREPARE_LIVE = _("Prepare live")
 
 
 def time_until(value, now=None):
-    """"in 7 days" for a future ``value`` (the largest unit only, like Wagtail's "7 days ago")."""
+    """A future ``value`` as "in 7 days": the largest unit only, like Wagtail's "7 days ago"."""
     return _("in %(time_period)s") % {"time_period": timeuntil(value, now).split(",")[0]}
 
 
@@ -37,9 +37,7 @@ class ScheduledColumn(DateColumn):
     def get_cell_context_data(self, instance, parent_context):
         context = super().get_cell_context_data(instance, parent_context)
         value = context["value"]
-        context["time_until"] = (
-            time_until(value) if value and value > timezone.now() else None
-        )
+        context["time_until"] = time_until(value) if value and value > timezone.now() else None
         return context
 
 

@@ -29,12 +29,56 @@ function readJson(id, fallback) {
   return element ? JSON.parse(element.textContent) : fallback;
 }
 
-/** "14:05" for epoch ms, in the browser's time zone; with the date when the span is long. */
-export function formatTime(ms, withDate) {
-  const options = withDate
-    ? { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" }
-    : { hour: "2-digit", minute: "2-digit" };
-  return new Date(ms).toLocaleString(undefined, options);
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+// Steps a time axis may tick at: round times a reader expects ("14:05", "14:10", ...).
+const TICK_STEPS = [
+  SECOND, 2 * SECOND, 5 * SECOND, 10 * SECOND, 15 * SECOND, 30 * SECOND,
+  MINUTE, 2 * MINUTE, 5 * MINUTE, 10 * MINUTE, 15 * MINUTE, 30 * MINUTE,
+  HOUR, 2 * HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY,
+];
+const MAX_TICKS = 8;
+
+/**
+ * The x axis for a chart spanning ``spanMs``: ``stepSize`` (ms between ticks, at most
+ * MAX_TICKS of them) and ``format(ms)``, a label precise enough that no two ticks read
+ * the same: seconds below a minute's step, the date once ticks a day apart (or a span
+ * over 20 hours) would repeat the time of day.
+ */
+export function timeAxis(spanMs) {
+  const stepSize = TICK_STEPS.find((step) => spanMs / step <= MAX_TICKS) || TICK_STEPS.at(-1);
+  let options;
+  if (stepSize >= DAY) {
+    options = { month: "short", day: "numeric" };
+  } else if (spanMs > 20 * HOUR) {
+    options = { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" };
+  } else if (stepSize < MINUTE) {
+    options = { hour: "2-digit", minute: "2-digit", second: "2-digit" };
+  } else {
+    options = { hour: "2-digit", minute: "2-digit" };
+  }
+  return { stepSize, format: (ms) => new Date(ms).toLocaleString(undefined, options) };
+}
+
+/** The full date and time of epoch ``ms``, in the browser's time zone (tooltips). */
+export function formatTime(ms) {
+  return new Date(ms).toLocaleString(undefined, {
+    month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+}
+
+function spanOf(points) {
+  return points.length ? points[points.length - 1].x - points[0].x : 0;
+}
+
+/** Fit the x axis's step and labels to the points' time span (it grows while live). */
+function fitTimeAxis(chart) {
+  const axis = timeAxis(spanOf(chart.data.datasets[0].data));
+  const ticks = chart.options.scales.x.ticks;
+  ticks.stepSize = axis.stepSize;
+  ticks.callback = (value) => axis.format(value);
 }
 
 async function drawViewerChart(canvas) {
@@ -42,8 +86,7 @@ async function drawViewerChart(canvas) {
   const data = readJson("wagtail-live-chart-data", { times: [], viewers: [] });
   const text = readJson("wagtail-live-chart-text", { viewers: "Viewers" });
   const points = data.times.map((x, i) => ({ x, y: data.viewers[i] }));
-  const span = points.length ? points[points.length - 1].x - points[0].x : 0;
-  const withDate = span > 20 * 3600 * 1000;
+  const axis = timeAxis(spanOf(points));
   const chart = new Chart(canvas, {
     type: "line",
     data: {
@@ -67,12 +110,15 @@ async function drawViewerChart(canvas) {
       maintainAspectRatio: false,
       interaction: { mode: "nearest", axis: "x", intersect: false },
       scales: {
-        x: { type: "linear", ticks: { callback: (value) => formatTime(value, withDate) } },
+        x: {
+          type: "linear",
+          ticks: { stepSize: axis.stepSize, callback: (value) => axis.format(value) },
+        },
         y: { beginAtZero: true, ticks: { precision: 0 } },
       },
       plugins: {
         legend: { display: false },
-        tooltip: { callbacks: { title: (items) => formatTime(items[0].parsed.x, true) } },
+        tooltip: { callbacks: { title: (items) => formatTime(items[0].parsed.x) } },
       },
     },
   });
@@ -97,6 +143,7 @@ function followLiveSamples(canvas, chart) {
         const fresh = await response.json();
         fresh.times.forEach((x, i) => points.push({ x, y: fresh.viewers[i] }));
         points.splice(0, Math.max(0, points.length - MAX_LIVE_POINTS));
+        fitTimeAxis(chart);
         chart.update("none");
         canvas.dataset.chartReady = String(points.length);
       }
@@ -107,6 +154,9 @@ function followLiveSamples(canvas, chart) {
   setInterval(poll, POLL_MS);
 }
 
-for (const canvas of document.querySelectorAll("[data-live-viewer-chart]")) {
-  drawViewerChart(canvas);
+// Outside a page (the label functions' unit test runs this module in Node) there is nothing to draw.
+if (typeof document !== "undefined") {
+  for (const canvas of document.querySelectorAll("[data-live-viewer-chart]")) {
+    drawViewerChart(canvas);
+  }
 }

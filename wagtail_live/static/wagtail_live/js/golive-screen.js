@@ -59,6 +59,12 @@ function applyStatus(data) {
   if (previous !== data.status && (data.status === "ended" || data.status === "failed")) {
     window.location.reload();
   }
+  // An encoder elsewhere (OBS, another browser) made it live: reload into the live preview,
+  // which says which encoder feeds it. Not when this page's own camera is the encoder.
+  const camera = document.querySelector("[data-live-camera]");
+  if (previous !== data.status && data.status === "live" && camera?.dataset.state !== "streaming") {
+    window.location.reload();
+  }
   root.dispatchEvent(new CustomEvent("live:status", { detail: data, bubbles: true }));
 }
 
@@ -78,13 +84,14 @@ if (root) {
     const copy = event.target.closest("[data-live-copy]");
     if (copy) copyField(copy);
   });
-  // One submit per form: a double click must not post twice.
-  root.querySelectorAll("form").forEach((form) =>
-    form.addEventListener("submit", (event) => {
-      if (form.dataset.submitted) event.preventDefault();
-      form.dataset.submitted = "1";
-    }),
-  );
+  // One submit per form: a double click must not post twice. Caught on the document:
+  // the End live form lives in Wagtail's dialog, moved to the end of <body>.
+  document.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (event.defaultPrevented || !(root.contains(form) || form.matches("[data-live-end-form]"))) return;
+    if (form.dataset.submitted) event.preventDefault();
+    form.dataset.submitted = "1";
+  });
   setInterval(tickElapsed, 1000);
   setInterval(pollStatus, 3000);
   tickElapsed();

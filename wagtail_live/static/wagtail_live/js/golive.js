@@ -5,7 +5,9 @@
 // them into ffmpeg. Markup: wagtail_live/admin/includes/camera.html, inside the
 // screen's [data-live-golive]. While a camera is open, the screen's own
 // "Go live" and "End live" forms ([data-live-go-form], [data-live-end-form])
-// stream it and stop it; without a camera they post as usual (OBS).
+// stream it and stop it; without a camera they post as usual (OBS). The End live
+// form sits in Wagtail's confirmation dialog, which Wagtail moves to the end of
+// <body>: its submit is caught on the document.
 
 // H.264 first: the server copies it and only converts Opus to AAC. VP8/VP9 get
 // transcoded, which costs the server CPU, so they are only fallbacks.
@@ -54,7 +56,6 @@ class CameraStudio {
     this.microphoneSelect = root.querySelector("[data-microphone-select]");
     const screen = root.closest("[data-live-golive]") || document;
     this.goForm = screen.querySelector("[data-live-go-form]");
-    this.endForm = screen.querySelector("[data-live-end-form]");
     this.badge = root.querySelector("[data-live-badge]");
     this.elapsed = root.querySelector("[data-live-elapsed-camera]");
     this.statusLine = root.querySelector("[data-camera-status]");
@@ -71,7 +72,9 @@ class CameraStudio {
 
   async init() {
     this.goForm?.addEventListener("submit", (event) => this.onGoSubmit(event));
-    this.endForm?.addEventListener("submit", (event) => this.onEndSubmit(event));
+    document.addEventListener("submit", (event) => {
+      if (event.target.matches("[data-live-end-form]")) this.onEndSubmit(event);
+    });
     this.cameraSelect.addEventListener("change", () => this.openDevices());
     this.microphoneSelect.addEventListener("change", () => this.openDevices());
     if (!navigator.mediaDevices || !window.MediaRecorder) {
@@ -152,7 +155,8 @@ class CameraStudio {
       return;
     }
     event.preventDefault();
-    delete this.endForm.dataset.submitted;
+    // Close Wagtail's confirmation dialog; the status line tells what happens next.
+    event.target.closest("[data-controller~='w-dialog']")?.dispatchEvent(new CustomEvent("w-dialog:hide"));
     this.endLive();
   }
 
@@ -170,6 +174,8 @@ class CameraStudio {
     this.live = true;
     this.ending = false;
     this.droppedAt = null;
+    // The screen's status poll sees the session go live: this camera feeds it.
+    this.root.dataset.state = "streaming";
     this.setButtonsBusy(true);
     this.cameraSelect.disabled = true;
     this.microphoneSelect.disabled = true;
@@ -260,7 +266,7 @@ class CameraStudio {
     this.badge.hidden = false;
     this.setButtonsBusy(false);
     // Show End live at once; the screen's status poll would take a few seconds.
-    this.endForm?.querySelector("[data-live-end]")?.removeAttribute("hidden");
+    document.querySelector("[data-live-end]")?.removeAttribute("hidden");
     if (this.goForm) {
       this.goForm.hidden = true;
     }

@@ -182,12 +182,28 @@ export class LiveRealtime {
       // A ban closes every chat of the site: only site-wide moderators get the button.
       if (this.can.ban) {
         add(this.t("ban", "Ban"), () => {
-          const reason = window.prompt(this.t("ban_reason", "Reason for the ban?"), "");
-          if (reason !== null) this.send({ type: "mod.ban", user_id: message.user_id, reason });
+          this.askBanReason(message);
         });
       }
     }
     return tools;
+  }
+
+  /** Ask for the ban's reason in the page's Wagtail dialog (admin/includes/ban_dialog.html), then ban. */
+  askBanReason(message) {
+    const form = document.querySelector("[data-live-ban-form]");
+    const dialog = form?.closest("[data-controller~='w-dialog']");
+    if (!dialog) return; // only the admin dashboard, which has the dialog, shows the button
+    const reason = form.querySelector("[data-live-ban-reason]");
+    form.querySelector("[data-live-ban-name]").textContent = message.display_name;
+    reason.value = "";
+    form.onsubmit = (event) => {
+      event.preventDefault();
+      this.send({ type: "mod.ban", user_id: message.user_id, reason: reason.value });
+      dialog.dispatchEvent(new CustomEvent("w-dialog:hide"));
+    };
+    dialog.dispatchEvent(new CustomEvent("w-dialog:show"));
+    reason.focus();
   }
 
   addMessage(message) {
