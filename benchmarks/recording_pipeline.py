@@ -76,15 +76,15 @@ def raw_remux(source):
 
 def whole_job(source, n):
     from django.core.files import File
-    from django.core.files.storage import default_storage
     from django.db import transaction
 
     from wagtail_live.models import LiveSession, Recording
     from wagtail_live.recordings import enqueue_recording
+    from wagtail_live.storage import working_storage
 
     session = LiveSession.objects.create(title=f"Benchmark {n}")
     with open(source, "rb") as handle:  # the ingest already wrote this file: not timed
-        name = default_storage.save(session.media_path("recording.ts"), File(handle))
+        name = working_storage().save(session.media_path("recording.ts"), File(handle))
     started = time.perf_counter()
     with transaction.atomic():
         enqueue_recording(session, name)  # the task runs on commit (Huey immediate mode)

@@ -34,12 +34,12 @@ def build_site():
     settings.DATABASES["default"]["NAME"] = str(WORK / "db.sqlite3")
     from django.contrib.auth import get_user_model
     from django.core.files import File
-    from django.core.files.storage import default_storage
     from django.core.management import call_command
 
     from tests.recording_media import make_media
     from wagtail_live.models import LiveCategory, LiveSession, Recording
     from wagtail_live.recordings import process_recording
+    from wagtail_live.storage import working_storage
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_superuser("editor", "editor@example.com", "password")
@@ -57,15 +57,15 @@ def build_site():
     session.end()
     source = make_media(WORK / "recording.ts", "h264_aac", seconds=8, size="1280x720")
     with open(source, "rb") as handle:
-        name = default_storage.save(session.media_path("recording.ts"), File(handle))
+        name = working_storage().save(session.media_path("recording.ts"), File(handle))
     recording = process_recording(Recording.objects.create(session=session, source=name))
     assert recording.status == Recording.Status.READY, recording.error
 
     broken = LiveSession.objects.create(title="Late-night Q&A", owner=user)
-    junk = default_storage.save(
+    junk = working_storage().save(
         broken.media_path("recording.flv"), File(open(source, "rb"), name="x")
     )
-    with default_storage.open(junk, "wb") as handle:
+    with working_storage().open(junk, "wb") as handle:
         handle.write(b"\x00" * 1024)
     process_recording(Recording.objects.create(session=broken, source=junk))
     return recording

@@ -123,8 +123,9 @@ TASKS = {"default": {"BACKEND": "huey.contrib.djhuey.tasks_backend.HueyBackend"}
 
 STATIC_URL = "/static/"
 STATIC_ROOT = str(BASE_DIR / "static-collected")
-MEDIA_ROOT = os.environ.get("WAGTAIL_LIVE_TEST_MEDIA") or tempfile.mkdtemp(
-    prefix="wagtail-live-media-"
+# A folder of its own per run: PRIVATE_ROOT defaults to "live-private" beside MEDIA_ROOT.
+MEDIA_ROOT = os.environ.get("WAGTAIL_LIVE_TEST_MEDIA") or os.path.join(
+    tempfile.mkdtemp(prefix="wagtail-live-media-"), "media"
 )
 MEDIA_URL = "/media/"
 

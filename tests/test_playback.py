@@ -218,47 +218,70 @@ def test_calendar_file_of_a_private_session_is_for_members(client, host):
     assert response.status_code == 403
 
 
-# -- the live folder by path (example_site routes MEDIA_URL/uploads/live/ here in DEBUG) ----
+def _page_with_player(title, session=None):
+    """A published page of the test project, holding a live player of ``session`` if given."""
+    from wagtail.models import ReferenceIndex, Site
+
+    from example_site.home.models import HomePage
+
+    body = [("live_player", {"session": session, "show_chat": True})] if session else []
+    root = Site.objects.get(is_default_site=True).root_page
+    page = root.add_child(instance=HomePage(title=title, body=body))
+    # Wagtail indexes references in a background task, after the commit this test never makes.
+    ReferenceIndex.create_or_update_for_object(page)
+    return page
 
 
-def live_media(user, path):
+def _calendar_url(client, session, **params):
+    response = client.get(reverse("wagtail_live:session_calendar", args=[session.pk]), params)
+    assert response.status_code == 200
+    return str(Calendar.from_ical(response.content).walk("VEVENT")[0]["url"])
+
+
+def test_calendar_invite_links_to_the_page_with_the_player(client, host):
+    from datetime import datetime
+
+    session = make_session("Launch", owner=host, scheduled_start=datetime(2031, 1, 1, tzinfo=UTC))
+    unrelated = _page_with_player("About us")
+    first = _page_with_player("Launch night", session)
+    second = _page_with_player("Launch, again", session)
+    assert _calendar_url(client, session, page=first.pk) == first.full_url
+    assert _calendar_url(client, session, page=second.pk) == second.full_url
+    # Without a page, or with one that does not show this session: a page that does.
+    assert _calendar_url(client, session) in (first.full_url, second.full_url)
+    assert _calendar_url(client, session, page=unrelated.pk) in (first.full_url, second.full_url)
+    assert _calendar_url(client, session, page="x") in (first.full_url, second.full_url)
+    # A Referer is never trusted for it.
+    response = client.get(
+        reverse("wagtail_live:session_calendar", args=[session.pk]),
+        HTTP_REFERER="https://elsewhere.example/",
+    )
+    assert b"elsewhere" not in response.content
+    # An unpublished page is not a place to send people; with no page at all, the site root.
+    first.unpublish()
+    second.unpublish()
+    assert _calendar_url(client, session) == "http://testserver/"
+
+
+def test_the_player_block_names_its_page_in_the_calendar_link(host):
+    from datetime import datetime
+
     from django.contrib.auth.models import AnonymousUser
     from django.test import RequestFactory
 
-    from wagtail_live.views.playback import live_media as view
+    session = make_session("Launch", owner=host, scheduled_start=datetime(2031, 1, 1, tzinfo=UTC))
+    page = _page_with_player("Launch night", session)
+    request = RequestFactory().get(page.url)
+    request.user = AnonymousUser()
+    html = page.serve(request).render().content.decode()
+    assert f'href="/live/sessions/{session.pk}/calendar.ics?page={page.pk}"' in html
 
-    request = RequestFactory().get(f"/media/uploads/live/{path}")
-    request.user = user or AnonymousUser()
-    return view(request, path)
+
+# The live folder is no longer under MEDIA_ROOT, so no by-path route exists to test here:
+# tests/test_private_files.py tries every spelling of one against the example site's URLs.
 
 
-def test_live_folder_by_path_serves_public_sessions(public_session):
-    response = live_media(None, f"{public_session.pk}/hls/index.m3u8")
+def test_hls_files_are_never_sniffed(client, public_session):
+    response = client.get(hls_url(public_session, "index.m3u8"))
     assert response.status_code == 200
-    assert b"".join(response.streaming_content).decode() == PLAYLIST
-
-
-@pytest.mark.parametrize(
-    "path",
-    ["{pk}/hls/index.m3u8", "{pk}/hls/seg-abc-00001.ts", "{pk}/recording.mpegts", "{pk}/../x"],
-)
-def test_live_folder_by_path_refuses_private_sessions_to_anonymous(private_session, path):
-    response = live_media(None, path.format(pk=private_session.pk))
-    assert response.status_code == 403
-
-
-def test_live_folder_by_path_serves_members(private_session, editor):
-    response = live_media(editor, f"{private_session.pk}/recording.mpegts")
-    assert response.status_code == 200
-
-
-@pytest.mark.parametrize("path", ["", "x/hls/index.m3u8", "999999/hls/index.m3u8", "../etc"])
-def test_live_folder_by_path_refuses_what_is_no_session(db, path):
-    assert live_media(None, path).status_code == 403
-
-
-def test_live_folder_by_path_does_not_climb_out(public_session, editor):
-    from django.http import Http404
-
-    with pytest.raises(Http404):
-        live_media(editor, f"{public_session.pk}/../../../../etc/passwd")
+    assert response["X-Content-Type-Options"] == "nosniff"

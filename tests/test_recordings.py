@@ -21,6 +21,7 @@ from wagtail_live import recordings
 from wagtail_live.models import LiveCategory, Recording, RecordingPage
 from wagtail_live.recordings import enqueue_recording, process_recording
 from wagtail_live.signals import recording_ready
+from wagtail_live.storage import working_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +45,8 @@ def store_source(session, local_path, name=None):
     """Put a local file into storage where an ingest backend would have written it."""
     name = session.media_path(name or f"recording{local_path.suffix}")
     with open(local_path, "rb") as handle:
-        return default_storage.save(name, ContentFile(handle.read()))
+        # Sources live under PRIVATE_ROOT, as the ingest writes them (Recording.source's storage).
+        return working_storage().save(name, ContentFile(handle.read()))
 
 
 def recording_of(session, local_path, name=None):
@@ -76,8 +78,10 @@ def assert_failed_and_source_kept(recording, *words):
     assert RecordingPage.objects.count() == 0
     # Nothing half-done is left beside the source (no partial MP4, poster, work directory).
     directory = recording.session.media_path()
-    if default_storage.exists(recording.source.name):
-        assert default_storage.listdir(directory) == ([], [recording.source.name.rsplit("/", 1)[1]])
+    if working_storage().exists(recording.source.name):
+        assert working_storage().listdir(directory) == ([], [recording.source.name.rsplit("/", 1)[1]])
+    if default_storage.exists(directory):
+        assert default_storage.listdir(directory) == ([], [])
 
 
 # --- good input --------------------------------------------------------------------------
@@ -121,7 +125,7 @@ def test_h264_aac_is_stream_copied_into_a_faststart_mp4_with_media_poster_and_dr
     assert page.title == session.title
     assert page.media == media and page.poster == poster and page.session == session
     assert page.intro == "<p>First line.</p><p>Second &lt;b&gt;paragraph&lt;/b&gt;.</p>"
-    assert default_storage.exists(recording.source.name), "the source is kept by default"
+    assert working_storage().exists(recording.source.name), "the source is kept by default"
 
 
 def test_vp8_opus_webm_is_transcoded_to_h264_aac(session, workdir):
@@ -222,7 +226,7 @@ def test_whole_job_runs_on_a_non_filesystem_storage(session, workdir, media_root
         assert default_storage.exists(recording.media.file.name)
         assert default_storage.exists(recording.poster.file.name)
         assert probe(recording.media.file.name)["video"] == ["h264"]
-        assert default_storage.exists(recording.source.name)
+        assert working_storage().exists(recording.source.name)
         assert not media_root.exists() or not any(media_root.rglob("*")), "nothing on disk"
 
 
@@ -276,9 +280,9 @@ def test_keep_source_false_deletes_the_source_only_after_success(
         process_recording(bad)
         process_recording(good)
     assert bad.status == Recording.Status.FAILED
-    assert default_storage.exists(bad.source.name), "a failed recording keeps its source"
+    assert working_storage().exists(bad.source.name), "a failed recording keeps its source"
     assert good.status == Recording.Status.READY
-    assert not default_storage.exists(good.source.name)
+    assert not working_storage().exists(good.source.name)
     assert default_storage.exists(good.media.file.name)
 
 
@@ -341,7 +345,7 @@ def test_zero_byte_file_fails_with_a_clear_message(session, workdir):
     recording = recording_of(session, empty)
     process_recording(recording)
     assert_failed_and_source_kept(recording, "empty")
-    assert default_storage.exists(recording.source.name)
+    assert working_storage().exists(recording.source.name)
 
 
 def test_truncated_flv_fails_and_keeps_the_source(session, workdir):
@@ -349,7 +353,7 @@ def test_truncated_flv_fails_and_keeps_the_source(session, workdir):
     recording = recording_of(session, source)
     process_recording(recording)
     assert_failed_and_source_kept(recording, "truncated")
-    assert default_storage.size(recording.source.name) == source.stat().st_size
+    assert working_storage().size(recording.source.name) == source.stat().st_size
 
 
 def test_flv_cut_just_before_its_end_fails_too(session, workdir):
@@ -366,7 +370,7 @@ def test_a_file_that_is_not_media_fails(session, workdir):
     recording = recording_of(session, junk)
     process_recording(recording)
     assert_failed_and_source_kept(recording, "not a media file")
-    assert default_storage.exists(recording.source.name)
+    assert working_storage().exists(recording.source.name)
 
 
 def test_missing_source_fails(session):
@@ -446,7 +450,7 @@ def test_a_rerun_after_a_crash_halfway_replaces_the_partial_output(session, work
     assert Media.objects.count() == 1 and RecordingPage.objects.count() == 1
     siblings = default_storage.listdir(session.media_path())[1]
     assert sorted(siblings) == sorted(
-        ["recording.ts", *(name.rsplit("/", 1)[1] for name in names.values())]
+        [name.rsplit("/", 1)[1] for name in names.values()]
     )
 
 

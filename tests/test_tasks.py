@@ -13,6 +13,7 @@ from tests.recording_media import make_media
 from tests.utils import make_editor, make_session
 from wagtail_live import recordings, tasks
 from wagtail_live.models import Recording, RecordingPage
+from wagtail_live.storage import private_storage, working_storage
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ def media_root(tmp_path, settings):
 
 def stored_recording(session, tmp_path, kind="h264_aac", name="recording.ts", **fields):
     local = make_media(tmp_path / name, kind)
-    source = default_storage.save(session.media_path(name), ContentFile(local.read_bytes()))
+    source = working_storage().save(session.media_path(name), ContentFile(local.read_bytes()))
     return Recording.objects.create(session=session, source=source, **fields)
 
 
@@ -62,7 +63,7 @@ def test_a_transient_storage_error_marks_failed_and_raises_for_a_retry(
     recording.refresh_from_db()
     assert recording.status == Recording.Status.FAILED
     assert "will retry" in recording.error and "storage is down" in recording.error
-    assert default_storage.exists(recording.source.name)
+    assert working_storage().exists(recording.source.name)
     assert not default_storage.exists(recordings.output_names(recording, ".mp4")["media"])
     assert get_media_model().objects.count() == 0 and RecordingPage.objects.count() == 0
 
@@ -196,7 +197,9 @@ def test_private_recording_page_hides_the_video_from_visitors(client, host, tmp_
     response = client.get(members_url)
     assert response.status_code == 200 and response["Content-Type"] == "video/mp4"
     body = b"".join(response.streaming_content)
-    with default_storage.open(recording.media.file.name, "rb") as stored:
+    # A private session's MP4 is kept in the private storage, not in MEDIA_ROOT.
+    assert not default_storage.exists(recording.media.file.name)
+    with private_storage().open(recording.media.file.name, "rb") as stored:
         assert body == stored.read()
 
 
@@ -268,6 +271,9 @@ def test_add_recording_imports_a_file_and_processes_it(
     assert response.status_code == 302, response.content.decode()[:2000]
     recording = Recording.objects.get()
     assert recording.source.name == session.media_path("imported.flv")
+    # Kept under PRIVATE_ROOT, not in MEDIA_ROOT's publicly served tree.
+    assert working_storage().exists(recording.source.name)
+    assert not default_storage.exists(recording.source.name)
     assert recording.status == Recording.Status.READY, recording.error
     assert RecordingPage.objects.count() == 1
 

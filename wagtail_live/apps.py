@@ -18,6 +18,10 @@ class WagtailLiveAppConfig(AppConfig):
         webhooks.connect_signal_handlers()
         reminders.connect_signal_handlers()
         analytics.connect_signal_handlers()
+        # A session's recordings follow its privacy between the public and private storages.
+        from . import private_files
+
+        private_files.connect_signal_handlers()
 
 
 #: Huey's settings when a site sets no ``HUEY``: tasks run inline, in the process that

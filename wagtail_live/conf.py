@@ -12,8 +12,15 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 DEFAULTS = {
-    # Where recordings and HLS output live, relative to MEDIA_ROOT / the default storage.
+    # Folder, relative to MEDIA_ROOT / the default storage (public sessions' recordings) and to
+    # PRIVATE_ROOT (live HLS, recording sources, private sessions' recordings), per session.
     "MEDIA_SUBDIR": "uploads/live",
+    # Local folder no by-path server serves: every session's live HLS and recording sources,
+    # and private sessions' MP4s and posters. None: "live-private" beside MEDIA_ROOT.
+    "PRIVATE_ROOT": None,
+    # A key of Django's STORAGES for private sessions' finished recordings (e.g. a private
+    # S3 bucket); None: a FileSystemStorage at PRIVATE_ROOT.
+    "PRIVATE_STORAGE": None,
     # Path of the ffmpeg binary; None finds ``ffmpeg`` on PATH, then imageio-ffmpeg's.
     "FFMPEG": None,
     # How long a stream key stays valid after it is issued (or after the scheduled start).

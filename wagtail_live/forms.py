@@ -19,3 +19,45 @@ class LiveSessionForm(WagtailAdminModelForm):
                 _("The scheduled start is in the past. Pick a later time, or leave it empty.")
             )
         return scheduled_start
+
+
+class RecordingUploadForm(forms.ModelForm):
+    """*Live → Recordings → Add*: a recording made elsewhere, checked before it is kept.
+
+    The file must be a video in a whitelisted container by its extension *and* its
+    first bytes (``wagtail_live.media_input``): a playlist, a concat list, an image,
+    a page or a file whose name lies is refused with a message, and nothing is stored.
+    Accepted files go under ``PRIVATE_ROOT`` (``Recording.source``), never served by path.
+    """
+
+    class Meta:
+        from .models import Recording
+
+        model = Recording
+        fields = ["session", "source"]
+
+    def __init__(self, *args, for_user=None, **kwargs):
+        # Wagtail's generic views pass the user; this form has nothing per user.
+        super().__init__(*args, **kwargs)
+        from .media_input import UPLOAD_EXTENSIONS
+
+        self.fields["source"].widget.attrs["accept"] = ",".join(UPLOAD_EXTENSIONS)
+        self.fields["source"].help_text = _(
+            "A video file: %(extensions)s. It is converted to an MP4 for the web."
+        ) % {"extensions": ", ".join(UPLOAD_EXTENSIONS)}
+
+    def clean_source(self):
+        from .media_input import SNIFF_BYTES, UnsupportedMedia, check_upload
+
+        upload = self.cleaned_data.get("source")
+        if upload is None or not hasattr(upload, "read"):
+            return upload
+        position = upload.tell() if hasattr(upload, "tell") else 0
+        upload.seek(0)
+        head = upload.read(SNIFF_BYTES)
+        upload.seek(position)
+        try:
+            check_upload(upload.name, head)
+        except UnsupportedMedia as exc:
+            raise forms.ValidationError(str(exc), code="unsupported_media") from exc
+        return upload

@@ -31,7 +31,7 @@ from html import escape
 import av
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files import File
-from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.files.storage import FileSystemStorage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -42,8 +42,10 @@ from . import events, signals
 from .conf import live_settings
 from .exceptions import WagtailLiveError
 from .ffmpeg import ffmpeg_binary
+from .media_input import UnsupportedMedia, ffmpeg_input, open_media, sniff_file
 from .models import Recording
 from .models.recordings import recording_page_model
+from .storage import is_private, private_storage, result_storage
 from .transient import retry_transient
 
 logger = logging.getLogger(__name__)
@@ -239,6 +241,8 @@ class Probe:
     format_name: str
     duration: float | None
     size: int
+    # Which whitelisted container the bytes are (wagtail_live.media_input): read with it forced.
+    container: str | None = None
     video_codec: str | None = None
     audio_codec: str | None = None
     width: int | None = None
@@ -264,7 +268,7 @@ def run_job(recording):
             _("The recording file %(name)s does not exist in storage.") % {"name": name or "?"}
         )
     parent = resolve_parent_page(recording.session)
-    near = work_directory_near(default_storage, recording)
+    near = work_directory_near(result_storage(recording.session), recording)
     with tempfile.TemporaryDirectory(prefix=f".processing-{recording.pk}-", dir=near) as workdir:
         with local_copy(storage, name, workdir, recording) as source_path:
             probe = probe_media(source_path)
@@ -328,12 +332,20 @@ def local_copy(storage, name, workdir, recording):
 
 
 def probe_media(path):
-    """Codecs, duration, dimensions and size of the media file at ``path`` (PyAV)."""
+    """Codecs, duration, dimensions and size of the media file at ``path`` (PyAV).
+
+    The file is read as exactly its own bytes: its container is detected from its
+    content out of a whitelist and forced (``media_input``), so a playlist, a concat
+    list or an image-sequence name is refused instead of followed.
+    """
     size = os.path.getsize(path)
     if size == 0:
         raise RecordingError(_("The recording file is empty (0 bytes)."))
     try:
-        container = av.open(path)
+        kind = sniff_file(path)
+        container = open_media(path, kind)
+    except UnsupportedMedia as exc:
+        raise RecordingError(str(exc)) from exc
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise RecordingError(
             _("The recording file is not a media file FFmpeg can read (%(error)s).")
@@ -341,7 +353,7 @@ def probe_media(path):
             % {"error": getattr(exc, "strerror", None) or exc}
         ) from exc
     with container:
-        probe = Probe(format_name=container.format.name, duration=None, size=size)
+        probe = Probe(format_name=container.format.name, duration=None, size=size, container=kind)
         if container.duration:
             probe.declared_duration = container.duration / 1_000_000
             probe.duration = probe.declared_duration
@@ -396,8 +408,7 @@ def convert_to_mp4(source_path, probe, workdir, recording):
         "-y",
         "-loglevel",
         "warning",  # the demuxer's "Packet corrupt" warning reveals a file cut short
-        "-i",
-        source_path,
+        *ffmpeg_input(source_path, probe.container),
         *ffmpeg_arguments(conversion, probe),
         "-movflags",
         "+faststart",
@@ -512,8 +523,7 @@ def extract_poster(video_path, probe, workdir):
             "error",
             "-ss",
             f"{seek:.3f}",
-            "-i",
-            video_path,
+            *ffmpeg_input(video_path, probe.container),
             "-frames:v",
             "1",
             "-q:v",
@@ -554,8 +564,15 @@ def upload(storage, name, path):
 
 
 def store_results(recording, parent, output, poster, result, conversion):
-    """Upload the files and create image, Media and draft page in one transaction."""
-    storage = default_storage
+    """Upload the files and create image, Media and draft page in one transaction.
+
+    A private session's files go to the private storage under the same names, and its
+    poster becomes no Wagtail image (whose renditions anyone could fetch from
+    ``MEDIA_URL``) and no wagtailmedia thumbnail: :func:`recording_poster_url` serves
+    it through a permission-checked view instead.
+    """
+    storage = result_storage(recording.session)
+    private = is_private(recording.session)
     names = output_names(recording, os.path.splitext(output)[1])
     saved = []
     try:
@@ -566,7 +583,9 @@ def store_results(recording, parent, output, poster, result, conversion):
                 return
             saved.append(upload(storage, names["media"], output))
             image, thumbnail = None, ""
-            if poster:
+            if poster and private:
+                saved.append(upload(storage, names["poster"], poster))
+            elif poster:
                 # Media.thumbnail and the Wagtail image each get their own file: deleting
                 # one of them deletes its file.
                 thumbnail_copy = shutil.copyfile(poster, poster + ".thumbnail.jpg")
@@ -839,14 +858,62 @@ def recording_media_url(recording):
     return reverse("wagtail_live:recording_media", args=[recording.pk])
 
 
-def recording_file_for(recording):
-    """(storage name, content type) of a ready recording's file, or (None, None)."""
-    import mimetypes
+#: The only types a recording's file is served with; anything else goes out as a download.
+MEDIA_CONTENT_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".m4a": "audio/mp4"}
 
+
+def recording_file_for(recording):
+    """(storage name, content type) of a ready recording's file, or (None, None).
+
+    The type comes from a short list of the files this app writes, never from
+    guessing: a name outside it is ``application/octet-stream`` (the view then
+    sends it as an attachment).
+    """
     if recording.status != Recording.Status.READY or recording.media is None:
         return None, None
     name = recording.media.file.name
-    return name, mimetypes.guess_type(name)[0] or "application/octet-stream"
+    extension = os.path.splitext(name)[1].lower()
+    return name, MEDIA_CONTENT_TYPES.get(extension, "application/octet-stream")
+
+
+def recording_storage_for(recording):
+    """The storage a ready recording's MP4 (and private poster) is in now.
+
+    The session's privacy decides (``wagtail_live.private_files`` moves the files when
+    it changes). A public session's file that still sits in the private storage (not
+    moved yet) is found there: serving it through the checked view is always safe.
+    """
+    storage = result_storage(recording.session)
+    name = recording.media.file.name if recording.media else None
+    if name and not is_private(recording.session) and not storage.exists(name):
+        if private_storage().exists(name):
+            return private_storage()
+    return storage
+
+
+def recording_poster_name(recording):
+    """Storage name of a recording's poster frame in the private storage (see store_results)."""
+    return output_names(recording, ".mp4")["poster"]
+
+
+def recording_poster_url(recording):
+    """Where visitors fetch the recording's poster: the Wagtail image's, or the checked view's.
+
+    Empty when there is none. Private sessions' posters are never Wagtail images, so
+    never public renditions: only ``wagtail_live:recording_poster`` (``can_watch``) serves them.
+    """
+    from django.urls import reverse
+
+    if recording is None:
+        return ""
+    if recording.poster_id and not is_private(recording.session):
+        return ""  # the template renders the Wagtail image itself
+    storage = result_storage(recording.session)
+    if recording.status == Recording.Status.READY and storage.exists(
+        recording_poster_name(recording)
+    ):
+        return reverse("wagtail_live:recording_poster", args=[recording.pk])
+    return ""
 
 
 def published_recording_page(session):

@@ -20,6 +20,11 @@ urlpatterns = [
         name="recording_media",
     ),
     path(
+        "recordings/<int:pk>/poster.jpg",
+        recording_files.recording_poster,
+        name="recording_poster",
+    ),
+    path(
         "recordings/<int:pk>/played/",
         recording_files.recording_played,
         name="recording_played",

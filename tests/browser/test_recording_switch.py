@@ -17,20 +17,20 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 SETUP = """
 import pathlib, tempfile
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from wagtail.models import Site
 from example_site.home.models import HomePage
 from tests.recording_media import make_media
 from tests.utils import make_session
 from wagtail_live.models import Recording
 from wagtail_live.recordings import process_recording
+from wagtail_live.storage import working_storage
 
 User.objects.create_superuser("boss", "boss@example.com", "password")
 session = make_session("Recorded show")
 session.start()
 session.end()
 made = make_media(pathlib.Path(tempfile.mkdtemp()) / "r.ts", "h264_aac", seconds=2)
-name = default_storage.save(session.media_path("recording.ts"), ContentFile(made.read_bytes()))
+name = working_storage().save(session.media_path("recording.ts"), ContentFile(made.read_bytes()))
 recording = process_recording(Recording.objects.create(session=session, source=name))
 assert recording.status == "ready", recording.error
 root = Site.objects.get(is_default_site=True).root_page

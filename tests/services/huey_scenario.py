@@ -13,14 +13,14 @@ import django
 def enqueue(source_path):
     """A session, its recording in storage, and the task on the real queue."""
     from django.core.files import File
-    from django.core.files.storage import default_storage
 
     from wagtail_live.models import LiveSession, Recording
     from wagtail_live.recordings import queue_processing
+    from wagtail_live.storage import working_storage
 
     session = LiveSession.objects.create(title="Killed mid-task")
     with open(source_path, "rb") as handle:
-        name = default_storage.save(session.media_path("recording.webm"), File(handle))
+        name = working_storage().save(session.media_path("recording.webm"), File(handle))
     recording = Recording.objects.create(session=session, source=name)
     queue_processing(recording)
     return {"recording": recording.pk}

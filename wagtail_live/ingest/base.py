@@ -269,15 +269,24 @@ def build_ffmpeg_args(
     ``hls_directory`` and the recording as MPEG-TS to file descriptor
     ``recording_fd`` (the pipeline passes the recording opened for appending). H.264 and AAC are
     copied; other video (VP8/VP9 from browsers) is transcoded to H.264 with a
-    keyframe every segment, other audio (Opus) converted to AAC.
+    keyframe every segment, other audio (Opus) converted to AAC. ``video_codec=None``
+    is an audio-only broadcast (a radio show): HLS and the recording carry audio alone.
     """
     segment_seconds = segment_seconds or live_settings.HLS_SEGMENT_SECONDS
     # Random segment names: a private session's segments cannot be guessed from the playlist's URL.
     segment_prefix = segment_prefix or f"seg-{secrets.token_hex(6)}"
     args = ["-hide_banner", "-nostdin", "-loglevel", "error"]
     args += ["-progress", "pipe:2", "-stats_period", "0.5", "-nostats"]
-    args += ["-f", input_format, "-i", "pipe:0", "-map", "0:v:0", "-map", "0:a:0?"]
-    if (video_codec or "").lower() in COPYABLE_VIDEO:
+    # The encoder's bytes are read as exactly that: the demuxer forced (never a playlist or
+    # concat list guessed from the content) and no protocol but the pipe (docs/security.md).
+    args += ["-protocol_whitelist", "pipe", "-f", input_format, "-i", "pipe:0"]
+    if video_codec is None:
+        args += ["-map", "0:a:0", "-vn"]
+    else:
+        args += ["-map", "0:v:0", "-map", "0:a:0?"]
+    if video_codec is None:
+        pass
+    elif video_codec.lower() in COPYABLE_VIDEO:
         args += ["-c:v", "copy"]
     else:
         args += [
@@ -517,13 +526,6 @@ def finish_session(session):
         hand_off_recording(session, storage_name)
 
 
-def is_receiving_elsewhere(session, window=None):
-    """True when another process is writing this session's HLS right now."""
-    window = window or max(3 * live_settings.HLS_SEGMENT_SECONDS, 5)
-    mtime = last_activity(session)
-    return mtime is not None and time.time() - mtime < window
-
-
 def hand_off_missed_recordings(now=None, settle=120, window=timedelta(days=2)):
     """Hand off the recordings of sessions that ended without one; return those sessions.
 
@@ -551,6 +553,13 @@ def hand_off_missed_recordings(now=None, settle=120, window=timedelta(days=2)):
             hand_off_recording(session, storage_name)
             handed.append(session)
     return handed
+
+
+def is_receiving_elsewhere(session, window=None):
+    """True when another process is writing this session's HLS right now."""
+    window = window or max(3 * live_settings.HLS_SEGMENT_SECONDS, 5)
+    mtime = last_activity(session)
+    return mtime is not None and time.time() - mtime < window
 
 
 def end_stale_sessions(now=None):

@@ -9,7 +9,7 @@ RTMP applications keep the stream key out of every file name and URL:
   encoder. An accepted stream is answered with a redirect that makes nginx
   relay it to ``rtmp://127.0.0.1:<port>/live_hls/<pk>/hls?token=<hmac>``;
 * ``live_hls`` (internal: publish from 127.0.0.1 only, and only with the token
-  the site signed): writes HLS to ``<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (the
+  the site signed): writes HLS to ``PRIVATE_ROOT/<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (the
   same place as the embedded backends) and records the stream.
 
 ``on_update`` of the encoder's stream, every ``UPDATE_SECONDS`` while nginx
@@ -213,17 +213,24 @@ def nginx_config(
     prefix=None,
     module_path="/usr/lib/nginx/modules/ngx_rtmp_module.so",
     http_port=None,
+    private_root=None,
 ):
     """Return nginx configuration for this site (see ``manage.py live_nginx_config``).
 
     The ``rtmp {}`` block and HTTP ``location``s; with ``full`` a complete
     ``nginx.conf`` (module load, events, pid and logs under ``prefix``) that
-    runs as it is.
+    runs as it is. nginx-rtmp writes HLS and recordings under ``private_root``
+    (``PRIVATE_ROOT``), which no location serves by path: only the ``internal``
+    X-Accel location, after Django's permission check, reads it.
     """
     from django.urls import reverse
 
+    from ..storage import private_root as default_private_root
+
+    subdir = live_settings.MEDIA_SUBDIR.strip("/")
     media_root = Path(media_root or settings.MEDIA_ROOT)
-    live_root = media_root / live_settings.MEDIA_SUBDIR.strip("/")
+    live_root = Path(private_root or default_private_root()) / subdir
+    public_live_root = media_root / subdir
     site_url = site_url.rstrip("/")
 
     def callback(name, **extra):
@@ -234,6 +241,7 @@ def nginx_config(
     media_url = (settings.MEDIA_URL or "/media/").rstrip("/") + "/" + live_settings.MEDIA_SUBDIR
     context = {
         "live_root": live_root,
+        "public_live_root": public_live_root,
         "rtmp_port": rtmp_port,
         "seg": live_settings.HLS_SEGMENT_SECONDS,
         "on_publish": callback(
@@ -251,7 +259,9 @@ def nginx_config(
         "site_url": site_url,
     }
     rtmp_block = RTMP_BLOCK.format(**context)
-    media_location = MEDIA_URL_PUBLIC if live_settings.PLAYBACK_FROM_MEDIA_URL else MEDIA_URL_DENIED
+    media_location = MEDIA_URL_DENIED
+    if live_settings.PLAYBACK_FROM_MEDIA_URL:
+        media_location = MEDIA_URL_PUBLIC + MEDIA_URL_DENIED
     context["media_url_location"] = media_location.format(**context)
     http_locations = HTTP_LOCATIONS.format(**context)
     if not full:
@@ -328,19 +338,21 @@ rtmp {{
 }}
 """
 
-# Live HLS under MEDIA_URL. Private sessions' playlists and segments are there too, so by
-# default they are never served by path: playback goes through Django (see ACCEL above).
+# No session's live HLS or recording source is under MEDIA_ROOT (they are under PRIVATE_ROOT);
+# this refuses what a site that has not run `manage.py live_move_private_files` yet still
+# keeps there. nginx matches the normalised URI ("//", "/./", "%2e" resolved), so no other
+# spelling gets past it.
 MEDIA_URL_DENIED = """\
-location ~ ^{media_url}\\d+/hls/ {{
+location ~* ^{media_url}\\d+/(hls/|.*\\.(mpegts|flv|ts|m3u8)$) {{
     return 403;
 }}
 """
-# WAGTAIL_LIVE["PLAYBACK_FROM_MEDIA_URL"] = True: playlists and segments straight from disk,
-# never the recordings. Anyone who knows a session's id can then fetch its files, private
-# ones included: only for sites without private sessions (docs/going-live.md).
+# WAGTAIL_LIVE["PLAYBACK_FROM_MEDIA_URL"] = True: public sessions' playlists and segments
+# straight from disk. Only public sessions have the link MEDIA_ROOT/<MEDIA_SUBDIR>/<id>/hls
+# to their HLS under PRIVATE_ROOT (wagtail_live.private_files), so private ones are not found.
 MEDIA_URL_PUBLIC = """\
 location ~ ^{media_url}(\\d+/hls/[A-Za-z0-9_.-]+\\.(m3u8|ts))$ {{
-    alias {live_root}/$1;
+    alias {public_live_root}/$1;
     types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
     add_header Cache-Control no-cache;
 }}
@@ -353,8 +365,10 @@ HTTP_LOCATIONS = """\
 location {accel} {{
     internal;
     alias {live_root}/;
-    types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
+    types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 mp4 m4a; image/jpeg jpg; }}
+    default_type application/octet-stream;
     add_header Cache-Control no-cache;
+    add_header X-Content-Type-Options nosniff;
 }}
 {media_url_location}# Everything else (pages, callbacks, websockets) goes to the ASGI server.
 location / {{

@@ -26,6 +26,7 @@ from wagtailmedia.edit_handlers import MediaChooserPanel
 from wagtailmedia.settings import wagtailmedia_settings
 
 from ..conf import live_settings
+from ..storage import recording_source_storage
 
 
 class LiveCategory(index.Indexed, models.Model):
@@ -72,10 +73,13 @@ class Recording(models.Model):
         related_name="recordings",
         verbose_name=_("session"),
     )
+    # Sources live under PRIVATE_ROOT, whatever the session's privacy: an uploaded or
+    # recorded file is never served by path (docs/security.md).
     source = models.FileField(
         _("source file"),
         max_length=500,
         upload_to=recording_upload_to,
+        storage=recording_source_storage,
         help_text=_("Storage name of the recorded file; kept until the result is safe."),
     )
     status = models.CharField(
@@ -252,6 +256,14 @@ class RecordingPage(Page):
         if self.session is not None and self.session.privacy != self.session.Privacy.PUBLIC:
             return ""  # a media item swapped in by hand: no members-only route for it
         return self.media.url
+
+    def visitor_poster_url(self):
+        """A private session's poster frame, through the checked view ("" when the page has its image)."""
+        from ..recordings import recording_poster_url
+
+        if self.poster_id:
+            return ""
+        return recording_poster_url(self.recording)
 
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)

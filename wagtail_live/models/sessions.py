@@ -5,7 +5,6 @@ import hmac
 import re
 import secrets
 from datetime import timedelta
-from pathlib import Path
 
 from django.conf import settings
 from django.db import models, transaction
@@ -388,8 +387,14 @@ class LiveSession(index.Indexed, models.Model):
 
     @property
     def media_dir(self):
-        """Absolute directory on the local filesystem that ffmpeg writes this session's files to."""
-        return Path(settings.MEDIA_ROOT) / self.media_path()
+        """Absolute local directory of this session's working files (live HLS, recording sources).
+
+        Under ``PRIVATE_ROOT``, never under ``MEDIA_ROOT``: no by-path file server reaches
+        it, whatever the session's privacy (docs/security.md "Where private files live").
+        """
+        from ..storage import private_root
+
+        return private_root() / self.media_path()
 
     @property
     def playback_url(self):

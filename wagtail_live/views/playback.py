@@ -1,17 +1,13 @@
 """Public faces of a session: its HLS files, a JSON status for the player, an .ics invite."""
 
-from pathlib import Path
-
-from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django.views.static import serve
 
 from .. import playback
-from ..calendar import session_calendar
+from ..calendar import player_page_url, session_calendar
 from ..conf import live_settings
 from ..models import LiveSession
 
@@ -20,24 +16,6 @@ def _forbidden():
     return HttpResponseForbidden(
         _("This live session is for members only. Log in to watch it."), content_type="text/plain"
     )
-
-
-@require_GET
-def live_media(request, path):
-    """Serve ``MEDIA_ROOT/<MEDIA_SUBDIR>/<path>`` by path, to users who may watch its session.
-
-    For sites that serve ``MEDIA_URL`` from Django (``static()`` in development):
-    route ``MEDIA_URL/<MEDIA_SUBDIR>/`` here first, so private sessions' HLS and
-    recordings are not handed out to whoever guesses their names.
-    """
-    pk = path.split("/", 1)[0]
-    session = LiveSession.objects.filter(pk=pk).first() if pk.isdigit() else None
-    if session is None or not playback.can_watch(session, request.user):
-        return _forbidden()
-    if ".." in path.split("/"):
-        raise Http404(_("No such file."))
-    live_root = Path(settings.MEDIA_ROOT) / live_settings.MEDIA_SUBDIR.strip("/")
-    return serve(request, path, document_root=str(live_root))
 
 
 @require_GET
@@ -64,6 +42,8 @@ def hls(request, pk, name):
         response["X-Accel-Redirect"] = playback.accel_redirect_path(session, name)
     else:
         response = FileResponse(path.open("rb"), content_type=content_type)
+    # The type is ours, never a browser's guess from the bytes.
+    response["X-Content-Type-Options"] = "nosniff"
     # The playlist changes every segment; segments never change once listed.
     if name.endswith(".m3u8"):
         response["Cache-Control"] = "no-cache, no-store"
@@ -107,7 +87,8 @@ def session_calendar_file(request, pk):
         return _forbidden()
     if session.scheduled_start is None:
         raise Http404(_("This live session has no scheduled start."))
-    page_url = request.META.get("HTTP_REFERER") or request.build_absolute_uri("/")
+    # The page with the player, never the Referer (a browser may send none, or another site).
+    page_url = player_page_url(session, request, request.GET.get("page"))
     body = session_calendar(session, url=page_url, host=request.get_host())
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     filename = f"live-{session.slug or session.pk}.ics"

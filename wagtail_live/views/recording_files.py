@@ -1,4 +1,4 @@
-"""The recorded video of a private session, to members only (public ones are served directly)."""
+"""A recording's MP4 and poster through ``can_watch``: the only route to a private session's."""
 
 from django.db.models import F
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
@@ -10,7 +10,8 @@ from django.views.decorators.http import require_GET, require_POST
 from ..conf import live_settings
 from ..models import Recording
 from ..permissions import can_watch
-from ..recordings import recording_file_for
+from ..recordings import recording_file_for, recording_poster_name, recording_storage_for
+from ..storage import working_storage
 
 
 @require_GET
@@ -28,14 +29,43 @@ def recording_media(request, pk):
     name, content_type = recording_file_for(recording)
     if name is None:
         raise Http404(_("This recording is not ready."))
-    if live_settings.ACCEL_REDIRECT_PREFIX:
+    return _send_file(recording_storage_for(recording), name, content_type)
+
+
+@require_GET
+def recording_poster(request, pk):
+    """A recording's poster frame, to users who may watch its session (private sessions' posters
+    are no Wagtail images, so this is their only route)."""
+    recording = get_object_or_404(Recording.objects.select_related("session"), pk=pk)
+    if not can_watch(recording.session, request.user):
+        return HttpResponseForbidden(
+            _("This recording is for members only. Log in to watch it."), content_type="text/plain"
+        )
+    storage = recording_storage_for(recording)
+    name = recording_poster_name(recording)
+    if recording.status != Recording.Status.READY or not storage.exists(name):
+        raise Http404(_("This recording has no poster."))
+    return _send_file(storage, name, "image/jpeg")
+
+
+def _send_file(storage, name, content_type):
+    """A response carrying ``name`` from ``storage``; X-Accel-Redirect when nginx can send it.
+
+    Never sniffed (``nosniff``), and anything that is not audio, video or an image goes
+    out as an attachment, so no file becomes a page on the site's origin.
+    """
+    if live_settings.ACCEL_REDIRECT_PREFIX and storage is working_storage():
         response = HttpResponse(content_type=content_type)
+        # The internal location maps to PRIVATE_ROOT/<MEDIA_SUBDIR>/ (live_nginx_config).
         subdir = live_settings.MEDIA_SUBDIR.strip("/") + "/"
         response["X-Accel-Redirect"] = (
             live_settings.ACCEL_REDIRECT_PREFIX.rstrip("/") + "/" + name.removeprefix(subdir)
         )
     else:
-        response = FileResponse(recording.media.file.open("rb"), content_type=content_type)
+        response = FileResponse(storage.open(name, "rb"), content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    if not content_type.startswith(("video/", "audio/", "image/")):
+        response["Content-Disposition"] = "attachment"
     response["Cache-Control"] = "private, max-age=3600"
     return response
 

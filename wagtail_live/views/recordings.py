@@ -128,6 +128,12 @@ class RecordingViewSet(ModelViewSet):
     index_view_class = RecordingIndexView
     add_view_class = RecordingCreateView
     form_fields = ["session", "source"]
+
+    def get_form_class(self, for_update=False):
+        # Uploads are checked by extension and content before anything is stored.
+        from ..forms import RecordingUploadForm
+
+        return RecordingUploadForm
     list_filter = ["status", "conversion"]
     search_fields = ["session__title", "error"]
     ordering = ["-created_at"]

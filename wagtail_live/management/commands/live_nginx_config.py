@@ -26,6 +26,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--media-root", default=None, help="MEDIA_ROOT as nginx sees it.")
         parser.add_argument(
+            "--private-root",
+            default=None,
+            help='WAGTAIL_LIVE["PRIVATE_ROOT"] as nginx sees it: where nginx-rtmp writes HLS and '
+            "recordings, served only through the site's checks. Default: this site's.",
+        )
+        parser.add_argument(
             "--user",
             default=None,
             help="nginx worker user (--full); it must be able to write the media directory. "
@@ -61,5 +67,6 @@ class Command(BaseCommand):
                 prefix=options["prefix"],
                 module_path=options["module_path"],
                 http_port=options["http_port"],
+                private_root=options["private_root"],
             )
         )
