@@ -60,30 +60,39 @@ def publish(session, type, **data):
     returns None and does nothing: the app still works, only without
     real-time updates.
     """
+    pk = getattr(session, "pk", session)
+    return send_to_group(group_name(pk), build_message(type, **data))
+
+
+def send_to_group(group, message):
+    """Send the group ``message`` to channel-layer ``group``, as ``publish`` does.
+
+    For the few messages that are not one session's events (e.g. ``hub``'s
+    per-user group). Returns True/False (a task from inside an event loop), None
+    without a layer; a layer failure is logged, never raised.
+    """
     layer = get_channel_layer()
     if layer is None:
-        logger.debug("No channel layer configured; dropping %s event", type)
+        logger.debug("No channel layer configured; dropping %s", message["event"]["type"])
         return None
-    pk = getattr(session, "pk", session)
-    message = build_message(type, **data)
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
         loop = None
     if loop is not None:
-        return loop.create_task(_send(layer, pk, message))
-    return async_to_sync(_send)(layer, pk, message)
+        return loop.create_task(_send(layer, group, message))
+    return async_to_sync(_send)(layer, group, message)
 
 
-async def _send(layer, pk, message):
+async def _send(layer, group, message):
     try:
-        await layer.group_send(group_name(pk), message)
+        await layer.group_send(group, message)
     except Exception as error:  # any layer failure: Redis down, refused, timed out
         logger.error(
             "Real-time updates are unavailable: the channel layer did not take the %s event "
-            "of session %s: %r",
+            "for %s: %r",
             message["event"]["type"],
-            pk,
+            group,
             error,
         )
         return False

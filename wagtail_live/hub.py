@@ -27,7 +27,6 @@ import uuid
 import weakref
 from collections import defaultdict, deque
 
-from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.db.models import F
@@ -59,11 +58,7 @@ def encode(messages):
 
 def broadcast_user_banned(user_id):
     """Tell every process to close ``user_id``'s sockets (callable from sync code)."""
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(
-            USERS_GROUP, events.build_message("user.banned", user_id=user_id)
-        )
+    events.send_to_group(USERS_GROUP, events.build_message("user.banned", user_id=user_id))
 
 
 def broadcast_user_restricted(user_id, session_id, event):
@@ -71,14 +66,12 @@ def broadcast_user_restricted(user_id, session_id, event):
 
     Callable from sync code; reaches the user's sockets in every process.
     """
-    layer = get_channel_layer()
-    if layer is not None:
-        async_to_sync(layer.group_send)(
-            USERS_GROUP,
-            events.build_message(
-                "user.restricted", user_id=user_id, session_id=session_id, event=event
-            ),
-        )
+    events.send_to_group(
+        USERS_GROUP,
+        events.build_message(
+            "user.restricted", user_id=user_id, session_id=session_id, event=event
+        ),
+    )
 
 
 class Room:
