@@ -2,7 +2,7 @@
 
 A real daphne serves the site; a real ffmpeg publishes to the embedded RTMP
 listener (``manage.py live_rtmp``) for the OBS case. Each test also saves
-screenshots (desktop and a 390x844 phone) under ``WAGTAIL_LIVE_SCREENSHOTS`` when set.
+screenshots (desktop and a 390x844 phone) under ``WAGTAIL_LIVE_ADMIN_SCREENSHOTS`` when set.
 """
 
 import os
@@ -68,8 +68,8 @@ def admin_page(site, browser, viewport=DESKTOP, username="admin"):
 
 
 def screenshot(page, name):
-    """Save a screenshot when WAGTAIL_LIVE_SCREENSHOTS names a directory (for review)."""
-    directory = os.environ.get("WAGTAIL_LIVE_SCREENSHOTS")
+    """Save a screenshot when WAGTAIL_LIVE_ADMIN_SCREENSHOTS names a directory (for review)."""
+    directory = os.environ.get("WAGTAIL_LIVE_ADMIN_SCREENSHOTS")
     if directory:
         Path(directory).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(directory) / f"{name}.png"), full_page=True)
