@@ -10,19 +10,42 @@ import av
 from wagtail_live.ffmpeg import ffmpeg_binary
 
 
-def lavfi_args(seconds, *, size="320x240", rate=15, video="libx264", audio="aac"):
-    """ffmpeg input + encoder arguments for a test pattern and a tone, keyframe every second."""
-    args = ["-re", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
-    args += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000"]
+def lavfi_args(
+    seconds,
+    *,
+    size="320x240",
+    rate=15,
+    video="libx264",
+    audio="aac",
+    keyframe_seconds=1,
+    tone=440,
+    sample_rate=48000,
+    channels=2,
+    realtime=True,
+):
+    """ffmpeg input + encoder arguments for a test pattern and a tone.
+
+    A keyframe every ``keyframe_seconds``; ``video=None`` is an audio-only stream (a radio
+    show), ``audio=None`` a silent one; ``realtime=False`` sends as fast as ffmpeg encodes.
+    """
+    args = ["-re"] if realtime else []
+    if video:
+        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency={tone}:sample_rate={sample_rate}"]
+        args += ["-ac", str(channels)]
     if seconds:
         args += ["-t", str(seconds)]
+    if not video:
+        return [*args, "-c:a", audio]
     if video == "libx264":
         args += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"]
         args += ["-pix_fmt", "yuv420p"]
     else:
         args += ["-c:v", video, "-deadline", "realtime", "-cpu-used", "8"]
-    args += ["-g", str(rate), "-keyint_min", str(rate), "-c:a", audio]
-    return args
+    gop = str(int(rate * keyframe_seconds))
+    args += ["-g", gop, "-keyint_min", gop, "-sc_threshold", "0"]
+    return [*args, "-c:a", audio] if audio else [*args, "-an"]
 
 
 async def push_rtmp(url, seconds=4, **options):

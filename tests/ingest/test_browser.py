@@ -102,11 +102,11 @@ def session_state(site, pk):
 
 
 def hls_dir(site, pk):
-    return site.media_root / "uploads" / "live" / str(pk) / "hls"
+    return site.media_root.parent / "live-private" / "uploads" / "live" / str(pk) / "hls"
 
 
 def recording(site, pk):
-    return site.media_root / "uploads" / "live" / str(pk) / "recording.mpegts"
+    return hls_dir(site, pk).parent / "recording.mpegts"
 
 
 def connect(site, pk, user="host", origin=None):
@@ -322,20 +322,29 @@ async def test_garbage_bytes_get_a_clear_error_and_start_nothing(site):
         await expect_close(socket)
 
 
-async def test_webm_without_a_video_track_is_refused(site, tmp_path):
+async def test_audio_only_webm_goes_live_with_audio_hls_and_recording(site, tmp_path):
+    # A radio show from the browser: MediaRecorder's audio/webm;codecs=opus, no camera.
     audio_only = tmp_path / "audio.webm"
     proc = await asyncio.create_subprocess_exec(
         _imageio_ffmpeg() or "ffmpeg", "-loglevel", "error", "-f", "lavfi",
-        "-i", "sine=sample_rate=48000", "-t", "2", "-c:a", "libopus", str(audio_only),
+        "-i", "sine=sample_rate=48000", "-t", "4", "-c:a", "libopus", str(audio_only),
     )  # fmt: skip
     assert await proc.wait() == 0
     pk = await asyncio.to_thread(new_session, site)
     async with connect(site, pk) as socket:
-        await socket.send(audio_only.read_bytes())
-        code, messages = await expect_close(socket)
-    assert code == 4000
-    assert messages[0]["code"] == "invalid_media"
-    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ready"
+        await socket.send(json.dumps({"type": "start", "mime": "audio/webm;codecs=opus"}))
+        await send_media(socket, audio_only.read_bytes(), pause=0.2)
+        assert (await next_message(socket))["type"] == "live"
+        playlist = hls_dir(site, pk) / "index.m3u8"
+        await wait_for(lambda: playlist.exists() and len(playlist_segments(playlist)) >= 2)
+        await socket.send(json.dumps({"type": "end"}))
+        await expect_close(socket)
+    assert (await asyncio.to_thread(session_state, site, pk))["status"] == "ended"
+    segments = playlist_segments(playlist)
+    assert probe(hls_dir(site, pk) / segments[0][1])[0] == ["aac"]
+    codecs, duration = probe(recording(site, pk))
+    assert codecs == ["aac"]
+    assert duration == pytest.approx(4, abs=1)
 
 
 @pytest.mark.parametrize("user", ["viewer", None])
@@ -437,14 +446,14 @@ def origin_scope(origin, host="live.example.com"):
     headers = [(b"host", host.encode())]
     if origin is not None:
         headers.append((b"origin", origin.encode()))
-    return {"headers": headers}
+    return {"headers": headers, "scheme": "wss"}
 
 
 @pytest.mark.parametrize(
     "origin, allowed",
     [
         ("https://live.example.com", True),
-        ("http://live.example.com", True),
+        ("http://live.example.com", False),  # another scheme (tests/test_origins.py has more)
         ("https://evil.example.com", False),
         ("https://live.example.com.evil.com", False),
         ("null", False),

@@ -33,6 +33,7 @@ from wagtail_live.ingest.base import (
 )
 from wagtail_live.ingest.rtmp import ChunkReader, encode_message
 from wagtail_live.models import LiveSession, Recording
+from wagtail_live.storage import private_root
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 SECRET = "a-test-secret-of-some-length"
@@ -70,7 +71,7 @@ def site(tmp_path_factory):
     site = LiveSite(
         directory / "site", template, {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 0}
     ).start()
-    (site.media_root / "uploads" / "live").mkdir(parents=True, exist_ok=True)
+    site_live_root(site).mkdir(parents=True, exist_ok=True)
     yield site
     site.stop()
 
@@ -108,10 +109,10 @@ def _accepts(port):
         return False
 
 
-def push(port, key, seconds=4):
+def push(port, key, seconds=4, **options):
     return subprocess.Popen(
         [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error",
-         *lavfi_args(seconds), "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{key}"],
+         *lavfi_args(seconds, **options), "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{key}"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )  # fmt: skip
@@ -144,8 +145,13 @@ def site_state(site, pk):
     )
 
 
+def site_live_root(site):
+    """Where ``site`` keeps live files: PRIVATE_ROOT's default, beside its MEDIA_ROOT."""
+    return site.media_root.parent / "live-private" / "uploads" / "live"
+
+
 def session_dir(site, pk):
-    return site.media_root / "uploads" / "live" / str(pk)
+    return site_live_root(site) / str(pk)
 
 
 def playlist(site, pk):
@@ -178,10 +184,32 @@ def test_right_key_streams_hls_and_hands_off_the_recording(site, nginx):
     assert probe(playlist(site, pk).parent / segments[0][1])[0] == ["aac", "h264"]
     codecs, duration = probe(session_dir(site, pk) / "recording.flv")
     assert codecs == ["aac", "h264"] and duration > 3
-    names = " ".join(str(path) for path in site.media_root.rglob("*"))
+    names = " ".join(str(path) for path in site.media_root.parent.rglob("*"))
     assert key not in names  # the stream key never names a file
     _, recordings = site_state(site, pk)
     assert recordings[0] == [f"uploads/live/{pk}/recording.flv", "ready"]
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_audio_only_stream_goes_live_with_audio_hls_and_an_audio_recording(site, nginx):
+    pk, key = site_session(site)
+    encoder = push(nginx, key, seconds=5, video=None)
+    wait_until(lambda: site_state(site, pk)[0] == "live", timeout=15, interval=0.2)
+    assert encoder.wait(20) == 0
+    wait_until(lambda: recording_handed_off(site, pk), timeout=30, interval=0.5)
+    segments = playlist_segments(playlist(site, pk))
+    assert probe(playlist(site, pk).parent / segments[0][1])[0] == ["aac"]
+    codecs, duration = probe(session_dir(site, pk) / "recording.flv")
+    assert codecs == ["aac"] and duration > 4
+    media_type = site.run(
+        f"""
+        from wagtail_live.models import Recording
+        recording = Recording.objects.get(session_id={pk})
+        result = [recording.status, recording.error, recording.media.type if recording.media else None]
+        """
+    )
+    assert media_type == ["ready", "", "audio"]
 
 
 def assert_refused(site, port, pk, key):
@@ -328,7 +356,7 @@ def test_an_encoder_that_publishes_and_sends_nothing_changes_nothing(site, nginx
 @pytest.fixture
 def nginx_settings(settings, media_root):
     settings.WAGTAIL_LIVE = {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 0}
-    (media_root / "uploads" / "live").mkdir(parents=True)
+    (private_root() / "uploads" / "live").mkdir(parents=True)
     return settings
 
 
@@ -476,7 +504,7 @@ def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
     nginx_settings.WAGTAIL_LIVE = {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 5}
     session, key = session_with_key()
     client.post(callback_url("rtmp_on_publish", relay=RELAY), {"app": "live", "name": key})
-    recorded = media_root / "uploads" / "live" / f"{session.pk}%2Fhls.flv"  # as nginx names it
+    recorded = private_root() / "uploads" / "live" / f"{session.pk}%2Fhls.flv"  # as nginx names it
     recorded.write_bytes(b"FLV" + b"\0" * 100)
     hls_playlist_path(session).write_text(PLAYLIST)
     inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
@@ -534,7 +562,7 @@ def test_config_command_requires_a_secret(settings):
 def test_nginx_hls_cleanup_spares_what_the_embedded_pipeline_writes(site, nginx):
     # nginx-rtmp sweeps its whole hls_path, where browser-camera sessions write too: old
     # *.ts and *.m3u8 files go, and so do directories it finds empty.
-    live_root = site.media_root / "uploads" / "live"
+    live_root = site_live_root(site)
     ours = prepare_hls_dir(live_root / "990001" / "hls")
     recording = live_root / "990001" / RECORDING_NAME
     recording.write_bytes(b"\x47" + b"\0" * 187)

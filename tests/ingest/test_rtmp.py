@@ -479,3 +479,55 @@ async def test_too_many_chunk_streams_are_refused():
     data = b"".join(unfinished_message(n) for n in range(100))
     with pytest.raises(RTMPProtocolError, match="too many chunk streams"):
         await parse_all(data)
+
+
+# -- what real encoders send (issue 12) --------------------------------------------------
+
+
+async def processed_recording(session):
+    def load():
+        recording = Recording.objects.select_related("media").get(session_id=session.pk)
+        return recording, recording.media, recording.page_id
+
+    return await sync_to_async(load)()
+
+
+@pytest.mark.services
+@pytest.mark.slow
+@pytest.mark.parametrize("realtime", [True, False], ids=["real-time", "faster"])
+async def test_audio_only_broadcast_goes_live_with_audio_hls_and_an_audio_recording(
+    server, realtime
+):
+    # A radio show: AAC alone, sent in real time and (a file pushed) faster than real time.
+    from tests.test_recordings import ensure_default_site
+
+    await sync_to_async(ensure_default_site)()
+    session, key = await live_session_with_key()
+    encoder = await push_rtmp(url(server, key), seconds=4, video=None, realtime=realtime)
+    await wait_for(lambda: playlist_ready(session))
+    assert await status_of(session) == LiveSession.Status.LIVE
+    _, stderr = await encoder.communicate()
+    assert encoder.returncode == 0, stderr
+
+    await wait_until_ended(session, timeout=15)
+    segments = playlist_segments(hls_playlist_path(session))
+    assert probe(hls_dir(session) / segments[0][1])[0] == ["aac"]
+    codecs, duration = probe(recording_path(session))
+    assert codecs == ["aac"] and 3.5 < duration < 4.6
+    recording, media, page_id = await wait_for_async(lambda: processed_recording(session))
+    assert recording.status == Recording.Status.READY, recording.error
+    assert media.type == "audio" and page_id
+
+
+async def wait_for_async(load, timeout=30):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            result = await load()
+            if result[0].status in (Recording.Status.READY, Recording.Status.FAILED):
+                return result
+        except Recording.DoesNotExist:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("recording not processed")
+        await asyncio.sleep(0.2)

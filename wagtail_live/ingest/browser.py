@@ -55,15 +55,16 @@ def ingest_path(session):
 def detect_codecs(header):
     """Return ``(video_codec, audio_codec)`` named in a WebM header.
 
-    Raises :class:`InvalidMedia` when ``header`` is not WebM or has no video track
-    we know. ``audio_codec`` is None for a stream without sound.
+    Raises :class:`InvalidMedia` when ``header`` is not WebM or has neither a video
+    nor an audio track we know. ``audio_codec`` is None for a stream without sound,
+    ``video_codec`` None for an audio-only broadcast (``audio/webm;codecs=opus``).
     """
     if not header.startswith(WEBM_MAGIC):
         raise InvalidMedia(_("The camera stream is not WebM. Reload the page and try again."))
     video = next((name for cid, name in VIDEO_CODEC_IDS.items() if cid in header), None)
     audio = next((name for cid, name in AUDIO_CODEC_IDS.items() if cid in header), None)
-    if video is None:
-        raise InvalidMedia(_("The camera stream has no video this server can read."))
+    if video is None and audio is None:
+        raise InvalidMedia(_("The camera stream has no video or audio this server can read."))
     return video, audio
 
 

@@ -53,6 +53,9 @@ READ_SIZE = 1024 * 1024
 BUSY_READ_SIZE = 256 * 1024
 # Video messages to wait for the first audio message (to learn its codec) before starting ffmpeg.
 MAX_VIDEO_BEFORE_AUDIO = 30
+# Milliseconds of audio without any video after which a stream is audio-only (a radio show
+# whose encoder sent no metadata saying so): ffmpeg then starts with audio alone.
+AUDIO_ONLY_AFTER_MS = 1500
 
 # Message types (RTMP specification, section 5.4 and 7.1).
 SET_CHUNK_SIZE, ABORT, ACK, USER_CONTROL, WINDOW_ACK_SIZE, SET_PEER_BANDWIDTH = 1, 2, 3, 4, 5, 6
@@ -246,9 +249,9 @@ def encode_message(type_id, payload, *, chunk_stream=3, stream_id=0, timestamp=0
 # ---------------------------------------------------------------------------
 
 
-def flv_header(has_audio=True):
+def flv_header(has_audio=True, *, has_video=True):
     """The FLV file header (with PreviousTagSize0); flags say which streams to wait for."""
-    flags = 0x05 if has_audio else 0x01
+    flags = (0x04 if has_audio else 0) | (0x01 if has_video else 0)
     return b"FLV\x01" + bytes([flags]) + b"\x00\x00\x00\x09" + b"\x00\x00\x00\x00"
 
 
@@ -316,6 +319,9 @@ class RTMPConnection:
         self.video_codec = None
         self.audio_codec = None
         self.expect_audio = True
+        self.expect_video = True
+        self.first_audio_ms = None
+        self.last_audio_ms = None
         self.peer = writer.get_extra_info("peername")
 
     async def run(self):
@@ -493,8 +499,12 @@ class RTMPConnection:
             tag = flv_tag(FLV_AUDIO if type_id == AUDIO else FLV_VIDEO, timestamp, payload)
             if type_id == VIDEO and self.video_codec is None:
                 self.video_codec = video_codec_of(payload)
-            if type_id == AUDIO and self.audio_codec is None:
-                self.audio_codec = audio_codec_of(payload)
+            if type_id == AUDIO:
+                if self.audio_codec is None:
+                    self.audio_codec = audio_codec_of(payload)
+                if self.first_audio_ms is None:
+                    self.first_audio_ms = timestamp
+                self.last_audio_ms = timestamp
         if self.broadcast.pipeline is not None:
             self.batch.append(tag)
             return
@@ -503,12 +513,15 @@ class RTMPConnection:
         self.pending.append(tag)
         self.pending_bytes += len(tag)
         if self.pending_bytes > MAX_PENDING_BYTES:
-            raise RTMPProtocolError("no video in the stream")
+            raise RTMPProtocolError("neither audio nor video codec known after 4 MiB")
         if self.codecs_known():
             await self.broadcast.start_media(
                 "flv", video_codec=self.video_codec, audio_codec=self.audio_codec
             )
-            await self.broadcast.write(flv_header(self.expect_audio) + b"".join(self.pending))
+            has_video = self.video_codec is not None
+            header = flv_header(self.expect_audio, has_video=has_video)
+            pending = self.pending if has_video else [t for t in self.pending if t[0] != FLV_VIDEO]
+            await self.broadcast.write(header + b"".join(pending))
             self.pending.clear()
 
     async def flush_media(self):
@@ -526,10 +539,22 @@ class RTMPConnection:
         metadata = values[1] if len(values) > 1 and isinstance(values[1], dict) else {}
         if metadata and "audiocodecid" not in metadata:
             self.expect_audio = False
+        if metadata and "videocodecid" not in metadata and "audiocodecid" in metadata:
+            self.expect_video = False
 
     def codecs_known(self):
+        """True once ffmpeg's arguments can be chosen: the codecs that will come are known.
+
+        Audio-only broadcasts (radio shows, lectures) are known from metadata without a
+        video codec, or from AUDIO_ONLY_AFTER_MS of audio with no video message.
+        """
         if self.video_codec is None:
-            return False
+            if self.audio_codec is None:
+                return False
+            if not self.expect_video:
+                return True
+            heard = (self.last_audio_ms or 0) - (self.first_audio_ms or 0)
+            return heard >= AUDIO_ONLY_AFTER_MS
         if self.audio_codec is not None or not self.expect_audio:
             return True
         videos = sum(1 for tag in self.pending if tag[0] == FLV_VIDEO)

@@ -22,6 +22,24 @@ export const HLS_CONFIG = {
   levelLoadingMaxRetry: 6,
 };
 
+/**
+ * Seconds behind the live edge to play at, for segments of ``target`` seconds at most
+ * (``average`` on average), or null before the playlist is known.
+ *
+ * Two segments' worth (hls.js's liveSyncDurationCount) is right for the ~1 s segments an
+ * encoder with 1 s keyframes gives. An encoder with 10 s keyframes makes 10 s segments,
+ * and a count of segments would put viewers 20-30 s behind: one average segment plus
+ * 1.5 s behind the end of the newest listed segment is about the least that does not
+ * stall, as each segment is listed only once it is whole.
+ */
+export function liveSyncSeconds(target, average) {
+  if (!target) {
+    return null;
+  }
+  const segment = average || target;
+  return Math.min(2 * segment, segment + 1.5);
+}
+
 /** Split a number of milliseconds into days, hours, minutes, seconds (never negative). */
 export function countdownParts(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
@@ -58,6 +76,7 @@ class LivePlayer {
     this.countdown = root.querySelector("[data-live-countdown]");
     this.start = root.querySelector("[data-live-start]");
     this.notice = root.querySelector("[data-live-notice]");
+    this.audioOnlyNote = root.querySelector("[data-live-audio-only]");
     this.status = root.dataset.status;
     this.playbackUrl = root.dataset.playbackUrl || "";
     this.hls = null;
@@ -208,11 +227,18 @@ class LivePlayer {
     if (!this.video || !this.playbackUrl || this.hls || this.video.src) {
       return;
     }
+    // Metadata tells whether the stream has a picture: an audio-only live (a radio show)
+    // shows a note instead of a black box.
+    this.video.addEventListener("loadedmetadata", () => this.showAudioOnly(!this.video.videoWidth));
     const Hls = await loadHlsJs(this.root.dataset.hlsjsUrl).catch(() => null);
     // hls.js where Media Source Extensions exist, because its latency is tunable;
     // native HLS (Safari, iOS) where they don't.
     if (Hls && Hls.isSupported()) {
       this.hls = new Hls(HLS_CONFIG);
+      this.hls.on(Hls.Events.BUFFER_CODECS, (_event, tracks) => {
+        this.showAudioOnly(Boolean(tracks.audio || tracks.audiovideo) && !tracks.video);
+      });
+      this.hls.on(Hls.Events.LEVEL_UPDATED, (_event, data) => this.followSegmentLength(data));
       this.hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(Hls, data));
       this.hls.on(Hls.Events.FRAG_BUFFERED, () => {
         this.notice.textContent = ""; // playing again after an error
@@ -225,6 +251,23 @@ class LivePlayer {
     this.video.play().catch(() => {
       // Autoplay refused: the visible controls let the visitor start it.
     });
+  }
+
+  showAudioOnly(audioOnly) {
+    this.root.classList.toggle("is-audio-only", audioOnly);
+    if (this.audioOnlyNote) {
+      this.audioOnlyNote.hidden = !audioOnly;
+    }
+  }
+
+  /** Keep the distance from the live edge to what the stream's segments allow. */
+  followSegmentLength({ details }) {
+    const sync = liveSyncSeconds(details?.targetduration, details?.averagetargetduration);
+    if (sync && this.hls.config.liveSyncDuration !== sync) {
+      // hls.js reads these on every live reload; seconds win over segment counts.
+      this.hls.config.liveSyncDuration = sync;
+      this.hls.config.liveMaxLatencyDuration = sync + 3 * details.targetduration;
+    }
   }
 
   onHlsError(Hls, data) {
