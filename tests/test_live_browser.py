@@ -121,3 +121,109 @@ def test_chat_text_is_never_html_and_counts_update(site):
             expect(page.locator("[data-live-likes-count]")).to_have_text("4")
         finally:
             browser.close()
+
+
+VIEWER_SETUP = """
+from django.contrib.auth.models import Permission
+from wagtail.models import Site
+from example_site.home.models import HomePage
+from tests.utils import make_editor, make_session
+
+make_editor("chat-mod", "moderate_chat")
+User.objects.create_user("viewer", "viewer@example.com", "password")
+# A display name that tries to reverse the text around it (a right-to-left override).
+User.objects.create_user("rtl", "rtl@example.com", "password", first_name="\\u202eevil")
+session = make_session("Viewer chat", owner=make_editor("viewer-host"))
+session.start()
+root = Site.objects.get(is_default_site=True).root_page
+page = root.add_child(instance=HomePage(
+    title="Viewer chat", slug="viewer-chat",
+    body=[("live_player", {"session": session, "show_chat": True})],
+))
+result = [session.pk, page.url]
+"""
+
+
+def test_viewers_see_isolated_text_their_restrictions_and_a_login_link(site):
+    """Issue 10 §3 and issue 12 point 7, as a viewer sees them on a page with the player."""
+    from playwright.sync_api import expect, sync_playwright
+
+    pk, path = site.run(VIEWER_SETUP)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            # A visitor: "Log in to chat", back to this page afterwards; no form to type into.
+            visitor = browser.new_page()
+            visitor.goto(f"{site.url}{path}")
+            expect(visitor.locator("[data-live-realtime]")).to_have_attribute(
+                "data-connection", "open", timeout=15000
+            )
+            login = visitor.locator("[data-live-chat-login]")
+            expect(login).to_be_visible()
+            expect(login).to_have_text("Log in to chat")
+            assert login.get_attribute("href") == f"/admin/login/?next={path.replace('/', '%2F')}"
+            expect(visitor.locator(".live-chat__form")).to_be_hidden()
+
+            context = browser.new_context()
+            cookie = site.login_cookie("viewer").split("=", 1)[1]
+            context.add_cookies(
+                [{"name": "sessionid", "value": cookie, "domain": "127.0.0.1", "path": "/"}]
+            )
+            page = context.new_page()
+            page.goto(f"{site.url}{path}")
+            realtime = page.locator("[data-live-realtime]")
+            expect(realtime).to_have_attribute("data-connection", "open", timeout=15000)
+            expect(page.locator("[data-live-chat-login]")).to_be_hidden()
+            chat_input = page.locator("[data-live-chat-input]")
+            send = page.locator("[data-live-chat-send]")
+            expect(chat_input).to_be_enabled()
+
+            # Names and text are each isolated, so an override in one cannot reorder the rest.
+            async def rtl_posts():
+                rtl = await RealSocket.open(site, pk, "rtl")
+                await rtl.send({"type": "chat.send", "text": "\u202eabc"})
+                await rtl.expect("chat.message")
+                await rtl.close()
+
+            run_in_thread(rtl_posts())
+            chat_input.fill("hello from me")
+            send.click()
+            messages = page.locator("[data-live-messages] li")
+            expect(messages).to_have_count(2)
+            isolated = page.evaluate(
+                """() => [...document.querySelectorAll(
+                    '[data-live-messages] .live-chat__name, [data-live-messages] .live-chat__text')]
+                    .map((node) => [node.tagName, node.dir, getComputedStyle(node).unicodeBidi])"""
+            )
+            assert len(isolated) == 4
+            assert all(found == ["BDI", "auto", "isolate"] for found in isolated), isolated
+            expect(messages.first.locator(".live-chat__name")).to_have_text("\u202eevil")
+
+            # A moderator mutes the viewer for a few seconds: told at once, input off, then on.
+            async def moderate(frame):
+                mod = await RealSocket.open(site, pk, "chat-mod")
+                await mod.send(frame)
+                await asyncio.sleep(0.5)
+                await mod.close()
+
+            viewer_id = site.run("result = User.objects.get(username='viewer').pk")
+            run_in_thread(moderate({"type": "mod.mute", "user_id": viewer_id, "seconds": 4}))
+            restriction = page.locator("[data-live-chat-restriction]")
+            expect(restriction).to_be_visible(timeout=5000)
+            expect(restriction).to_contain_text("muted")
+            expect(chat_input).to_be_disabled()
+            expect(send).to_be_disabled()
+            expect(chat_input).to_be_enabled(timeout=8000)  # the mute ends by itself
+            expect(send).to_be_enabled()
+            expect(restriction).to_be_hidden()
+
+            # A ban: the viewer's own messages go from their screen too, the input stays off.
+            run_in_thread(moderate({"type": "mod.ban", "user_id": viewer_id}))
+            expect(restriction).to_contain_text("banned", timeout=5000)
+            expect(messages).to_have_count(1)
+            expect(messages.first.locator(".live-chat__text")).to_have_text("\u202eabc")
+            expect(chat_input).to_be_disabled()
+            expect(send).to_be_disabled()
+            expect(realtime).to_have_attribute("data-close-code", "4403")
+        finally:
+            browser.close()

@@ -3,18 +3,29 @@
 // One small ES module, no framework. It fills the [data-live-realtime] blocks rendered by
 // templates/wagtail_live/includes/live_chat.html: the player block, the Go Live screen and
 // the admin dashboard (which adds moderation buttons for users allowed to moderate).
-// Chat text is always inserted with textContent, never as HTML.
+// Chat text is always inserted with textContent, never as HTML, and every user string (names
+// too) inside its own <bdi>, so right-to-left text or bidi controls in it cannot reorder the
+// text around it.
 
 const NO_RECONNECT = new Set([4403, 4404]);
 const FLOOD_CLOSE = 4008;
 const MAX_BACKOFF_MS = 30000;
 const LIKE_FLUSH_MS = 250;
+// setTimeout's longest delay (about 24.8 days); a longer mute is re-read from `state` instead.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_HEARTS = 6;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
   if (className) node.className = className;
   if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+// A user's string (display name, message text): isolated from the text around it.
+function userText(className, text) {
+  const node = el("bdi", className, text);
+  node.dir = "auto";
   return node;
 }
 
@@ -35,6 +46,7 @@ export class LiveRealtime {
     this.likeTimer = null;
     this.lastLikes = null;
     this.can = {};
+    this.restriction = null;
     this.buildUi();
     this.connect();
   }
@@ -83,14 +95,34 @@ export class LiveRealtime {
       this.input.dataset.liveChatInput = "";
       const send = el("button", "button live-chat__send", this.t("send", "Send"));
       send.type = "submit";
+      send.dataset.liveChatSend = "";
+      this.sendButton = send;
       this.form.append(this.input, send);
+      // Visitors who must log in to chat get a link to the login (and back), not a form.
+      this.loginLink = el("a", "button live-chat__login", this.t("login", "Log in to chat"));
+      this.loginLink.href = this.root.dataset.loginUrl || "";
+      this.loginLink.hidden = true;
+      this.loginLink.dataset.liveChatLogin = "";
+      // Why this viewer may not post (a mute and its end, a ban): shown as long as it lasts.
+      this.restrictionEl = el("p", "live-chat__restriction");
+      this.restrictionEl.setAttribute("role", "status");
+      this.restrictionEl.hidden = true;
+      this.restrictionEl.dataset.liveChatRestriction = "";
       this.form.addEventListener("submit", (event) => {
         event.preventDefault();
         this.sendChat();
       });
       this.modBar = el("div", "live-chat__modbar");
       this.modBar.hidden = true;
-      chat.replaceChildren(this.pinnedEl, this.listEl, this.noticeEl, this.form, this.modBar);
+      chat.replaceChildren(
+        this.pinnedEl,
+        this.listEl,
+        this.noticeEl,
+        this.restrictionEl,
+        this.form,
+        this.loginLink,
+        this.modBar,
+      );
       if (this.moderationUi) this.buildModBar();
     }
   }
@@ -150,10 +182,10 @@ export class LiveRealtime {
   renderMessage(message) {
     const item = el("li", "live-chat__message");
     item.dataset.messageId = String(message.id);
-    const name = el("span", "live-chat__name", message.display_name);
-    item.append(name);
+    item.dataset.userId = String(message.user_id ?? "");
+    item.append(userText("live-chat__name", message.display_name));
     if (message.badge) item.append(el("span", `live-chat__badge live-chat__badge--${message.badge}`, message.badge));
-    item.append(el("span", "live-chat__text", message.text));
+    item.append(userText("live-chat__text", message.text));
     if (this.moderationUi && this.can.moderate) item.append(this.modButtons(message));
     return item;
   }
@@ -228,9 +260,10 @@ export class LiveRealtime {
     if (!message) return;
     this.pinnedEl.append(
       el("span", "live-chat__pin-label", this.t("pinned", "Pinned")),
-      el("span", "live-chat__name", message.display_name),
-      el("span", "live-chat__text", message.text),
+      userText("live-chat__name", message.display_name),
+      userText("live-chat__text", message.text),
     );
+    this.pinnedEl.dataset.userId = String(message.user_id ?? "");
     if (this.moderationUi && this.can.moderate) {
       const unpin = el("button", "button button-small button-secondary", this.t("unpin", "Unpin"));
       unpin.type = "button";
@@ -241,13 +274,53 @@ export class LiveRealtime {
 
   applyPermissions(can) {
     this.can = can || {};
+    // `chat` is false while muted; the mute is kept apart so its end can give the input back.
+    this.chatAllowed = Boolean(this.can.chat || this.can.muted_until);
+    this.restrict(this.can.muted_until ? { restriction: "muted", until: this.can.muted_until } : null);
     if (this.form) {
-      this.input.disabled = !this.can.chat;
+      const login = Boolean(this.can.login_required && this.loginLink.getAttribute("href"));
+      this.form.hidden = login;
+      this.loginLink.hidden = !login;
       if (this.can.login_required) this.input.placeholder = this.t("login", "Log in to chat");
-      else if (this.can.muted_until) this.input.placeholder = this.t("muted", "You are muted");
     }
     if (this.likeButton) this.likeButton.disabled = !this.can.like;
     if (this.modBar) this.modBar.hidden = !(this.moderationUi && this.can.moderate);
+  }
+
+  // A mute (until an ISO time, or "session_end"), a ban (until null), or null: may chat.
+  restrict(restriction) {
+    clearTimeout(this.restrictionTimer);
+    this.restriction = restriction?.restriction ? restriction : null;
+    if (this.restriction?.restriction === "muted" && this.restriction.until !== "session_end") {
+      const wait = Date.parse(this.restriction.until) - Date.now();
+      if (wait <= 0) this.restriction = null;
+      else if (wait < MAX_TIMER_MS) this.restrictionTimer = setTimeout(() => this.restrict(null), wait + 500);
+    }
+    if (this.restriction?.restriction === "banned") {
+      this.chatAllowed = false;
+      if (this.likeButton) this.likeButton.disabled = true;
+      // Their messages go for everyone; the closing socket may miss the removals, so do it here.
+      for (const [id, item] of this.messages) {
+        if (this.userId !== null && item.dataset.userId === String(this.userId)) this.removeMessage(id);
+      }
+      if (this.userId !== null && this.pinnedEl?.dataset.userId === String(this.userId)) this.setPinned(null);
+    }
+    if (!this.form) return;
+    const canPost = this.chatAllowed && !this.restriction;
+    this.input.disabled = !canPost;
+    this.sendButton.disabled = !canPost;
+    if (!this.can.login_required) {
+      this.input.placeholder = canPost ? this.t("placeholder", "Say something…") : "";
+    }
+    this.restrictionEl.hidden = !this.restriction;
+    this.restrictionEl.textContent = this.restriction ? this.restrictionText(this.restriction) : "";
+  }
+
+  restrictionText({ restriction, until }) {
+    if (restriction === "banned") return this.t("banned", "You have been banned from this chat.");
+    if (until === "session_end") return this.t("muted_rest", "You are muted until the live ends.");
+    const time = new Date(until).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return this.t("muted_until", "You are muted until %(time)s.").replace("%(time)s", time);
   }
 
   // -- the protocol -------------------------------------------------------
@@ -305,6 +378,9 @@ export class LiveRealtime {
       case "chat.pinned":
         this.setPinned(message.message);
         break;
+      case "chat.restricted":
+        this.restrict(message);
+        break;
       case "chat.slow":
         if (this.slowSelect) this.slowSelect.value = String(message.seconds);
         break;
@@ -319,7 +395,9 @@ export class LiveRealtime {
         this.root.dispatchEvent(new CustomEvent("live:status", { detail: message, bubbles: true }));
         break;
       case "error":
-        this.notice(message.message);
+        if (message.code === "muted") this.restrict({ restriction: "muted", until: message.until });
+        else if (message.code === "banned") this.restrict({ restriction: "banned", until: null });
+        else this.notice(message.message);
         break;
       default:
         break; // newer servers may send more types; ignore them
