@@ -129,6 +129,10 @@ STORAGES = {
 }
 # Files browsers ask for at the site root (favicon.ico), served by WhiteNoise too.
 WHITENOISE_ROOT = BASE_DIR / "public"
+# As deployed, even with DEBUG on: only what collectstatic put in STATIC_ROOT, indexed once at
+# start (WhiteNoise would otherwise search the apps' folders on each request when DEBUG is on).
+WHITENOISE_USE_FINDERS = False
+WHITENOISE_AUTOREFRESH = False
 # Under ASGI, Django reads WhiteNoise's file responses through a thread and warns once that
 # the iterator is synchronous; that is expected for WhiteNoise, and not worth a user's alarm.
 warnings.filterwarnings(

@@ -327,7 +327,7 @@ def test_make_demo_serves_a_styled_site_whose_player_plays(demo, tmp_path):
             login.wait_for_url(re.compile(r"/admin/$"), timeout=30000)
             response = login.goto(demo.url + go_live_path)
             assert response.status == 200
-            expect(login.get_by_role("heading", name=re.compile(DEMO_TITLE))).to_be_visible(
+            expect(login.get_by_role("heading", name=DEMO_TITLE, exact=True)).to_be_visible(
                 timeout=15000
             )
             login.screenshot(path=str(screenshots / "demo-go-live.png"))
