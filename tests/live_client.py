@@ -28,8 +28,11 @@ class LiveClient:
     def __init__(self, session_id, user=None, path=None):
         from wagtail_live.routing import websocket_urlpatterns
 
+        # A browser on the site's own page: same scheme, host and port (consumers/origins.py).
         self.communicator = WebsocketCommunicator(
-            URLRouter(websocket_urlpatterns), path or f"/ws/live/{session_id}/"
+            URLRouter(websocket_urlpatterns),
+            path or f"/ws/live/{session_id}/",
+            headers=[(b"host", b"testserver"), (b"origin", b"http://testserver")],
         )
         if user is not None:
             self.communicator.scope["user"] = user
@@ -105,7 +108,7 @@ class RealSocket:
     async def open(cls, site, pk, user=None):
         headers = {"Cookie": site.login_cookie(user)} if user else {}
         connection = await websockets.connect(
-            f"{site.ws_url}/ws/live/{pk}/", additional_headers=headers
+            f"{site.ws_url}/ws/live/{pk}/", origin=site.url, additional_headers=headers
         )
         client = cls(connection)
         # The first state of a room reads the database; a loaded machine may take a while.

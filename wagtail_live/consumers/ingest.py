@@ -13,11 +13,9 @@ dropped connection the page may resume within ``RECONNECT_GRACE``.
 import asyncio
 import json
 import logging
-from urllib.parse import urlsplit
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.utils.translation import gettext as _
 
 from ..conf import live_settings
@@ -31,28 +29,13 @@ from ..ingest.browser import (
     check_can_stream,
 )
 from ..models import LiveSession
+from .origins import is_same_origin
 
 logger = logging.getLogger("wagtail_live.ingest.browser")
 
 CLOSE_FINISHED = 4000
 CLOSE_FORBIDDEN = 4003
 CLOSE_CONFLICT = 4009
-
-
-def is_same_origin(scope):
-    """True when the handshake's Origin is this site (or in ``CSRF_TRUSTED_ORIGINS``).
-
-    Browsers always send Origin on websockets; a page on another site must not be
-    able to stream into a host's session with the host's cookies.
-    """
-    headers = dict(scope.get("headers", []))
-    origin = headers.get(b"origin", b"").decode("latin-1")
-    host = headers.get(b"host", b"").decode("latin-1")
-    if not origin or origin == "null":
-        return False
-    if urlsplit(origin).netloc == host:
-        return True
-    return origin in getattr(settings, "CSRF_TRUSTED_ORIGINS", [])
 
 
 def close_reason(text):

@@ -21,6 +21,7 @@ from ..chat import ChatError
 from ..conf import live_settings
 from ..hub import get_hub
 from . import protocol
+from .origins import is_same_origin
 
 logger = logging.getLogger(__name__)
 
@@ -100,6 +101,11 @@ class LiveConsumer(AsyncWebsocketConsumer):
         limit, period = live_settings.CHAT_RATE_LIMIT, live_settings.CHAT_RATE_PERIOD
         self.guest_chat = TokenBucket(limit / period, limit)
         self.strikes = 0
+        if not is_same_origin(self.scope):
+            # Another page's script with this user's cookies: refused at the handshake (403).
+            self.closed = True
+            await self.close()
+            return
         # Accept first: close codes (4404, 4403) only reach a client on an open socket.
         await self.accept()
         refusal = await database_sync_to_async(self._refusal)()
