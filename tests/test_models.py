@@ -1,6 +1,7 @@
 """LiveSession: state transitions, stream keys, permissions."""
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -12,6 +13,7 @@ from tests.utils import make_editor, make_session
 from wagtail_live import signals
 from wagtail_live.exceptions import InvalidTransition
 from wagtail_live.models import LiveSession, StreamKey
+from wagtail_live.storage import private_root
 
 pytestmark = pytest.mark.django_db
 
@@ -234,4 +236,6 @@ class TestPaths:
         )
         with override_settings(WAGTAIL_LIVE={"MEDIA_SUBDIR": "streams/"}):
             assert session.media_path() == f"streams/{session.pk}"
-            assert str(session.media_dir).startswith(str(settings.MEDIA_ROOT))
+            # Working files live under PRIVATE_ROOT, beside MEDIA_ROOT and never in it.
+            assert session.media_dir == private_root() / f"streams/{session.pk}"
+            assert not session.media_dir.is_relative_to(Path(settings.MEDIA_ROOT).resolve())

@@ -30,6 +30,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
+from django.db import OperationalError
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -350,6 +351,7 @@ class LivePipeline:
         self._process = None
         self._recording = None
         self._tasks = []
+        self._health_task = None
         self._errors = deque(maxlen=20)
 
     @property
@@ -382,7 +384,20 @@ class LivePipeline:
             pass_fds=(fd,),
         )
         self._tasks = [asyncio.create_task(self._read_progress())]
+        self._health_task = asyncio.create_task(self._watch_health())
         logger.info("session %s: ffmpeg started (%s)", self.session.pk, " ".join(args))
+
+    async def _watch_health(self):
+        """Tell the host what arrives (``wagtail_live.health``) every few seconds while live."""
+        from .. import health
+
+        source = {"video_codec": self.video_codec, "audio_codec": self.audio_codec}
+        while self.running:
+            await asyncio.sleep(health.MEASURE_EVERY)
+            try:
+                await sync_to_async(health.measure_and_publish)(self.session, source=source)
+            except Exception:  # a failed measurement must never stop the stream
+                logger.exception("session %s: stream health not measured", self.session.pk)
 
     async def write(self, data):
         """Feed ``data`` (bytes from the encoder) to ffmpeg; raise PipelineError if it died.
@@ -414,6 +429,8 @@ class LivePipeline:
         process = self._process
         if process is None:
             return 0.0
+        if self._health_task is not None:
+            self._health_task.cancel()
         if process.stdin and not process.stdin.is_closing():
             process.stdin.close()
         try:
@@ -549,8 +566,14 @@ def hand_off_missed_recordings(now=None, settle=120, window=timedelta(days=2)):
     for session in sessions:
         storage_name = collect_recording(session)
         if storage_name:
-            logger.warning("session %s: handing off its recording %s late", session.pk, storage_name)
-            hand_off_recording(session, storage_name)
+            logger.warning(
+                "session %s: handing off its recording %s late", session.pk, storage_name
+            )
+            try:
+                hand_off_recording(session, storage_name)
+            except OperationalError as error:  # still busy after the retries: next round
+                logger.error("session %s: recording not handed off yet: %s", session.pk, error)
+                continue
             handed.append(session)
     return handed
 
@@ -581,7 +604,11 @@ def end_stale_sessions(now=None):
         if mtime is not None and now - mtime <= limit:
             continue
         logger.warning("session %s: no media for %ss, ending it", session.pk, limit)
-        finish_session(session)
+        try:
+            finish_session(session)
+        except OperationalError as error:  # still busy after the retries: next round
+            logger.error("session %s: could not end it now: %s", session.pk, error)
+            continue
         ended.append(session)
     return ended
 

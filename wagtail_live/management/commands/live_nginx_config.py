@@ -1,11 +1,14 @@
 """``manage.py live_nginx_config``: print the nginx-rtmp configuration for this site."""
 
+import contextlib
 import getpass
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from wagtail_live.conf import live_settings
 from wagtail_live.ingest.nginx_rtmp import nginx_config
+from wagtail_live.storage import private_root
 
 
 class Command(BaseCommand):
@@ -56,6 +59,10 @@ class Command(BaseCommand):
                 "nginx sends it with every callback and the site refuses callbacks without it."
             )
         rtmp_port = options["rtmp_port"] or live_settings.RTMP_PORT
+        # nginx-rtmp writes HLS and recordings there but creates only the folders below it.
+        live_root = Path(options["private_root"] or private_root()) / live_settings.MEDIA_SUBDIR
+        with contextlib.suppress(OSError):  # nginx may run on another host: its own job then
+            live_root.mkdir(parents=True, exist_ok=True)
         self.stdout.write(
             nginx_config(
                 site_url=options["site_url"],

@@ -1,0 +1,141 @@
+"""A real nginx with the generated config, plus the by-path ``MEDIA_URL`` location every site has.
+
+No spelling of any path hands out a private session's files (live HLS, recording
+sources, nginx-rtmp's ``.flv``, the MP4, the poster), to visitors or members; members
+get them through the checked routes, which nginx sends with X-Accel-Redirect.
+"""
+
+import http.client
+import io
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+
+from tests.test_playback_nginx import MODULE, free_port, member_cookie
+from tests.test_private_files import PLAYLIST, SEGMENT, recorded, spellings, write_working_files
+from tests.utils import make_session, require
+from wagtail_live.models import LiveSession
+from wagtail_live.storage import private_root
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+ACCEL = "/_live_media/"
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.WAGTAIL_LIVE = {
+        "NGINX_SECRET": "a-test-secret-of-some-length",
+        "ACCEL_REDIRECT_PREFIX": ACCEL,
+    }
+    (tmp_path / "media").mkdir()
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def nginx(media, live_server, tmp_path):
+    """nginx from ``live_nginx_config --full``, with the site's own ``location /media/``."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    require(os.path.exists(binary) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    port = free_port()
+    config = io.StringIO()
+    call_command(
+        "live_nginx_config",
+        "--full",
+        f"--site-url={live_server.url}",
+        f"--rtmp-port={free_port()}",
+        f"--http-port={port}",
+        f"--prefix={prefix}",
+        f"--media-root={media}",
+        f"--module-path={MODULE}",
+        stdout=config,
+    )
+    text = config.getvalue()
+    # What a site adds for MEDIA_URL: everything under MEDIA_ROOT, by path.
+    site_media = f"location /media/ {{\n            alias {media}/;\n        }}\n        "
+    text = text.replace("location / {", site_media + "location / {", 1)
+    (prefix / "nginx.conf").write_text(text)
+    process = subprocess.Popen(
+        [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=0.2).connect()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert process.poll() is None, process.stderr.read().decode()
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def raw_get(port, path, cookie=None):
+    """(status, body) for ``path`` sent exactly as written (no client-side normalising)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        if cookie:
+            connection.putheader("Cookie", cookie)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_nginx_serves_no_private_file_by_any_path(nginx, host, editor, client, tmp_path, media):
+    session = make_session("Members only", owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    write_working_files(session)
+    recording = recorded(session, tmp_path)
+    files = {
+        str(path.relative_to(private_root())): path.read_bytes()
+        for path in private_root().rglob("*")
+        if path.is_file() and f"/{session.pk}" in str(path)
+    }
+    assert len(files) >= 7
+    assert [p for p in Path(media).rglob("*") if p.is_file()] == []
+    # The by-path location works: a public file under MEDIA_ROOT is served.
+    (Path(media) / "public.txt").write_text("anyone")
+    assert raw_get(nginx, "/media/public.txt") == (200, b"anyone")
+
+    cookie = member_cookie(client, editor)
+    leaks = []
+    for who in (None, cookie):
+        for name, content in files.items():
+            for path in spellings("/media/", name):
+                status, body = raw_get(nginx, path, who)
+                if status == 200 and content in body:
+                    leaks.append((bool(who), path))
+    assert leaks == []
+
+    # Members reach them through the checked routes; nginx sends the bytes.
+    checked = [
+        (reverse("wagtail_live:hls", args=[session.pk, "index.m3u8"]), PLAYLIST.encode()),
+        (reverse("wagtail_live:hls", args=[session.pk, "seg-abc-00001.ts"]), SEGMENT),
+        (reverse("wagtail_live:recording_media", args=[recording.pk]), None),
+        (reverse("wagtail_live:recording_poster", args=[recording.pk]), None),
+    ]
+    for url, expected in checked:
+        assert raw_get(nginx, url)[0] == 403, url
+        status, body = raw_get(nginx, url, cookie)
+        assert status == 200, url
+        if expected is not None:
+            assert body == expected
+        else:
+            assert body and any(body == content for content in files.values()), url
+    # The internal location is not reachable from outside.
+    assert raw_get(nginx, f"{ACCEL}{session.pk}/hls/index.m3u8", cookie)[0] == 404
