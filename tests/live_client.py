@@ -105,8 +105,13 @@ class RealSocket:
         self.buffer = []
 
     @classmethod
-    async def open(cls, site, pk, user=None):
-        headers = {"Cookie": site.login_cookie(user)} if user else {}
+    async def open(cls, site, pk, user=None, visitor=None):
+        """Open ``ws/live/<pk>/`` as ``user`` (a username) or, with ``visitor``, as an
+        anonymous browser with that visitor cookie (see ``LiveConsumer.viewer_key``)."""
+        cookies = [site.login_cookie(user)] if user else []
+        if visitor:
+            cookies.append(f"wagtail_live_visitor={visitor}")
+        headers = {"Cookie": "; ".join(cookies)} if cookies else {}
         connection = await websockets.connect(
             f"{site.ws_url}/ws/live/{pk}/", origin=site.url, additional_headers=headers
         )

@@ -73,8 +73,9 @@ def test_chat_and_counts_cross_workers(sites):
     async def scenario():
         alice = await Socket.open(first, pk, "alice")
         bob = await Socket.open(second, pk, "bob")
-        guests = [await Socket.open(first, pk) for _ in range(2)]
-        guests += [await Socket.open(second, pk) for _ in range(2)]
+        # Four anonymous browsers (viewers count people: each has its own visitor cookie).
+        guests = [await Socket.open(first, pk, visitor=uuid.uuid4().hex) for _ in range(2)]
+        guests += [await Socket.open(second, pk, visitor=uuid.uuid4().hex) for _ in range(2)]
 
         # A message sent through one worker reaches viewers on the other.
         await alice.send({"type": "chat.send", "text": "hello from worker A"})
@@ -84,7 +85,7 @@ def test_chat_and_counts_cross_workers(sites):
         await alice.expect("chat.message", where=lambda m: m["text"] == "hello back from B")
         await guests[3].expect("chat.message", where=lambda m: m["text"] == "hello from worker A")
 
-        # Counts sum both workers: 3 sockets on each.
+        # Counts sum both workers: 3 people on each.
         for client in (alice, bob):
             await client.expect("viewers", where=lambda m: m["count"] == 6)
         await alice.send({"type": "like", "count": 5})
@@ -111,8 +112,8 @@ def test_a_dead_workers_viewers_drop_out_of_the_count(sites):
     first, second, pk = sites
 
     async def scenario():
-        watcher = await Socket.open(first, pk)
-        doomed = [await Socket.open(second, pk) for _ in range(3)]
+        watcher = await Socket.open(first, pk, visitor=uuid.uuid4().hex)
+        doomed = [await Socket.open(second, pk, visitor=uuid.uuid4().hex) for _ in range(3)]
         await watcher.expect("viewers", where=lambda m: m["count"] == 4)
         # SIGKILL: the worker gets no chance to say goodbye.
         os.killpg(second.process.pid, signal.SIGKILL)

@@ -7,8 +7,8 @@ sends to the browser from the process's fan-out hub.
 
 import json
 import logging
+import re
 import time
-import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -16,7 +16,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils.translation import gettext as _
 from wagtail import hooks
 
-from .. import chat, events
+from .. import chat, events, permissions
 from ..chat import ChatError
 from ..conf import live_settings
 from ..hub import get_hub
@@ -53,21 +53,9 @@ class TokenBucket:
         return granted
 
 
-# One like bucket per logged-in user and session in this process, shared by all their tabs,
-# so that opening more tabs does not raise the cap. Weak: it goes when their last socket does.
-_like_buckets = weakref.WeakValueDictionary()
-
-
-def like_bucket(session_id, user):
-    """The like rate limiter for ``user`` in a session (per socket for guests)."""
-    rate = live_settings.LIKE_RATE_LIMIT
-    if not user.is_authenticated:
-        return TokenBucket(rate, rate)
-    key = (session_id, user.pk)
-    bucket = _like_buckets.get(key)
-    if bucket is None:
-        bucket = _like_buckets[key] = TokenBucket(rate, rate)
-    return bucket
+#: The cookie live.js sets so an anonymous browser's tabs count as one viewer (see viewer_key).
+VISITOR_COOKIE = "wagtail_live_visitor"
+_VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -97,9 +85,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.frames = TokenBucket(
             live_settings.SOCKET_RATE_LIMIT, live_settings.SOCKET_RATE_LIMIT * 2
         )
-        self.likes = like_bucket(self.session_id, self.user)
-        limit, period = live_settings.CHAT_RATE_LIMIT, live_settings.CHAT_RATE_PERIOD
-        self.guest_chat = TokenBucket(limit / period, limit)
+        self.staff = False
         self.strikes = 0
         if not is_same_origin(self.scope):
             # Another page's script with this user's cookies: refused at the handshake (403).
@@ -136,6 +122,10 @@ class LiveConsumer(AsyncWebsocketConsumer):
             chat.check_can_join(self.session, self.user)
         except ChatError as error:
             return protocol.CLOSE_FORBIDDEN, error
+        # The host's and moderators' sockets (their dashboard, Go Live screen) are not audience.
+        self.staff = permissions.can_moderate_session(self.session, self.user) or (
+            self.user.is_authenticated and self.session.can_go_live(self.user)
+        )
         return None
 
     @property
@@ -144,23 +134,47 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     @property
     def viewer_key(self):
+        """The person behind this socket: every socket of one person has the same key.
+
+        ``user:<pk>`` when logged in. An anonymous browser is its Django session or the
+        visitor cookie live.js sets (``anon:<id>``), so its tabs count once; a client
+        with neither cookie counts once per IP address, however many sockets it opens.
+        """
         if self.user.is_authenticated:
             return f"user:{self.user.pk}"
         session = self.scope.get("session")
         key = getattr(session, "session_key", None)
-        return f"anon:{key}" if key else f"conn:{self.connection_id}"
+        if key:
+            return f"anon:{key}"
+        visitor = self.scope.get("cookies", {}).get(VISITOR_COOKIE, "")
+        if _VISITOR_ID.fullmatch(visitor):
+            return f"anon:{visitor}"
+        return f"addr:{self.address}"
+
+    @property
+    def address(self):
+        client = self.scope.get("client") or ("unknown", 0)
+        return client[0]
+
+    @property
+    def rate_key(self):
+        """Whom rate limits count: the user, or for guests their IP address (cookies are free)."""
+        if self.user.is_authenticated:
+            return f"user:{self.user.pk}"
+        return f"addr:{self.address}"
 
     async def send_state(self):
         if self.user.is_authenticated:
             can = await database_sync_to_async(chat.permissions_for)(self.session, self.user)
         else:
             can = chat.permissions_for(self.session, self.user)  # no query for visitors
-        viewers, likes = await self.room.counts()
+        viewers, staff, likes = await self.room.counts()
         state = {
             "type": "state",
             "session": self.session_id,
             **self.room.state(),
             "viewers": viewers,
+            "staff": staff,
             "likes": likes,
             "max_length": live_settings.CHAT_MAX_LENGTH,
             "user": {
@@ -245,8 +259,9 @@ class LiveConsumer(AsyncWebsocketConsumer):
 
     async def handle(self, kind, fields):
         if kind == "chat.send":
-            if not self.user.is_authenticated and not self.guest_chat.take():
-                # Guests have no account to rate-limit in the database: limit the socket.
+            if not self.user.is_authenticated and not await self.take_guest_chat():
+                # Guests have no account to rate-limit in the database: limit their address,
+                # across all its sockets and every worker.
                 raise ChatError(
                     "rate_limited",
                     _("You are sending messages too quickly. Wait a moment."),
@@ -263,9 +278,21 @@ class LiveConsumer(AsyncWebsocketConsumer):
             raise ChatError("invalid", _("count must be at least 1."), field="count")
         if self.room.known.get("status") in ("ended", "failed"):
             raise ChatError("session_ended", _("This live has ended."))
-        granted = self.likes.take(count)  # taps past the per-user cap are dropped quietly
+        # Taps past the cap are dropped quietly; one cap for all of a person's sockets.
+        granted = await self.hub.presence.take(
+            f"likes:{self.session_id}:{self.rate_key}", count, live_settings.LIKE_RATE_LIMIT, 1
+        )
         if granted:
             await chat.alike(self.session, granted)
+
+    async def take_guest_chat(self):
+        granted = await self.hub.presence.take(
+            f"guest-chat:{self.session_id}:{self.rate_key}",
+            1,
+            live_settings.CHAT_RATE_LIMIT,
+            live_settings.CHAT_RATE_PERIOD,
+        )
+        return granted > 0
 
     async def send_chat(self, text, name):
         message = await database_sync_to_async(self._store_chat)(text, name)

@@ -6,45 +6,61 @@ from .base import PresenceBackend
 
 
 class MemoryPresence(PresenceBackend):
-    """Keeps members, counters and claims in dictionaries of this process."""
+    """Keeps members, counters, rate windows and claims in dictionaries of this process."""
 
     def __init__(self, ttl=30, **options):
         super().__init__(ttl=ttl)
-        self._members = {}  # session -> {connection: expires_at}
-        self._viewers = {}  # session -> set of viewer keys
+        self._members = {}  # session -> {connection: (viewer_key, staff, expires_at)}
+        self._viewers = {}  # session -> set of audience viewer keys ever seen
         self._likes = {}  # session -> total
         self._claims = {}  # key -> expires_at
+        self._windows = {}  # rate key -> (window number, used)
 
     def _live_members(self, session_id):
         members = self._members.get(session_id, {})
         now = time.monotonic()
-        for connection_id in [c for c, expires in members.items() if expires <= now]:
+        for connection_id in [c for c, (_, _, expires) in members.items() if expires <= now]:
             del members[connection_id]
         return members
 
-    async def join(self, session_id, connection_id, viewer_key=None):
-        self._members.setdefault(session_id, {})[connection_id] = time.monotonic() + self.ttl
-        if viewer_key is not None:
+    async def join(self, session_id, connection_id, viewer_key, staff=False):
+        expires = time.monotonic() + self.ttl
+        self._members.setdefault(session_id, {})[connection_id] = (viewer_key, staff, expires)
+        if not staff:
             self._viewers.setdefault(session_id, set()).add(viewer_key)
 
-    async def leave(self, session_id, connection_id):
+    async def leave(self, session_id, connection_id, viewer_key=None, staff=False):
         members = self._members.get(session_id)
         if members is not None:
             members.pop(connection_id, None)
             if not members:
                 del self._members[session_id]
 
-    async def refresh(self, session_id, connection_ids):
-        members = self._members.setdefault(session_id, {})
+    async def refresh(self, session_id, members):
+        known = self._members.setdefault(session_id, {})
         expires = time.monotonic() + self.ttl
-        for connection_id in connection_ids:
-            members[connection_id] = expires
+        for connection_id, viewer_key, staff in members:
+            known[connection_id] = (viewer_key, staff, expires)
 
-    async def count(self, session_id):
-        return len(self._live_members(session_id))
+    async def counts(self, session_id):
+        audience, staff = set(), set()
+        for viewer_key, is_staff, _ in self._live_members(session_id).values():
+            (staff if is_staff else audience).add(viewer_key)
+        return len(audience), len(staff)
 
     async def unique_viewers(self, session_id):
         return len(self._viewers.get(session_id, ()))
+
+    async def take(self, key, amount, limit, period):
+        window = int(time.monotonic() // period)
+        known_window, used = self._windows.get(key, (window, 0))
+        if known_window != window:
+            used = 0
+        granted = max(0, min(amount, limit - used))
+        if len(self._windows) > 10000:  # windows pass: drop the old ones
+            self._windows = {k: w for k, w in self._windows.items() if w[0] == window}
+        self._windows[key] = (window, used + granted)
+        return granted
 
     async def add_likes(self, session_id, amount, initial=0):
         total = self._likes.get(session_id, initial) + amount

@@ -1,9 +1,13 @@
 """Redis presence: several daphne workers (on one or many machines) share one count.
 
-Members of a session live in a sorted set scored by their expiry time, so
-counting drops the expired ones first (``ZREMRANGEBYSCORE``) and a dead worker's
-connections vanish within ``ttl`` seconds. Unique viewers are a HyperLogLog
-(12 KB per session whatever the audience), likes a plain counter.
+For each session, ``people`` and ``staff`` are sorted sets of viewer keys scored
+by their expiry time, and each person's sockets are a sorted set of connection
+ids scored the same way. Counting drops the expired people first
+(``ZREMRANGEBYSCORE``), so a dead worker's viewers vanish within ``ttl`` seconds;
+a person leaves the count when their last socket leaves (an atomic script, so a
+tab opening on another worker at the same moment is not lost). Unique viewers
+are a HyperLogLog (12 KB per session whatever the audience), likes a plain
+counter, rate limits one counter per fixed window.
 """
 
 import asyncio
@@ -16,6 +20,27 @@ from .base import PresenceBackend
 
 #: Counters of a session nobody touched for this long are dropped (likes are in the database).
 KEEP_SECONDS = 24 * 3600
+
+# KEYS: the person's sockets, the people (or staff) set. ARGV: connection id, viewer key, now.
+LEAVE = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+if redis.call('ZCARD', KEYS[1]) == 0 then
+    redis.call('ZREM', KEYS[2], ARGV[2])
+end
+return 0
+"""
+
+# KEYS: the window's counter. ARGV: amount, limit, seconds to keep the counter.
+TAKE = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+local granted = math.max(0, math.min(tonumber(ARGV[1]), tonumber(ARGV[2]) - used))
+if granted > 0 then
+    redis.call('INCRBY', KEYS[1], granted)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return granted
+"""
 
 
 class RedisPresence(PresenceBackend):
@@ -40,40 +65,60 @@ class RedisPresence(PresenceBackend):
     def _key(self, session_id, kind):
         return f"{self.prefix}:presence:{session_id}:{kind}"
 
-    async def join(self, session_id, connection_id, viewer_key=None):
+    def _sockets_key(self, session_id, viewer_key):
+        return self._key(session_id, f"sockets:{viewer_key}")
+
+    def _people_key(self, session_id, staff):
+        return self._key(session_id, "staff" if staff else "people")
+
+    def _add(self, pipe, session_id, connection_id, viewer_key, staff, expires):
+        sockets = self._sockets_key(session_id, viewer_key)
+        people = self._people_key(session_id, staff)
+        pipe.zadd(sockets, {connection_id: expires})
+        pipe.expire(sockets, self.ttl * 4)
+        pipe.zadd(people, {viewer_key: expires}, gt=True)
+        pipe.expire(people, self.ttl * 4)
+
+    async def join(self, session_id, connection_id, viewer_key, staff=False):
         pipe = self.client.pipeline(transaction=False)
-        members = self._key(session_id, "members")
-        pipe.zadd(members, {connection_id: time.time() + self.ttl})
-        pipe.expire(members, self.ttl * 4)
-        if viewer_key is not None:
+        self._add(pipe, session_id, connection_id, viewer_key, staff, time.time() + self.ttl)
+        if not staff:
             viewers = self._key(session_id, "viewers")
             pipe.pfadd(viewers, viewer_key)
             pipe.expire(viewers, KEEP_SECONDS)
         await pipe.execute()
 
-    async def leave(self, session_id, connection_id):
-        await self.client.zrem(self._key(session_id, "members"), connection_id)
+    async def leave(self, session_id, connection_id, viewer_key, staff=False):
+        keys = [self._sockets_key(session_id, viewer_key), self._people_key(session_id, staff)]
+        await self.client.eval(LEAVE, 2, *keys, connection_id, viewer_key, time.time())
 
-    async def refresh(self, session_id, connection_ids):
-        if not connection_ids:
+    async def refresh(self, session_id, members):
+        members = list(members)
+        if not members:
             return
         expires = time.time() + self.ttl
-        members = self._key(session_id, "members")
         pipe = self.client.pipeline(transaction=False)
-        pipe.zadd(members, dict.fromkeys(connection_ids, expires))
-        pipe.expire(members, self.ttl * 4)
+        for connection_id, viewer_key, staff in members:
+            self._add(pipe, session_id, connection_id, viewer_key, staff, expires)
         await pipe.execute()
 
-    async def count(self, session_id):
-        members = self._key(session_id, "members")
+    async def counts(self, session_id):
+        now = time.time()
         pipe = self.client.pipeline(transaction=False)
-        pipe.zremrangebyscore(members, "-inf", time.time())
-        pipe.zcard(members)
-        _, count = await pipe.execute()
-        return count
+        for staff in (False, True):
+            people = self._people_key(session_id, staff)
+            pipe.zremrangebyscore(people, "-inf", now)
+            pipe.zcard(people)
+        _, viewers, _, staff_count = await pipe.execute()
+        return viewers, staff_count
 
     async def unique_viewers(self, session_id):
         return await self.client.pfcount(self._key(session_id, "viewers"))
+
+    async def take(self, key, amount, limit, period):
+        window = int(time.time() // period)
+        counter = f"{self.prefix}:rate:{key}:{window}"
+        return int(await self.client.eval(TAKE, 1, counter, amount, limit, int(period) + 1))
 
     async def add_likes(self, session_id, amount, initial=0):
         key = self._key(session_id, "likes")
@@ -96,6 +141,7 @@ class RedisPresence(PresenceBackend):
         return bool(await self.client.set(f"{self.prefix}:claim:{key}", 1, nx=True, ex=seconds))
 
     async def clear(self, session_id):
+        # Each person's sockets set expires on its own within 4 × ttl.
         await self.client.delete(
-            *(self._key(session_id, kind) for kind in ("members", "viewers", "likes"))
+            *(self._key(session_id, kind) for kind in ("people", "staff", "viewers", "likes"))
         )
