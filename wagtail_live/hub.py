@@ -74,6 +74,12 @@ def broadcast_user_restricted(user_id, session_id, event):
     )
 
 
+def member(socket, session_id=None):
+    """What presence knows of a socket: ``(connection_id, viewer_key, staff)``, session first."""
+    fields = (socket.connection_id, socket.viewer_key, bool(getattr(socket, "staff", False)))
+    return fields if session_id is None else (session_id, *fields)
+
+
 class Room:
     """One session's subscription and local sockets in this process."""
 
@@ -252,7 +258,7 @@ class Room:
             try:
                 if time.monotonic() - last_refresh >= refresh_every:
                     last_refresh = time.monotonic()
-                    await presence.refresh(self.session_id, [s.connection_id for s in self.sockets])
+                    await presence.refresh(self.session_id, [member(s) for s in self.sockets])
                 await self.publish_counts()
                 await self.maybe_sample()
             except asyncio.CancelledError:
@@ -261,18 +267,21 @@ class Room:
                 logger.exception("wagtail_live hub: count update failed for %s", self.session_id)
 
     async def counts(self):
-        """Current ``(viewers, likes)`` of the session across every process."""
+        """Current ``(viewers, staff, likes)`` of the session across every process.
+
+        ``viewers`` counts people in the audience, ``staff`` the host and moderators.
+        """
         presence = self.hub.presence
-        viewers = await presence.count(self.session_id)
+        viewers, staff = await presence.counts(self.session_id)
         likes = await presence.likes(self.session_id, initial=self.known["likes"])
-        return viewers, likes
+        return viewers, staff, likes
 
     async def publish_counts(self):
         """Queue ``viewers`` / ``likes`` when they changed since this room last sent them."""
-        viewers, likes = await self.counts()
-        if self.sent_counts.get("viewers") != viewers:
-            self.sent_counts["viewers"] = viewers
-            self.queue({"type": "viewers", "count": viewers})
+        viewers, staff, likes = await self.counts()
+        if self.sent_counts.get("viewers") != (viewers, staff):
+            self.sent_counts["viewers"] = (viewers, staff)
+            self.queue({"type": "viewers", "count": viewers, "staff": staff})
         if self.sent_counts.get("likes") != likes:
             self.sent_counts["likes"] = likes
             self.queue({"type": "likes", "total": likes})
@@ -329,12 +338,12 @@ class Hub:
             room.sockets.add(socket)
         if socket.user_id is not None:
             self.sockets_by_user[socket.user_id].add(socket)
-        await self.presence.join(session_id, socket.connection_id, socket.viewer_key)
+        await self.presence.join(*member(socket, session_id))
         return room
 
     async def leave(self, session_id, socket):
         """Remove ``socket``; the room stops when its last socket leaves."""
-        await self.presence.leave(session_id, socket.connection_id)
+        await self.presence.leave(*member(socket, session_id))
         if socket.user_id is not None:
             user_sockets = self.sockets_by_user.get(socket.user_id)
             if user_sockets is not None:

@@ -29,6 +29,17 @@ function userText(className, text) {
   return node;
 }
 
+// An anonymous browser's tabs share one visitor id, so they count as one viewer (a
+// first-party cookie the socket handshake carries; it identifies nothing else).
+const VISITOR_COOKIE = "wagtail_live_visitor";
+
+function rememberVisitor() {
+  if (document.cookie.split("; ").some((c) => c.startsWith(`${VISITOR_COOKIE}=`))) return;
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  const id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  document.cookie = `${VISITOR_COOKIE}=${id}; path=/; max-age=31536000; SameSite=Lax`;
+}
+
 function socketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${window.location.host}${path}`;
@@ -143,11 +154,16 @@ export class LiveRealtime {
     this.modBar.append(label);
   }
 
-  setViewers(count) {
+  setViewers(count, staff) {
     if (!this.viewersEl) return;
+    // People in the audience; the host's and moderators' screens are counted apart (staff).
     this.viewersEl.dataset.count = String(count);
-    const template = this.t("viewers", "%(count)s watching");
-    this.viewersEl.textContent = template.replace("%(count)s", count);
+    this.viewersEl.dataset.staff = String(staff || 0);
+    let text = this.t("viewers", "%(count)s watching").replace("%(count)s", count);
+    if (staff && this.can?.moderate) {
+      text += " " + this.t("staff", "+%(count)s staff").replace("%(count)s", staff);
+    }
+    this.viewersEl.textContent = text;
   }
 
   setLikes(total) {
@@ -326,6 +342,7 @@ export class LiveRealtime {
   // -- the protocol -------------------------------------------------------
 
   connect() {
+    rememberVisitor();
     this.socket = new WebSocket(socketUrl(this.path));
     this.root.dataset.connection = "connecting";
     this.socket.addEventListener("open", () => {
@@ -362,7 +379,7 @@ export class LiveRealtime {
         this.listEl?.replaceChildren();
         for (const chatMessage of message.messages) this.addMessage(chatMessage);
         this.setPinned(message.pinned);
-        this.setViewers(message.viewers);
+        this.setViewers(message.viewers, message.staff);
         this.lastLikes = null;
         this.setLikes(message.likes);
         if (this.slowSelect) this.slowSelect.value = String(message.slow_mode);
@@ -388,7 +405,7 @@ export class LiveRealtime {
         this.setLikes(message.total);
         break;
       case "viewers":
-        this.setViewers(message.count);
+        this.setViewers(message.count, message.staff);
         break;
       case "status":
         this.root.dataset.status = message.state;
