@@ -1,7 +1,9 @@
 """The recording job with real ffmpeg on lavfi-made files: good input, bad input, idempotency."""
 
+import re
 import threading
 from datetime import timedelta
+from pathlib import Path
 
 import av
 import pytest
@@ -79,7 +81,10 @@ def assert_failed_and_source_kept(recording, *words):
     # Nothing half-done is left beside the source (no partial MP4, poster, work directory).
     directory = recording.session.media_path()
     if working_storage().exists(recording.source.name):
-        assert working_storage().listdir(directory) == ([], [recording.source.name.rsplit("/", 1)[1]])
+        assert working_storage().listdir(directory) == (
+            [],
+            [recording.source.name.rsplit("/", 1)[1]],
+        )
     if default_storage.exists(directory):
         assert default_storage.listdir(directory) == ([], [])
 
@@ -449,9 +454,7 @@ def test_a_rerun_after_a_crash_halfway_replaces_the_partial_output(session, work
     assert probe(names["media"])["video"] == ["h264"]
     assert Media.objects.count() == 1 and RecordingPage.objects.count() == 1
     siblings = default_storage.listdir(session.media_path())[1]
-    assert sorted(siblings) == sorted(
-        [name.rsplit("/", 1)[1] for name in names.values()]
-    )
+    assert sorted(siblings) == sorted([name.rsplit("/", 1)[1] for name in names.values()])
 
 
 def test_a_live_worker_keeps_its_claim(session, workdir):
@@ -540,3 +543,42 @@ def default_site_root():
     from wagtail.models import Site
 
     return Site.objects.get(is_default_site=True).root_page
+
+
+# -- the recording page inside the site's base template (issue 10) -----------------------------
+
+EXAMPLE_TEMPLATES = Path(__file__).resolve().parent.parent / "example_site" / "templates"
+
+
+def _recording_page(title):
+    from wagtail_live.models import RecordingPage
+
+    return default_site_root().add_child(instance=RecordingPage(title=title))
+
+
+def test_recording_page_extends_the_sites_base_template(client, settings):
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(EXAMPLE_TEMPLATES)]}]
+    page = _recording_page("Spring launch, recorded")
+    html = client.get(page.url).content.decode()
+    # The example site's base.html: its header, footer, stylesheet and title suffix.
+    assert '<header class="site-header">' in html and '<footer class="site-footer">' in html
+    assert "example_site.css" in html
+    assert re.search(r"<title>Spring launch, recorded · ", html)
+    assert 'class="wagtail-live-recording-page"' in html
+    assert '<article class="wagtail-live-recording">' in html and html.count("<html") == 1
+
+
+def test_the_base_template_is_a_setting(client, settings):
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [str(EXAMPLE_TEMPLATES)]}]
+    settings.WAGTAIL_LIVE = {"BASE_TEMPLATE": "wagtail_live/base.html"}
+    html = client.get(_recording_page("Own frame").url).content.decode()
+    assert "site-header" not in html
+    assert "<main>" in html and '<article class="wagtail-live-recording">' in html
+
+
+def test_a_site_without_a_base_template_gets_a_plain_page(client):
+    # The test project has no base.html: the app's own plain frame, never an error.
+    response = client.get(_recording_page("No frame").url)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<title>No frame</title>" in html and html.count("<html") == 1

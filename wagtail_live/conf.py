@@ -96,6 +96,9 @@ DEFAULTS = {
     # Seconds without a heartbeat after which another worker may take over a recording
     # whose worker died mid-task.
     "RECORDING_LEASE": 300,
+    # The site's base template the recording page extends (its "title" and "content" blocks),
+    # so it has the site's header and footer; "wagtail_live/base.html" when the site has none.
+    "BASE_TEMPLATE": "base.html",
     # --- audience (issue 7; see docs/settings.md "Reminders, webhooks and analytics") ---
     # How long before the scheduled start reminder e-mails go out.
     "REMINDER_LEAD": timedelta(minutes=15),

@@ -265,6 +265,16 @@ class RecordingPage(Page):
             return ""
         return recording_poster_url(self.recording)
 
+    @property
+    def base_template(self):
+        """The template the page's template extends: the site's ``WAGTAIL_LIVE["BASE_TEMPLATE"]``.
+
+        The app's plain ``wagtail_live/base.html`` when the site has no such template.
+        """
+        from django.template.loader import select_template
+
+        return select_template([live_settings.BASE_TEMPLATE, "wagtail_live/base.html"])
+
     def get_context(self, request, *args, **kwargs):
         context = super().get_context(request, *args, **kwargs)
         context["can_view_media"] = self.can_view_media(request.user)
