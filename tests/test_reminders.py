@@ -281,7 +281,12 @@ def test_one_click_unsubscribe(soon, visitor):
     assert link in email.body
     assert email.extra_headers["List-Unsubscribe"] == f"<{link}>"
     assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    response = Client().get(link.replace("http://testserver", ""))
+    path = link.replace("http://testserver", "")
+    response = Client().get(path)  # a mail scanner's prefetch, or the visitor's click
+    assert response.status_code == 200
+    assert "data-live-unsubscribe-form" in response.content.decode()
+    assert reminders.waiting_count(soon) == 1, "a GET changes nothing"
+    response = Client(enforce_csrf_checks=True).post(path, {"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
     assert "no more reminders" in response.content.decode()
     assert reminders.waiting_count(soon) == 0
@@ -296,6 +301,60 @@ def test_unsubscribe_by_post_needs_no_csrf_token(soon, visitor):
     url = reverse("wagtail_live:unsubscribe", args=[reminder.unsubscribe_token])
     assert client.post(url, {"List-Unsubscribe": "One-Click"}).status_code == 200
     assert reminders.waiting_count(soon) == 0
+
+
+@pytest.mark.parametrize("method", ["get", "head", "options"])
+def test_fetching_the_unsubscribe_link_changes_nothing(soon, visitor, method):
+    """Mail scanners and link previews GET (or HEAD) every link of an e-mail."""
+    reminder, _ = reminders.remind_me(soon, visitor, page_url="http://testserver/launch/")
+    url = reverse("wagtail_live:unsubscribe", args=[reminder.unsubscribe_token])
+    for _attempt in range(3):
+        response = getattr(Client(), method)(url)
+        assert response.status_code in (200, 405)
+    assert reminders.waiting_count(soon) == 1
+    reminder.refresh_from_db()
+    assert reminder.unsubscribed_at is None
+
+
+def test_unsubscribe_confirmation_page_posts_back_to_itself(soon, visitor):
+    reminder, _ = reminders.remind_me(soon, visitor, page_url="http://testserver/launch/")
+    url = reverse("wagtail_live:unsubscribe", args=[reminder.unsubscribe_token])
+    response = Client().get(url)
+    html = response.content.decode()
+    assert "Stop e-mails about “Launch”?" in html
+    assert '<form method="post" data-live-unsubscribe-form>' in html  # no action: this URL
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Cache-Control"].startswith("max-age=0")
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        ("List-Unsubscribe=One-Click", "application/x-www-form-urlencoded"),  # RFC 8058
+        ("", "application/x-www-form-urlencoded"),
+        (None, "multipart/form-data"),
+    ],
+)
+def test_one_click_post_unsubscribes_without_cookies_or_csrf(soon, visitor, body, content_type):
+    reminder, _ = reminders.remind_me(soon, visitor)
+    url = reverse("wagtail_live:unsubscribe", args=[reminder.unsubscribe_token])
+    client = Client(enforce_csrf_checks=True)
+    if body is None:
+        response = client.post(url, {"List-Unsubscribe": "One-Click"})
+    else:
+        response = client.post(url, body, content_type=content_type)
+    assert response.status_code == 200
+    assert reminders.waiting_count(soon) == 0
+    # Twice is fine (a client retrying), and the page then says so on GET too.
+    assert client.post(url).status_code == 200
+    assert "no more reminders" in Client().get(url).content.decode()
+
+
+def test_unknown_token_post_changes_nothing(soon, visitor):
+    reminders.remind_me(soon, visitor)
+    response = Client().post(reverse("wagtail_live:unsubscribe", args=["not-a-token"]))
+    assert response.status_code == 404
+    assert reminders.waiting_count(soon) == 1
 
 
 def test_unknown_unsubscribe_token(client, db):

@@ -91,11 +91,23 @@ def forget(session, user):
     )
 
 
+def reminder_for_token(token):
+    """The reminder an unsubscribe link's ``token`` belongs to, or None; changes nothing.
+
+    What the link's GET shows: mail scanners and link previews fetch links, so
+    only a POST (RFC 8058 one-click, or the confirmation page's button) acts.
+    """
+    if not isinstance(token, str) or not token:
+        return None
+    return LiveReminder.objects.select_related("session").filter(unsubscribe_token=token).first()
+
+
 def unsubscribe(token):
-    """The one-click unsubscribe: return the reminder for ``token`` (now off), or None."""
-    reminder = (
-        LiveReminder.objects.select_related("session").filter(unsubscribe_token=token).first()
-    )
+    """The one-click unsubscribe: return the reminder for ``token`` (now off), or None.
+
+    Idempotent. Called for a POST only (see ``reminder_for_token``).
+    """
+    reminder = reminder_for_token(token)
     if reminder is not None and reminder.unsubscribed_at is None:
         reminder.unsubscribed_at = timezone.now()
         reminder.save(update_fields=["unsubscribed_at"])
@@ -234,7 +246,12 @@ def _deliver(reminder, kind, connection, release):
 
 
 def build_email(reminder, kind, connection=None):
-    """The e-mail for ``kind`` (``"lead"`` or ``"live"``), with a one-click unsubscribe link."""
+    """The e-mail for ``kind`` (``"lead"`` or ``"live"``), with a one-click unsubscribe link.
+
+    The link in the body opens a confirmation page (GET changes nothing); the
+    ``List-Unsubscribe`` and ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``
+    headers let mail clients POST to the same URL, which unsubscribes (RFC 8058).
+    """
     unsubscribe_url = absolute_url(
         reminder, reverse("wagtail_live:unsubscribe", args=[reminder.unsubscribe_token])
     )

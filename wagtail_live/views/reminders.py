@@ -40,8 +40,14 @@ def _login_url(next_url):
     return f"{login}?{urlencode({'next': next_url or '/'})}"
 
 
-def _message(request, heading, message, back_url="", status=200):
-    context = {"heading": heading, "message": message, "back_url": back_url}
+def _message(request, heading, message, back_url="", status=200, confirm_label=""):
+    context = {
+        "heading": heading,
+        "message": message,
+        "back_url": back_url,
+        # A POST form back to this URL (the unsubscribe confirmation), when given.
+        "confirm_label": confirm_label,
+    }
     return TemplateResponse(request, "wagtail_live/reminders/message.html", context, status=status)
 
 
@@ -95,20 +101,41 @@ def _refusal(request, refusal, next_url):
 
 @never_cache
 @csrf_exempt  # the token is the credential; mail clients POST here without a form (RFC 8058)
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request, token):
-    """The e-mails' one-click link: no more reminders about that session."""
-    reminder = reminders.unsubscribe(token)
+    """The e-mails' unsubscribe link: GET asks, POST unsubscribes (RFC 8058 one-click).
+
+    Mail scanners and link previews fetch (GET) every link in an e-mail, so a GET
+    only shows a confirmation page with a button; mail clients' own *Unsubscribe*
+    POSTs ``List-Unsubscribe=One-Click`` here and so does the button.
+    """
+    if request.method == "POST":
+        reminder = reminders.unsubscribe(token)
+    else:
+        reminder = reminders.reminder_for_token(token)
     if reminder is None:
-        return _message(
+        response = _message(
             request,
             _("Unsubscribe"),
             _("This link is not valid (any more). You get no reminders through it."),
             status=404,
         )
-    return _message(
-        request,
-        _("Unsubscribed"),
-        _("You will get no more reminders about “%(title)s”.") % {"title": reminder.session.title},
-        back_url=reminder.page_url,
-    )
+    elif reminder.unsubscribed_at is not None:
+        response = _message(
+            request,
+            _("Unsubscribed"),
+            _("You will get no more reminders about “%(title)s”.")
+            % {"title": reminder.session.title},
+            back_url=reminder.page_url,
+        )
+    else:
+        response = _message(
+            request,
+            _("Unsubscribe"),
+            _("Stop e-mails about “%(title)s”?") % {"title": reminder.session.title},
+            back_url=reminder.page_url,
+            confirm_label=_("Unsubscribe"),
+        )
+    # The token is in this page's URL: no Referer carries it to the pages it links to.
+    response["Referrer-Policy"] = "no-referrer"
+    return response
