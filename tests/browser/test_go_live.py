@@ -122,7 +122,8 @@ def test_go_live_from_the_browser_and_watch_it_on_the_public_page(site, browser)
     # Chromium recorded H.264 (copied, not transcoded) with a keyframe a second, so the
     # segments are ~1 s long instead of the ~5 s Chromium's default keyframes would give.
     assert "browser records video/webm;codecs=h264,opus" in site.log()
-    hls = site.media_root / "uploads" / "live" / str(pk) / "hls"
+    # Live files are under PRIVATE_ROOT, "live-private" beside the site's MEDIA_ROOT.
+    hls = site.media_root.parent / "live-private" / "uploads" / "live" / str(pk) / "hls"
     segments = playlist_segments(hls / "index.m3u8")
     assert segments and all(duration < 1.6 for duration, _ in segments), segments
     assert probe(hls / segments[0][1])[0] == ["aac", "h264"]
@@ -215,7 +216,7 @@ def test_the_page_resumes_the_same_session_after_the_server_restarts(site, brows
     page.wait_for_function("document.querySelector('[data-camera-preview]').videoWidth > 0")
     page.click("[data-live-go]")
     page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=20000)
-    live_dir = site.media_root / "uploads" / "live" / str(pk)
+    live_dir = site.media_root.parent / "live-private" / "uploads" / "live" / str(pk)
     wait_until(lambda: len(playlist_segments(live_dir / "hls" / "index.m3u8")) >= 2)
     before = (live_dir / "recording.mpegts").stat().st_size
 
