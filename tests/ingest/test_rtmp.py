@@ -333,7 +333,8 @@ async def test_chunk_reader_takes_everything_buffered_in_one_read():
         b"".join(encode_message(9, f, chunk_stream=6, stream_id=1, chunk_size=4096) for f in frames)
     )
     chunks = ChunkReader(reader)
-    chunks.chunk_size, chunks.max_message_size = 4096, 1 << 20
+    chunks.allow_media()  # publishing: media-sized messages and reads
+    chunks.chunk_size = 4096
     messages = await chunks.read_messages()
     assert [m[3] for m in messages] == frames
 
@@ -450,6 +451,8 @@ async def parse_all(data, **attributes):
     reader.feed_data(data)
     reader.feed_eof()
     chunks = ChunkReader(reader)
+    if attributes.pop("publishing", False):
+        chunks.allow_media()
     for name, value in attributes.items():
         setattr(chunks, name, value)
     [message] = await chunks.read_messages()
@@ -463,7 +466,7 @@ async def test_large_messages_are_refused_before_publish():
     with pytest.raises(RTMPProtocolError, match="too large"):
         await parse_all(big)
     # Once publishing, media messages of that size are fine.
-    type_id, _, _, body = await parse_all(big, max_message_size=8 * 1024 * 1024)
+    type_id, _, _, body = await parse_all(big, publishing=True)
     assert type_id == 20 and len(body) == 100_000
 
 
