@@ -211,3 +211,19 @@ async def test_an_rtmp_encoder_is_not_dropped_when_the_broadcast_fails(redis_dow
     finally:
         await listener.close()
     assert layer_failures(redis_down)
+
+
+@pytest.mark.django_db
+def test_a_ban_is_saved_though_its_broadcast_fails(redis_down, django_capture_on_commit_callbacks):
+    from django.contrib.auth import get_user_model
+
+    from tests.utils import make_editor
+    from wagtail_live import chat
+    from wagtail_live.models import ChatBan
+
+    moderator = make_editor("moderator", "moderate_chat")
+    troll = get_user_model().objects.create_user("troll", "troll@example.com", "password")
+    with django_capture_on_commit_callbacks(execute=True):
+        chat.ban(moderator, troll.pk, "spam")
+    assert ChatBan.objects.filter(target_user=troll).exists()
+    assert layer_failures(redis_down)

@@ -7,6 +7,7 @@ the recording hand-off) still happens, exactly once.
 """
 
 import asyncio
+import time
 from datetime import timedelta
 
 import pytest
@@ -19,6 +20,7 @@ from django.utils import timezone
 from wagtail import hooks
 from wagtail.models import ModelLogEntry
 
+from tests.utils import make_session
 from wagtail_live import analytics, events, recordings, transient, webhooks
 from wagtail_live.ingest import base as ingest
 from wagtail_live.models import LiveSession, Recording, SessionFigures, Webhook, WebhookDelivery
@@ -373,3 +375,21 @@ def test_is_transient_knows_sqlite_and_postgres_errors():
     error = OperationalError("deadlock detected")
     error.__cause__ = Deadlock()
     assert transient.is_transient(error)
+
+
+def test_the_clean_up_task_goes_on_past_a_session_it_cannot_end_yet(monkeypatch, media):
+    stuck, other = make_session("Stuck"), make_session("Other")
+    for session in (stuck, other):
+        session.start()
+    real = ingest.finish_session
+
+    def finish(session):
+        if session.pk == stuck.pk:
+            raise locked()
+        real(session)
+
+    monkeypatch.setattr(ingest, "finish_session", finish)
+    ended = ingest.end_stale_sessions(now=time.time() + 3600)
+    assert [s.pk for s in ended] == [other.pk]
+    assert LiveSession.objects.get(pk=stuck.pk).status == LiveSession.Status.LIVE  # next round
+    assert LiveSession.objects.get(pk=other.pk).status == LiveSession.Status.ENDED
