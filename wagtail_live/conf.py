@@ -31,6 +31,9 @@ DEFAULTS = {
     "RTMP_PUBLIC_URL": None,
     # Target HLS segment length in seconds.
     "HLS_SEGMENT_SECONDS": 1,
+    # Stream health (docs/going-live.md): the bitrate, in kbit/s, viewers can take; the host
+    # is warned when the encoder sends far more. None or 0: no bitrate warning.
+    "HEALTH_MAX_BITRATE_KBPS": 6000,
     # Seconds a dropped encoder may take to come back into the same session.
     "RECONNECT_GRACE": 30,
     # The embedded RTMP listener (manage.py live_rtmp): address it binds by default.

@@ -48,6 +48,8 @@ DELIVERY_SLICE = 50
 #: Close code for a banned user's sockets.
 CLOSE_BANNED = 4403
 TRACE = bool(__import__("os").environ.get("WAGTAIL_LIVE_HUB_TRACE"))
+#: Events only the host's and moderators' sockets get (stream health: never the audience).
+STAFF_ONLY_EVENTS = {"health"}
 
 
 def encode(messages):
@@ -148,6 +150,11 @@ class Room:
     def handle_event(self, event):
         """Update the room's view of the session and queue the event for its sockets."""
         kind = event["type"]
+        if kind in STAFF_ONLY_EVENTS:
+            task = asyncio.create_task(self.deliver(encode([event]), staff_only=True))
+            self.tasks.append(task)
+            task.add_done_callback(self.tasks.remove)
+            return
         if kind == "status":
             self.known["status"] = event.get("state")
         elif kind == "chat.message":
@@ -234,10 +241,11 @@ class Room:
                     1000 * (finished - started),
                 )
 
-    async def deliver(self, frame):
-        """Send one already-encoded frame to every local socket of the room."""
+    async def deliver(self, frame, *, staff_only=False):
+        """Send one already-encoded frame to every local socket of the room (or its staff's)."""
         message = {"type": "websocket.send", "text": frame}
-        for index, socket in enumerate(list(self.sockets), 1):
+        sockets = [s for s in self.sockets if getattr(s, "staff", False) or not staff_only]
+        for index, socket in enumerate(sockets, 1):
             try:
                 await socket.deliver(message)
             except Exception:  # one broken socket must not starve the others

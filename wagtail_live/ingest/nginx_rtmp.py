@@ -151,11 +151,22 @@ def publish_update(session):
     it); a session ended elsewhere answers False, so an *End live* in the admin
     disconnects the encoder within ``UPDATE_SECONDS``.
     """
-    went_live(session)
+    if went_live(session):
+        measure_health(session)
     if session.has_ended:
         logger.info("nginx: session %s has ended, dropping its encoder", session.pk)
         return False
     return True
+
+
+def measure_health(session):
+    """Stream health from nginx's segments (it copies what arrives), every few seconds."""
+    from .. import health
+
+    try:
+        health.measure_if_due(session)
+    except Exception:  # a failed measurement must not drop the encoder
+        logger.exception("nginx: session %s: stream health not measured", session.pk)
 
 
 def has_segment(session):

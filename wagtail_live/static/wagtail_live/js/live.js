@@ -411,6 +411,9 @@ export class LiveRealtime {
         this.root.dataset.status = message.state;
         this.root.dispatchEvent(new CustomEvent("live:status", { detail: message, bubbles: true }));
         break;
+      case "health": // stream health, sent to the host and moderators only (stream-health.js)
+        this.root.dispatchEvent(new CustomEvent("live:health", { detail: message, bubbles: true }));
+        break;
       case "error":
         if (message.code === "muted") this.restrict({ restriction: "muted", until: message.until });
         else if (message.code === "banned") this.restrict({ restriction: "banned", until: null });
