@@ -3,17 +3,23 @@
 A test pattern with a burned-in wall clock (so latency can be read off the
 picture) and a tone, made by ffmpeg's ``lavfi`` sources in real time, published
 with a fresh stream key for a demo session. Used by ``make demo``.
+
+The stream key never appears on a command line (``ps`` shows every process's
+arguments): ffmpeg writes FLV to a pipe and this command publishes it to the
+listener itself (:mod:`wagtail_live.ingest.rtmp_publisher`).
 """
 
-import subprocess
+import asyncio
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from wagtail_live.conf import live_settings
 from wagtail_live.ffmpeg import ffmpeg_binary
+from wagtail_live.ingest.rtmp_publisher import PublishRefused, publish_flv
 
 DEMO_TITLE = "Demo stream"
 # Fonts drawtext can use on common systems; without one the pattern's own timecode remains.
@@ -65,6 +71,26 @@ def demo_ffmpeg_args(url, *, size="1280x720", fps=30, duration=None, font=None):
     return args
 
 
+async def stream(base, key, args):
+    """Run ffmpeg with ``args`` (FLV to stdout) and publish its output to ``base`` under ``key``.
+
+    Returns ffmpeg's exit status, or 1 when publishing failed.
+    """
+    url = urlsplit(base)
+    app = url.path.strip("/") or "live"
+    encoder = await asyncio.create_subprocess_exec(
+        ffmpeg_binary(), *args, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        await publish_flv(url.hostname or "127.0.0.1", url.port or 1935, app, key, encoder.stdout)
+    except BaseException:
+        if encoder.returncode is None:
+            encoder.kill()
+        await encoder.wait()
+        raise
+    return await encoder.wait()
+
+
 class Command(BaseCommand):
     help = "Push a synthetic live stream (test pattern, clock, tone) into the RTMP listener."
 
@@ -94,16 +120,19 @@ class Command(BaseCommand):
             key = session.issue_stream_key()
             self.stdout.write(f"Streaming to session {session.pk} ({session.title}) at {base}")
             args = demo_ffmpeg_args(
-                f"{base.rstrip('/')}/{key}",
+                "pipe:1",
                 size=options["size"],
                 fps=options["fps"],
                 duration=options["duration"],
                 font=font,
             )
             try:
-                code = subprocess.call([ffmpeg_binary(), *args])
+                code = asyncio.run(stream(base, key, args))
             except KeyboardInterrupt:
                 return
+            except (OSError, PublishRefused, asyncio.IncompleteReadError, TimeoutError) as error:
+                self.stderr.write(f"Publishing failed: {error or type(error).__name__}")
+                code = 1
             if code == 0:
                 return
             if not retry:
