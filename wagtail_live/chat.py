@@ -653,4 +653,6 @@ def _tell_restricted_user(instance, **kwargs):
         if session is not None and user is not None:
             hub.broadcast_user_restricted(user_id, session_id, restriction_event(session, user))
 
-    transaction.on_commit(tell)
+    # robust: the mute is committed; a channel layer that is down only loses the notice
+    # (the viewer still learns it on posting or reconnecting), never fails the request.
+    transaction.on_commit(tell, robust=True)
