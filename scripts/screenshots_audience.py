@@ -52,7 +52,8 @@ for attempt, (state, code, error) in enumerate(
     [("retrying", 500, "The receiver answered 500 Internal Server Error."),
      ("retrying", None, "No answer within 5 s."), ("succeeded", 200, "")], start=1
 ):
-    WebhookDelivery.objects.create(webhook=hook, event="session.started", body="{}",
+    WebhookDelivery.objects.create(webhook=hook, event="session.started",
+                                   body=webhooks.build_body("session.started", session).decode(),
                                    attempt=attempt, state=state, status_code=code, error=error,
                                    attempted_at=now, duration_ms=120 * attempt)
 result = None
