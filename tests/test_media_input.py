@@ -235,3 +235,12 @@ def _content(data):
     from django.core.files.base import ContentFile
 
     return ContentFile(data)
+
+
+def test_the_admin_shows_a_private_source_without_linking_to_it(client, superuser, session):
+    recording = Recording.objects.create(session=session, source=session.media_path("r.ts"))
+    client.force_login(superuser)
+    for view in ("inspect", "edit"):
+        response = client.get(reverse(f"wagtail_live_recordings:{view}", args=[recording.pk]))
+        assert response.status_code == 200, view
+        assert "/media/uploads/live/" not in response.content.decode()

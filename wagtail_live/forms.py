@@ -35,6 +35,9 @@ class RecordingUploadForm(forms.ModelForm):
 
         model = Recording
         fields = ["session", "source"]
+        # Not the clearable input: it links to the file's URL, and a source has none
+        # (it lives under PRIVATE_ROOT, served to nobody).
+        widgets = {"source": forms.FileInput}
 
     def __init__(self, *args, for_user=None, **kwargs):
         # Wagtail's generic views pass the user; this form has nothing per user.
