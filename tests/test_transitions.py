@@ -290,7 +290,7 @@ def nginx(settings, media):
 
 def callback(client, name, data):
     return client.post(
-        reverse(f"wagtail_live:{name}") + f"?secret={SECRET}",
+        reverse(f"wagtail_live:{name}"),
         data,
         HTTP_X_WAGTAIL_LIVE_SECRET=SECRET,
     )
