@@ -18,22 +18,19 @@ except ImportError:  # Wagtail 7.4: viewsets carry their permission policy thems
     register_permission_policy = None
 from wagtail.snippets.views.snippets import SnippetViewSet
 
-from .. import chat
+from .. import chat, permissions
 from ..models import BlockedTerm, ChatBan, ChatMessage
 
 
 class ModeratorPolicy(ModelPermissionPolicy):
-    """Superusers and holders of ``wagtail_live.moderate_chat`` may do ``actions`` here."""
+    """Site-wide moderators (``permissions.can_moderate_site``) may do ``actions`` here."""
 
     def __init__(self, model, actions=("add", "change", "delete", "view")):
         super().__init__(model)
         self.actions = set(actions)
 
     def user_has_permission(self, user, action):
-        is_moderator = user.is_active and (
-            user.is_superuser or user.has_perm("wagtail_live.moderate_chat")
-        )
-        return is_moderator and action in self.actions
+        return permissions.can_moderate_site(user) and action in self.actions
 
     def user_has_any_permission(self, user, actions):
         return any(self.user_has_permission(user, action) for action in actions)
