@@ -393,3 +393,27 @@ def test_the_clean_up_task_goes_on_past_a_session_it_cannot_end_yet(monkeypatch,
     assert [s.pk for s in ended] == [other.pk]
     assert LiveSession.objects.get(pk=stuck.pk).status == LiveSession.Status.LIVE  # next round
     assert LiveSession.objects.get(pk=other.pk).status == LiveSession.Status.ENDED
+
+
+def test_a_failing_hook_is_logged_and_does_not_keep_the_session_from_ending(session, caplog):
+    from wagtail_live.models import ChatMessage
+
+    ran = []
+
+    def broken(ended):
+        ChatMessage.objects.create(session=ended, text="half done")  # undone with the hook
+        raise ValueError("a bug in the site's hook")
+
+    session.start()
+    with hooks.register_temporarily(
+        [
+            ("after_live_session_end", broken),
+            ("after_live_session_end", lambda ended: ran.append(ended.pk)),
+        ]
+    ):
+        session.end()
+    assert LiveSession.objects.get(pk=session.pk).status == LiveSession.Status.ENDED
+    assert SessionFigures.objects.filter(session=session).count() == 1
+    assert ran == [session.pk], "the other hooks still run"
+    assert not ChatMessage.objects.filter(text="half done").exists()
+    assert any("after_live_session_end hook" in r.getMessage() for r in caplog.records)

@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 from datetime import timedelta
@@ -21,6 +22,8 @@ from wagtail.search import index
 
 from ..conf import live_settings
 from ..exceptions import InvalidTransition
+
+logger = logging.getLogger(__name__)
 
 # token_urlsafe(32) gives 43 characters carrying 256 bits. Anything that is not
 # plausibly one of ours is refused before it reaches the database.
@@ -301,7 +304,26 @@ class LiveSession(index.Indexed, models.Model):
 
         getattr(signals, signal_name).send(sender=LiveSession, session=self)
         for fn in hooks.get_hooks(hook_name):
-            fn(self)
+            self._run_hook(hook_name, fn)
+
+    def _run_hook(self, hook_name, fn):
+        # A site's hook must not keep a session from ending: one that fails is logged and
+        # its own writes are undone (its savepoint), the transition stands. A transient
+        # database error still rolls the whole transition back, to be retried.
+        from ..transient import is_transient
+
+        try:
+            with transaction.atomic():
+                fn(self)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            logger.exception(
+                "%s hook %s failed for live session %s",
+                hook_name,
+                getattr(fn, "__qualname__", fn),
+                self.pk,
+            )
 
     def _broadcast_status(self, state):
         """Tell the session's viewers; True/False whether the channel layer took it (None: no layer)."""
