@@ -167,7 +167,9 @@ def session_saved(sender, instance, raw=False, **kwargs):
     """``post_save`` of LiveSession: its privacy may have changed."""
     if raw:
         return
-    transaction.on_commit(lambda: apply_privacy(instance))
+    # robust: a file that cannot be moved is logged (with the session) and never turns a
+    # committed save into an error; `live_move_private_files` finishes the job.
+    transaction.on_commit(lambda: apply_privacy(instance), robust=True)
 
 
 def connect_signal_handlers():

@@ -7,10 +7,20 @@ RTMP applications keep the stream key out of every file name and URL:
 * ``live`` (public): encoders publish ``live/<stream key>``. Its ``on_publish``
   checks the key before nginx accepts any media; a non-2xx answer refuses the
   encoder. An accepted stream is answered with a redirect that makes nginx
-  relay it to ``rtmp://127.0.0.1:<port>/live_hls/<pk>/hls?token=<hmac>``;
-* ``live_hls`` (internal: publish from 127.0.0.1 only, and only with the token
-  the site signed): writes HLS to ``PRIVATE_ROOT/<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (the
-  same place as the embedded backends) and records the stream.
+  relay it to ``rtmp://127.0.0.1:<port>/live_hls/<pk>/hls``;
+* ``live_hls`` (internal: publish from 127.0.0.1 only, and only for a session
+  the site just accepted an encoder for): writes HLS to
+  ``PRIVATE_ROOT/<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (the same place as the
+  embedded backends) and records the stream.
+
+Secrets stay out of URLs and logs (docs/security.md): nginx-rtmp cannot send
+headers, so its callbacks go to a loopback-only server of the same nginx that
+adds the shared secret as the ``X-Wagtail-Live-Secret`` header and proxies to
+the site (no access log); the relay URL carries no token;
+``notify_relay_redirect`` renames the relayed stream so nginx's error-level
+``notify: push`` line names a hash, not the stream key; the RTMP access log is
+off and the error log stays at ``notice`` (nginx-rtmp logs stream names at
+``info``).
 
 ``on_update`` of the encoder's stream, every ``UPDATE_SECONDS`` while nginx
 receives it, moves the session to *live* once its first HLS segment is listed
@@ -61,6 +71,10 @@ UPDATE_SECONDS = 1
 IDLE_PUBLISHER_SECONDS = 10
 # The internal stream of session 12 is "12/hls": nginx then writes 12/hls/index.m3u8.
 INTERNAL_NAME = re.compile(r"(\d+)/hls")
+#: The header nginx's callback proxy adds; the secret is never in a callback's URL.
+SECRET_HEADER = "X-Wagtail-Live-Secret"
+# Seconds after accepting an encoder within which nginx's relay of it may publish internally.
+RELAY_WINDOW_SECONDS = 60
 
 
 class CallbackDenied(WagtailLiveError):
@@ -78,7 +92,7 @@ class NginxRTMPBackend(IngestBackend):
 
 
 def check_secret(provided):
-    """Raise CallbackDenied unless ``provided`` is ``WAGTAIL_LIVE["NGINX_SECRET"]``.
+    """Raise CallbackDenied unless ``provided`` (the ``SECRET_HEADER``) is ``NGINX_SECRET``.
 
     Compared in constant time. With no secret configured every callback is
     refused: a site that never set nginx up cannot be published to through it.
@@ -88,12 +102,6 @@ def check_secret(provided):
         raise CallbackDenied(_('WAGTAIL_LIVE["NGINX_SECRET"] is not set.'))
     if not hmac.compare_digest(str(provided or "").encode(), str(expected).encode()):
         raise CallbackDenied(_("Wrong or missing callback secret."))
-
-
-def relay_token(pk):
-    """The token that lets nginx relay session ``pk``'s stream into the internal application."""
-    message = f"wagtail_live relay {pk}".encode()
-    return hmac.new(str(live_settings.NGINX_SECRET).encode(), message, hashlib.sha256).hexdigest()
 
 
 def authorize_publish(stream_key, relay_base):
@@ -113,13 +121,33 @@ def authorize_publish(stream_key, relay_base):
     prepare_hls_dir(hls_dir(session))
     note_encoder(session, "nginx")
     logger.info("nginx: publishing to session %s", session.pk)
-    return f"{relay_base.rstrip('/')}/{session.pk}/hls?token={relay_token(session.pk)}"
+    return relay_url(relay_base, session.pk)
 
 
-def authorize_relay(name, token):
-    """on_publish of the internal application: only nginx's own relay, with the site's token."""
-    match = INTERNAL_NAME.fullmatch(name or "")
-    if not match or not hmac.compare_digest(str(token or ""), relay_token(int(match[1]))):
+def authorize_relay(name):
+    """on_publish of the internal application: only the relay of an encoder just accepted.
+
+    nginx lets only 127.0.0.1 publish there; the site also wants an encoder it
+    accepted for that session (:func:`authorize_publish` notes it) within
+    ``RELAY_WINDOW_SECONDS``. No token: a token in the relay URL would be in
+    nginx's error log (``notify: push … to '<url>'`` is logged at ``error``).
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from wagtail.models import ModelLogEntry
+
+    from .encoders import ENCODER_ACTION
+
+    session = session_for_internal_stream(name)
+    since = timezone.now() - timedelta(seconds=RELAY_WINDOW_SECONDS)
+    accepted = (
+        session is not None
+        and ModelLogEntry.objects.for_instance(session)
+        .filter(action=ENCODER_ACTION, timestamp__gte=since, data__encoder="nginx")
+        .exists()
+    )
+    if not accepted:
         raise StreamRefused(_("Only the site's own relay may publish here."))
 
 
@@ -134,6 +162,54 @@ def session_streaming_with_key(stream_key):
 
     found = find_stream_key(stream_key)
     return found.session if found is not None else None
+
+
+def relayed_stream_name(relay_url):
+    """The name nginx-rtmp gives a stream it relays to ``relay_url``.
+
+    With ``notify_relay_redirect on`` the stream is renamed to the hex MD5 of
+    the redirect's ``Location`` (``ngx_rtmp_notify_set_name``), and its later
+    callbacks (``on_update``) carry that name instead of the stream key.
+    """
+    return hashlib.md5(relay_url.encode(), usedforsecurity=False).hexdigest()
+
+
+def session_for_public_stream(name, relay_base):
+    """The session of the public stream ``name``: a stream key, or a relayed stream's hash.
+
+    The hash is matched against the relay URLs of the sessions nginx accepted an
+    encoder for in the last day (few: the ones streaming through nginx).
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from wagtail.models import ModelLogEntry
+
+    from ..models import LiveSession
+    from .encoders import ENCODER_ACTION
+
+    session = session_streaming_with_key(name) if name else None
+    if session is not None or not relay_base or not re.fullmatch(r"[0-9a-f]{32}", name or ""):
+        return session
+    recent = (
+        ModelLogEntry.objects.filter(
+            content_type__model="livesession",
+            action=ENCODER_ACTION,
+            timestamp__gte=timezone.now() - timedelta(days=1),
+            data__encoder="nginx",
+        )
+        .values_list("object_id", flat=True)
+        .distinct()
+    )
+    for pk in {int(pk) for pk in recent if str(pk).isdigit()}:
+        if relayed_stream_name(relay_url(relay_base, pk)) == name:
+            return LiveSession.objects.filter(pk=pk).first()
+    return None
+
+
+def relay_url(relay_base, pk):
+    """Where nginx relays session ``pk``'s stream: the internal application, no token."""
+    return f"{relay_base.rstrip('/')}/{pk}/hls"
 
 
 def session_for_internal_stream(name):
@@ -225,6 +301,7 @@ def nginx_config(
     module_path="/usr/lib/nginx/modules/ngx_rtmp_module.so",
     http_port=None,
     private_root=None,
+    callback_port=None,
 ):
     """Return nginx configuration for this site (see ``manage.py live_nginx_config``).
 
@@ -233,6 +310,10 @@ def nginx_config(
     runs as it is. nginx-rtmp writes HLS and recordings under ``private_root``
     (``PRIVATE_ROOT``), which no location serves by path: only the ``internal``
     X-Accel location, after Django's permission check, reads it.
+
+    nginx-rtmp's callbacks go to ``127.0.0.1:<callback_port>`` (default
+    ``rtmp_port + 1``), a server of the same nginx that adds ``secret`` as the
+    ``X-Wagtail-Live-Secret`` header: no URL carries it (see the module docstring).
     """
     from django.urls import reverse
 
@@ -244,9 +325,13 @@ def nginx_config(
     public_live_root = media_root / subdir
     site_url = site_url.rstrip("/")
 
+    callback_port = callback_port or rtmp_port + 1
+    relay = f"rtmp://127.0.0.1:{rtmp_port}/{INTERNAL_APP}"
+
     def callback(name, **extra):
-        query = "".join(f"&{key}={value}" for key, value in extra.items())
-        return f"{site_url}{reverse(f'wagtail_live:{name}')}?secret={secret}{query}"
+        query = "&".join(f"{key}={value}" for key, value in extra.items())
+        url = f"http://127.0.0.1:{callback_port}{reverse(f'wagtail_live:{name}')}"
+        return f"{url}?{query}" if query else url
 
     accel = live_settings.ACCEL_REDIRECT_PREFIX or "/_live_media/"
     media_url = (settings.MEDIA_URL or "/media/").rstrip("/") + "/" + live_settings.MEDIA_SUBDIR
@@ -255,12 +340,11 @@ def nginx_config(
         "public_live_root": public_live_root,
         "rtmp_port": rtmp_port,
         "seg": live_settings.HLS_SEGMENT_SECONDS,
-        "on_publish": callback(
-            "rtmp_on_publish", relay=f"rtmp://127.0.0.1:{rtmp_port}/{INTERNAL_APP}"
-        ),
+        "on_publish": callback("rtmp_on_publish", relay=relay),
         "on_publish_done": callback("rtmp_on_publish_done"),
         "on_record_done": callback("rtmp_on_record_done"),
-        "on_update": callback("rtmp_on_update"),
+        # The relay base lets on_update find a relayed stream by its hash (relayed_stream_name).
+        "on_update": callback("rtmp_on_update", relay=relay),
         "update": UPDATE_SECONDS,
         "idle": IDLE_PUBLISHER_SECONDS,
         "accel": "/" + accel.strip("/") + "/",
@@ -268,20 +352,25 @@ def nginx_config(
         "internal_app": INTERNAL_APP,
         "media_url": media_url.rstrip("/") + "/",
         "site_url": site_url,
+        "callback_port": callback_port,
+        "secret_header": SECRET_HEADER,
+        "secret": _nginx_string(secret),
     }
     rtmp_block = RTMP_BLOCK.format(**context)
+    callback_server = CALLBACK_SERVER.format(**context)
     media_location = MEDIA_URL_DENIED
     if live_settings.PLAYBACK_FROM_MEDIA_URL:
         media_location = MEDIA_URL_PUBLIC + MEDIA_URL_DENIED
     context["media_url_location"] = media_location.format(**context)
     http_locations = HTTP_LOCATIONS.format(**context)
     if not full:
-        return f"{rtmp_block}\n{http_locations}"
+        return f"{rtmp_block}\n{callback_server}\n{http_locations}"
     prefix = Path(prefix or os.getcwd())
     worker_user = f"user {user};\n" if user else ""
-    http_server = ""
+    site_server = ""
     if http_port:
-        http_server = HTTP_SERVER.format(http_port=http_port, locations=_indent(http_locations, 8))
+        site_server = SITE_SERVER.format(http_port=http_port, locations=_indent(http_locations, 4))
+    http_server = HTTP_BLOCK.format(servers=_indent(callback_server + site_server, 4))
     return FULL_CONFIG.format(
         module_path=module_path,
         worker_user=worker_user,
@@ -289,6 +378,12 @@ def nginx_config(
         rtmp_block=rtmp_block,
         http_server=http_server,
     )
+
+
+def _nginx_string(value):
+    """``value`` as a double-quoted nginx string (backslash and quote escaped)."""
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'
 
 
 def _indent(text, spaces):
@@ -305,6 +400,8 @@ rtmp {{
         listen {rtmp_port};
         chunk_size 4096;
         notify_method post;
+        # The access log would record every stream name: that is the stream key.
+        access_log off;
 
         # Encoders publish here. The site checks the stream key before any media is
         # accepted and relays accepted streams to {internal_app} under the session's id.
@@ -314,6 +411,9 @@ rtmp {{
             # An encoder that stops sending media mid-stream is dropped (the grace period applies).
             drop_idle_publisher {idle}s;
             on_publish {on_publish};
+            # The relayed stream is renamed to a hash of the relay URL, so nginx's
+            # error-level "notify: push" line does not name the stream key.
+            notify_relay_redirect on;
             on_publish_done {on_publish_done};
             # Goes live at the first segment; a non-2xx answer (session ended) drops the encoder.
             on_update {on_update};
@@ -354,7 +454,7 @@ rtmp {{
 # keeps there. nginx matches the normalised URI ("//", "/./", "%2e" resolved), so no other
 # spelling gets past it.
 MEDIA_URL_DENIED = """\
-location ~* ^{media_url}\\d+/(hls/|.*\\.(mpegts|flv|ts|m3u8)$) {{
+location ~* ^{media_url}(\\d+/(hls/|.*\\.(mpegts|flv|ts|m3u8)$)|\\d+%2fhls\\.flv$) {{
     return 403;
 }}
 """
@@ -392,12 +492,30 @@ location / {{
 }}
 """
 
-HTTP_SERVER = """\
-http {{
-    server {{
-        listen 127.0.0.1:{http_port};
-{locations}
+CALLBACK_SERVER = """\
+# In nginx's http {{ }}: nginx-rtmp's callbacks reach the site through this loopback-only
+# server, which adds the shared secret as a header. The secret is in no URL, and this
+# server keeps no access log.
+server {{
+    listen 127.0.0.1:{callback_port};
+    access_log off;
+    location / {{
+        proxy_pass {site_url};
+        proxy_set_header {secret_header} {secret};
     }}
+}}
+"""
+
+SITE_SERVER = """\
+server {{
+    listen 127.0.0.1:{http_port};
+{locations}
+}}
+"""
+
+HTTP_BLOCK = """\
+http {{
+{servers}
 }}
 """
 
@@ -406,7 +524,8 @@ FULL_CONFIG = """\
 load_module {module_path};
 {worker_user}worker_processes 1;
 pid {prefix}/nginx.pid;
-error_log {prefix}/error.log info;
+# notice, not info: nginx-rtmp logs stream names (stream keys) at info.
+error_log {prefix}/error.log notice;
 events {{
     worker_connections 256;
 }}
