@@ -249,6 +249,9 @@ class Probe:
     height: int | None = None
     declared_duration: float | None = None
     notes: list = field(default_factory=list)
+    #: Every (sample rate, channels) and (width, height) met, in order (scan_parameter_changes).
+    audio_formats: list = field(default_factory=list)
+    frame_sizes: list = field(default_factory=list)
 
     @property
     def has_video(self):
@@ -272,6 +275,9 @@ def run_job(recording):
     with tempfile.TemporaryDirectory(prefix=f".processing-{recording.pk}-", dir=near) as workdir:
         with local_copy(storage, name, workdir, recording) as source_path:
             probe = probe_media(source_path)
+            probe.audio_formats, probe.frame_sizes = scan_parameter_changes(
+                source_path, probe.container
+            )
             Recording.objects.filter(pk=recording.pk).update(
                 source_size=probe.size, duration=probe.duration
             )
@@ -370,10 +376,50 @@ def probe_media(path):
     return probe
 
 
+def scan_parameter_changes(path, container=None):
+    """The audio formats ``{(sample_rate, channels)}`` and frame sizes ``{(width, height)}``
+    a recording holds from start to end, in the order met (dicts used as ordered sets).
+
+    An encoder that reconnects with other settings (or changes them mid-stream) leaves
+    parts with other parameters in one file; the MP4 header can describe only one of each,
+    so such parts must be converted (:func:`ffmpeg_arguments`). Audio is decoded whole
+    (cheap); video only at keyframes, where a new frame size can start.
+    """
+    audio, video = {}, {}
+    try:
+        with open_media(path, container) as media:
+            streams = [*media.streams.video[:1], *media.streams.audio[:1]]
+            for stream in streams:
+                if stream.type == "video":
+                    stream.codec_context.skip_frame = "NONKEY"
+            for packet in media.demux(*streams):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:
+                    continue  # a damaged packet: the conversion itself reports real damage
+                for frame in frames:
+                    if packet.stream.type == "video":
+                        video[(frame.width, frame.height)] = None
+                    else:
+                        audio[(frame.sample_rate, frame.layout.nb_channels)] = None
+    except (UnsupportedMedia, av.error.FFmpegError) as exc:
+        logger.warning("Recording parameters not scanned (%s): copied as they are", exc)
+    return list(audio), list(video)
+
+
 def choose_conversion(probe):
-    """The least work that gives a browser-playable MP4: remux, audio-only, or transcode."""
-    video_ok = not probe.has_video or probe.video_codec in WEB_VIDEO_CODECS
-    audio_ok = not probe.has_audio or probe.audio_codec in WEB_AUDIO_CODECS
+    """The least work that gives a browser-playable MP4: remux, audio-only, or transcode.
+
+    Parts with other audio formats or frame sizes (``probe.audio_formats`` /
+    ``probe.frame_sizes``, from :func:`scan_parameter_changes`) count as not playable
+    as they are: their audio is resampled, their video scaled.
+    """
+    video_ok = not probe.has_video or (
+        probe.video_codec in WEB_VIDEO_CODECS and len(probe.frame_sizes) <= 1
+    )
+    audio_ok = not probe.has_audio or (
+        probe.audio_codec in WEB_AUDIO_CODECS and len(probe.audio_formats) <= 1
+    )
     if video_ok and audio_ok:
         return Recording.Conversion.REMUX
     if video_ok:
@@ -387,8 +433,22 @@ def ffmpeg_arguments(conversion, probe):
     audio = ["-c:a", "copy"]
     if probe.has_audio and probe.audio_codec not in WEB_AUDIO_CODECS:
         audio = ["-c:a", "aac", "-b:a", "160k"]
+    if len(probe.audio_formats) > 1:
+        # One format for the whole file (the first part's): ffmpeg resamples each part to it
+        # as its decoder meets it, and fills timestamp gaps (a reconnect) with silence so the
+        # audio stays in step with the video.
+        rate, channels = probe.audio_formats[0]
+        audio = ["-c:a", "aac", "-b:a", "160k", "-ar", str(rate), "-ac", str(channels),
+                 "-af", "aresample=async=1"]  # fmt: skip
     if conversion == Recording.Conversion.TRANSCODE:
         video = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p"]
+        if len(probe.frame_sizes) > 1:
+            # Every part at the largest part's frame size, the others scaled to fit and
+            # letterboxed (their aspect kept).
+            width, height = max(probe.frame_sizes, key=lambda size: size[0] * size[1])
+            fit = f"scale={width}:{height}:force_original_aspect_ratio=decrease"
+            pad = f"pad={width}:{height}:(ow-iw)/2:(oh-ih)/2,setsar=1"
+            video += ["-vf", f"{fit},{pad}"]
     streams = ["-map", "0:v:0?", "-map", "0:a:0?"]
     return [*streams, *(video if probe.has_video else ["-vn"]), *(audio if probe.has_audio else [])]
 

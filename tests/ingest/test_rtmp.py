@@ -3,6 +3,7 @@
 import asyncio
 import os
 import subprocess
+from array import array
 from datetime import timedelta
 
 import pytest
@@ -534,3 +535,63 @@ async def wait_for_async(load, timeout=30):
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("recording not processed")
         await asyncio.sleep(0.2)
+
+
+def tone_frequency(samples, rate):
+    """The frequency (Hz) of a sine tone, from its zero crossings (rising edges)."""
+    rising = sum(1 for a, b in zip(samples, samples[1:], strict=False) if a < 0 <= b)
+    return rising * rate / len(samples)
+
+
+def decoded_audio(path, start, end):
+    """Mono samples of ``path``'s audio between ``start`` and ``end`` seconds, and the rate."""
+    import av
+
+    samples, rate = [], None
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            rate = frame.sample_rate
+            at = float(frame.pts * frame.time_base)
+            if start <= at < end:
+                assert frame.format.name == "fltp"  # AAC decodes to planar 32-bit floats
+                samples.extend(array("f", bytes(frame.planes[0]))[: frame.samples])
+    return samples, rate
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_a_reconnect_with_other_settings_records_a_file_that_plays_right_throughout(
+    server, settings
+):
+    # Part 1: 720p, 48 kHz stereo; 3 s later part 2: 360p, 44.1 kHz mono. The same 1 kHz tone
+    # in both: played with one audio format for the whole file, part 2 came out 8.8 % sharp.
+    from tests.test_recordings import ensure_default_site
+
+    settings.WAGTAIL_LIVE = {"RECONNECT_GRACE": 8}
+    await sync_to_async(ensure_default_site)()
+    session, key = await live_session_with_key()
+    first = await push_rtmp(url(server, key), seconds=4, size="1280x720", tone=1000)
+    assert await first.wait() == 0
+    await asyncio.sleep(3)
+    second = await push_rtmp(
+        url(server, key), seconds=4, size="640x360", tone=1000, sample_rate=44100, channels=1
+    )
+    assert await second.wait() == 0
+    await wait_until_ended(session, timeout=30)
+    assert "#EXT-X-DISCONTINUITY" in hls_playlist_path(session).read_text()
+
+    recording, media, _page = await wait_for_async(lambda: processed_recording(session), 120)
+    assert recording.status == Recording.Status.READY, recording.error
+    path = media.file.path
+    codecs, duration = probe(path)
+    assert codecs == ["aac", "h264"] and 7 < duration < 9.5
+    samples, rate = decoded_audio(path, 0.5, 3.5)
+    assert rate == 48000 and tone_frequency(samples, rate) == pytest.approx(1000, rel=0.02)
+    samples, rate = decoded_audio(path, duration - 3.5, duration - 0.5)
+    assert rate == 48000 and tone_frequency(samples, rate) == pytest.approx(1000, rel=0.02)
+
+    import av
+
+    with av.open(path) as container:
+        sizes = {(frame.width, frame.height) for frame in container.decode(video=0)}
+    assert sizes == {(1280, 720)}  # part 2 scaled into part 1's frame, not misread
