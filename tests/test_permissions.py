@@ -396,3 +396,19 @@ def test_private_recording_page_shows_anonymous_visitors_no_title_or_description
     assert SECRET_TITLE not in html and SECRET_DESCRIPTION not in html
     assert "ld+json" not in html
     assert "<title>Members-only recording</title>" in html
+
+
+@pytest.mark.django_db
+def test_dashboard_offers_site_wide_tools_to_site_moderators_only(
+    client, session, host, site_moderator
+):
+    url = reverse("wagtail_live_admin:dashboard", args=[session.pk])
+    bans = reverse("wagtail_live_bans:index")
+    client.force_login(host)
+    html = client.get(url).content.decode()
+    assert 'data-moderation="1"' in html  # the host moderates here
+    assert bans not in html and "data-live-ban-form" not in html
+    assert client.get(bans).status_code in (302, 403)
+    client.force_login(site_moderator)
+    html = client.get(url).content.decode()
+    assert bans in html and "data-live-ban-form" in html

@@ -4,7 +4,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
-from .. import chat
+from .. import chat, permissions
 from .base import SessionScreenMixin
 
 #: The mute choices of the dashboard, in seconds (None: for the rest of the stream).
@@ -38,6 +38,8 @@ class DashboardView(SessionScreenMixin, TemplateView):
             session=self.session,
             can_go_live=self.session.can_go_live(user),
             can_moderate=self.session.can_moderate(user),
+            # The ban list, chat message list and bans reach every session: site moderators only.
+            can_moderate_site=permissions.can_moderate_site(user),
             playback_url=self.session.playback_url,
             slow_mode=room.slow_mode_seconds,
             reason_max_length=chat.REASON_MAX_LENGTH,
