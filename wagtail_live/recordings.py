@@ -17,6 +17,7 @@ that marks the recording ready, so there is never a second Media or page.
 """
 
 import contextlib
+import errno
 import glob
 import logging
 import os
@@ -64,6 +65,24 @@ class RecordingError(WagtailLiveError):
 
 class TransientRecordingError(WagtailLiveError):
     """Processing failed for a reason that may go away (storage hiccup); worth retrying."""
+
+
+class DiskFull(TransientRecordingError):
+    """The disk filled while processing: retried by the sweep once there is room again."""
+
+
+#: How a disk-full failure's error begins (``retry_when_space_returns`` looks for it).
+DISK_FULL_MESSAGE = "The disk is full"
+#: ffmpeg's exit status for AVERROR(ENOSPC) (-28 as an unsigned byte): it could not write.
+FFMPEG_EXIT_ENOSPC = 256 - errno.ENOSPC
+
+
+def disk_full_message(where):
+    """The readable error of a recording that failed for want of space in ``where``."""
+    return _(
+        "%(prefix)s (no space left in %(where)s): the recording could not be converted. "
+        "The source file is kept, and processing is retried by itself once there is room."
+    ) % {"prefix": DISK_FULL_MESSAGE, "where": where}
 
 
 # ---------------------------------------------------------------------------
@@ -145,7 +164,17 @@ def process_recording(recording):
         run_job(recording)
     except RecordingError as exc:
         mark_failed(recording, str(exc))
-    except (OSError, TransientRecordingError) as exc:
+    except DiskFull as exc:
+        mark_failed(recording, str(exc))
+        raise
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            mark_failed(recording, _("Temporary failure, will retry: %(error)s") % {"error": exc})
+            raise TransientRecordingError(str(exc)) from exc
+        message = disk_full_message(os.path.dirname(exc.filename or "") or _("the media folder"))
+        mark_failed(recording, message)
+        raise DiskFull(message) from exc
+    except TransientRecordingError as exc:
         mark_failed(recording, _("Temporary failure, will retry: %(error)s") % {"error": exc})
         raise TransientRecordingError(str(exc)) from exc
     except Exception as exc:
@@ -209,6 +238,29 @@ def resume_stalled_recordings():
                 continue
         queue_processing(recording)
         count += 1
+    return count
+
+
+def retry_when_space_returns(margin=2.0):
+    """Queue again the recordings that failed on a full disk, once their folder has room.
+
+    Room means ``margin`` times the source's size free where the conversion writes
+    (the MP4 is about the source's size). Returns how many were queued.
+    """
+    count = 0
+    failed = Recording.objects.filter(
+        status=Recording.Status.FAILED, error__startswith=DISK_FULL_MESSAGE
+    ).select_related("session")
+    for recording in failed:
+        directory = work_directory_near(result_storage(recording.session), recording)
+        directory = directory or tempfile.gettempdir()
+        try:
+            free = shutil.disk_usage(directory).free
+            needed = margin * recording.source.size
+        except OSError:
+            continue  # the source or its folder is unreadable: leave it for a person
+        if free >= needed and retry_recording(recording):
+            count += 1
     return count
 
 
@@ -514,6 +566,8 @@ def run_ffmpeg(command, workdir, recording, duration):
         returncode = process.wait()
     with open(log_path, encoding="utf-8", errors="replace") as log:
         logged = log.read()
+    if returncode == FFMPEG_EXIT_ENOSPC or "No space left on device" in logged:
+        raise DiskFull(disk_full_message(os.path.dirname(workdir)))  # not the temporary folder
     if returncode != 0:
         message = " ".join(logged.split())[-500:]
         raise RecordingError(

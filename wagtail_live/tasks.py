@@ -47,6 +47,10 @@ def resume_stalled_recordings():
     count = recordings.resume_stalled_recordings()
     if count:
         logger.info("Queued %s stalled recording(s) again", count)
+    # Recordings that failed on a full disk go again once there is room (issue 12).
+    count = recordings.retry_when_space_returns()
+    if count:
+        logger.info("Queued %s recording(s) again now that the disk has room", count)
 
 
 @on_startup()

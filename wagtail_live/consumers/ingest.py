@@ -22,6 +22,7 @@ from ..conf import live_settings
 from ..exceptions import PermissionDenied, WagtailLiveError
 from ..ingest.browser import (
     BrowserIngest,
+    DiskFull,
     InvalidMedia,
     PipelineError,
     StreamEnded,
@@ -100,7 +101,8 @@ class IngestConsumer(AsyncWebsocketConsumer):
         except PipelineError as error:
             logger.warning("session %s: %s", self.ingest.session.pk, error)
             await self._stop(end=False)
-            await self._send({"type": "error", "code": "pipeline", "message": str(error)})
+            code = "disk_full" if isinstance(error, DiskFull) else "pipeline"
+            await self._send({"type": "error", "code": code, "message": str(error)})
             await self.close()  # not final: the page may reconnect within the grace
         else:
             if went_live:

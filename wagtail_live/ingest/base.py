@@ -21,6 +21,7 @@ previous part's (``-output_ts_offset``), so the recording stays one file.
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -67,6 +68,14 @@ class StreamRefused(WagtailLiveError):
 
 class PipelineError(WagtailLiveError):
     """ffmpeg could not take the encoder's media (it exited, or refused the input)."""
+
+
+class DiskFull(PipelineError):
+    """The disk holding the live files filled up: ffmpeg could not write HLS or the recording."""
+
+
+#: What ffmpeg logs when a write fails with ENOSPC.
+NO_SPACE = "No space left on device"
 
 
 class StreamEnded(WagtailLiveError):
@@ -201,6 +210,34 @@ def finish_playlist(session):
     if "#EXT-X-ENDLIST" not in text:
         with playlist.open("a") as handle:
             handle.write("#EXT-X-ENDLIST\n")
+
+
+def drop_unwritten_segments(playlist):
+    """Remove the segments a full disk left empty or missing from an HLS playlist.
+
+    Rewritten in place (shorter than before, so it needs no new disk blocks even
+    on a full disk): players never wait on a 0-byte segment.
+    """
+    playlist = Path(playlist)
+    try:
+        lines = playlist.read_text().splitlines(keepends=True)
+    except (FileNotFoundError, UnicodeDecodeError):
+        return
+    kept, index = [], 0
+    while index < len(lines):
+        line = lines[index]
+        if line.startswith("#EXTINF") and index + 1 < len(lines):
+            segment = playlist.parent / lines[index + 1].strip()
+            if segment.exists() and segment.stat().st_size > 0:
+                kept += [line, lines[index + 1]]
+            index += 2
+            continue
+        kept.append(line)
+        index += 1
+    text = "".join(kept).encode()
+    with playlist.open("r+b") as handle:
+        handle.write(text)
+        handle.truncate()
 
 
 def last_activity(session):
@@ -406,15 +443,30 @@ class LivePipeline:
         client sending something else is told so at once.
         """
         if not self.running:
-            raise PipelineError(self._failure_message())
+            raise self._failure()
         if self.bytes_in == 0:
             self._check_signature(data)
         try:
             self._process.stdin.write(data)
             await self._process.stdin.drain()
         except (BrokenPipeError, ConnectionResetError) as error:
-            raise PipelineError(self._failure_message()) from error
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._process.wait(), FFMPEG_EXIT_TIMEOUT)
+                await asyncio.gather(*self._tasks, return_exceptions=True)  # its last words
+            raise self._failure() from error
         self.bytes_in += len(data)
+
+    @property
+    def disk_full(self):
+        """True when ffmpeg stopped because the disk is full."""
+        return any(NO_SPACE in line for line in self._errors)
+
+    def _failure(self):
+        if self.disk_full:
+            return DiskFull(
+                _("The server's disk is full: the stream cannot be saved. The host has been told.")
+            )
+        return PipelineError(self._failure_message())
 
     def _check_signature(self, data):
         signature = INPUT_SIGNATURES.get(self.input_format)
@@ -440,7 +492,12 @@ class LivePipeline:
             process.kill()
             await process.wait()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._recording.close()
+        try:
+            self._recording.close()
+        except OSError as error:  # the last bytes could not be flushed (a full disk)
+            logger.warning("session %s: recording not closed cleanly: %s", self.session.pk, error)
+        if self.disk_full:
+            drop_unwritten_segments(hls_playlist_path(self.session))
         if process.returncode not in (0, None):
             logger.warning(
                 "session %s: ffmpeg exited with %s: %s",
@@ -704,7 +761,21 @@ class Broadcast:
             await sync_to_async(start_session_quietly)(self.session)
             self.started = True
         await self._check_still_live()
-        await self.pipeline.write(data)
+        try:
+            await self.pipeline.write(data)
+        except DiskFull:
+            await self._tell_disk_full()
+            raise
+
+    async def _tell_disk_full(self):
+        """The host's Go Live screen and dashboard say "disk full" now (a ``health`` message)."""
+        from .. import health
+
+        logger.error("session %s: the disk is full, the encoder is refused", self.session.pk)
+        try:
+            await sync_to_async(health.measure_and_publish)(self.session, disk_full=True)
+        except Exception:  # telling the host must not hide the refusal itself
+            logger.exception("session %s: disk full not announced", self.session.pk)
 
     async def _check_still_live(self):
         now = time.monotonic()

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from ..exceptions import PermissionDenied, WagtailLiveError
 from .base import (
     Broadcast,
+    DiskFull,
     IngestBackend,
     PipelineError,
     StreamEnded,
@@ -155,6 +156,7 @@ def _end_if_open(session):
 __all__ = [
     "BrowserBackend",
     "BrowserIngest",
+    "DiskFull",
     "InvalidMedia",
     "PipelineError",
     "StreamEnded",

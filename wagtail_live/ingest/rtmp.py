@@ -12,6 +12,7 @@ file or directory is created. Why not a library: ``docs/ingest-backends.md``.
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 import struct
@@ -22,7 +23,14 @@ from django.utils.translation import gettext as _
 
 from ..conf import live_settings
 from . import amf0, rtmp_publish_url
-from .base import Broadcast, IngestBackend, PipelineError, StreamEnded, StreamRefused
+from .base import (
+    Broadcast,
+    DiskFull,
+    IngestBackend,
+    PipelineError,
+    StreamEnded,
+    StreamRefused,
+)
 
 logger = logging.getLogger("wagtail_live.ingest.rtmp")
 
@@ -51,6 +59,8 @@ READ_INTERVAL = 0.1
 # encoder outpaces the rests (at 256 KiB per 100 ms, about 20 Mbit/s): then read without resting.
 READ_SIZE = 1024 * 1024
 BUSY_READ_SIZE = 256 * 1024
+# Seconds a refused publisher's connection stays open after the refusal, so it can read it.
+REFUSAL_LINGER = 1.0
 # Video messages to wait for the first audio message (to learn its codec) before starting ffmpeg.
 MAX_VIDEO_BEFORE_AUDIO = 30
 # Milliseconds of audio without any video after which a stream is audio-only (a radio show
@@ -339,6 +349,13 @@ class RTMPConnection:
         except StreamEnded as error:
             logger.info("rtmp %s: stream stopped: %s", self.peer, error)
             self.session_over = True  # ended in the admin: no grace period to wait for
+        except DiskFull as error:
+            logger.warning("rtmp %s: stream refused: %s", self.peer, error)
+            # A proper refusal the encoder shows ("Server error: ..."), not a broken pipe:
+            # encoders read the server's messages between writes, so give it a moment.
+            with contextlib.suppress(ConnectionError):
+                await self.status("error", "NetStream.Publish.Failed", str(error))
+                await asyncio.sleep(REFUSAL_LINGER)
         except PipelineError as error:
             logger.info("rtmp %s: stream stopped: %s", self.peer, error)
         finally:
