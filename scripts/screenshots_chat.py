@@ -75,8 +75,10 @@ def main():
                 page.goto(f"{site.url}/admin/live/{data['pk']}/dashboard/")
                 page.wait_for_selector("[data-live-realtime][data-connection=open]")
                 talking = chat_from_viewers(site, data["pk"])
+                # Generous: each viewer's login runs a Django process first (slow on a busy machine).
                 page.wait_for_function(
-                    "document.querySelectorAll('[data-live-messages] li').length >= 4"
+                    "document.querySelectorAll('[data-live-messages] li').length >= 4",
+                    timeout=180000,
                 )
                 page.wait_for_timeout(1500)
                 page.screenshot(path=OUT / "chat-dashboard.png", full_page=True)
