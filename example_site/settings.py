@@ -84,6 +84,10 @@ TEMPLATES = [
     }
 ]
 
+# daphne, the Huey workers, the RTMP listener and nginx's callbacks all write to this one file
+# (docs/installation.md, "SQLite"): WAL lets readers carry on while one process writes;
+# IMMEDIATE transactions take the write lock when they begin, so a busy database makes them
+# wait (up to ``timeout`` seconds) instead of failing at once with "database is locked".
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
