@@ -380,3 +380,37 @@ class TestViewerChartLabels:
         assert re.fullmatch(r"\d\d:\d\d:\d\d( [AP]M)?", labels[3 * minute][0])  # seconds
         assert re.fullmatch(r"\d\d:\d\d( [AP]M)?", labels[3 * hour][0])  # hours and minutes
         assert re.search(r"Nov", labels[30 * hour][0])  # a day and more: the date
+
+
+class TestGoLiveWhileAnEncoderFeedsIt:
+    """A live session's Go Live screen previews the stream and names its encoder, not the camera."""
+
+    def test_live_session_shows_preview_and_encoder(self, client, host, session):
+        from wagtail_live.ingest.encoders import note_encoder
+
+        client.force_login(host)
+        session.start()
+        note_encoder(session, "nginx")
+        html = client.get(go_live_url(session)).content.decode()
+        assert "data-camera-preview" not in html and "golive.js" not in html
+        assert f'data-playback-url="{session.playback_url}"' in html
+        assert re.search(r'data-live-encoder="nginx">.*?through nginx-rtmp', html, re.S)
+
+    def test_latest_encoder_wins_and_unknown_notes_are_ignored(self, client, host, session):
+        from wagtail_live.ingest.encoders import current_encoder, note_encoder
+
+        session.start()
+        assert current_encoder(session) is None
+        note_encoder(session, "browser")
+        note_encoder(session, "rtmp")
+        assert current_encoder(session) == "rtmp"
+        note_encoder(session, "something else")
+        assert current_encoder(session) is None
+        client.force_login(host)
+        html = client.get(go_live_url(session)).content.decode()
+        assert 'data-live-encoder=""' in html and "did not say which" in html
+
+    def test_before_going_live_the_camera_is_offered(self, client, host, session):
+        client.force_login(host)
+        html = client.get(go_live_url(session)).content.decode()
+        assert "data-camera-preview" in html and "data-live-encoder" not in html
