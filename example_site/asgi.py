@@ -13,12 +13,17 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 django_asgi_app = get_asgi_application()
 
 import wagtail_live.routing  # noqa: E402
+from wagtail_live.delivery import HLSVerifier  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(wagtail_live.routing.websocket_urlpatterns))
-        ),
-    }
+# HLSVerifier answers signed playback URLs (live HLS, private recordings) before Django's
+# request stack; everything else passes through (docs/delivery.md).
+application = HLSVerifier(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(
+                AuthMiddlewareStack(URLRouter(wagtail_live.routing.websocket_urlpatterns))
+            ),
+        }
+    )
 )

@@ -1,5 +1,6 @@
 """Playback: who gets the HLS files, the player's status JSON, and the .ics invite."""
 
+import re
 from datetime import UTC
 
 import pytest
@@ -9,6 +10,7 @@ from icalendar import Calendar
 from wagtail import hooks
 
 from tests.utils import make_session
+from wagtail_live import grants
 from wagtail_live.models import LiveSession
 
 PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg-abc-00001.ts\n"
@@ -146,9 +148,12 @@ def test_a_hook_returning_none_leaves_the_default(client, private_session):
 # -- playback_url ---------------------------------------------------------------------
 
 
-def test_playback_url_is_the_checked_view_by_default(public_session, private_session):
-    assert public_session.playback_url == f"/live/sessions/{public_session.pk}/hls/index.m3u8"
-    assert private_session.playback_url == f"/live/sessions/{private_session.pk}/hls/index.m3u8"
+def test_playback_url_is_a_granted_delivery_url_by_default(public_session, private_session):
+    # One scheme for public and private sessions: /live/delivery/<id>/<expires>-<signature>/…
+    for session in (public_session, private_session):
+        match = re.fullmatch(r"/live/delivery/(\d+)/([^/]+)/hls/index\.m3u8", session.playback_url)
+        assert match and match[1] == str(session.pk), session.playback_url
+        assert grants.verify(match[1], match[2]) is not None
 
 
 @override_settings(WAGTAIL_LIVE={"PLAYBACK_FROM_MEDIA_URL": True})
@@ -157,7 +162,7 @@ def test_public_sessions_may_play_from_media_url(public_session, private_session
         f"/media/uploads/live/{public_session.pk}/hls/index.m3u8"
     )
     # Private sessions never bypass the check.
-    assert private_session.playback_url.startswith("/live/sessions/")
+    assert private_session.playback_url.startswith(f"/live/delivery/{private_session.pk}/")
 
 
 # -- status JSON ------------------------------------------------------------------------

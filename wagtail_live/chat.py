@@ -177,24 +177,27 @@ def clean_guest_name(name):
 
 def check_can_join(session, user):
     """Raise ``ChatError`` unless ``user`` may open the session's live socket (watch and chat)."""
-    if not permissions.can_watch(session, user):
-        raise ChatError("login_required", _("Log in to watch this live."))
+    # The ban first: can_watch refuses banned users too, and they should hear why.
     if user is not None and user.is_authenticated and is_banned(user):
         raise ChatError("banned", _("You have been banned from live chat."))
+    if not permissions.can_watch(session, user):
+        raise ChatError("login_required", _("Log in to watch this live."))
 
 
 def check_can_send(session, user):
     """Raise ``ChatError`` unless ``user`` may post in ``session`` right now."""
     if session.has_ended:
         raise ChatError("session_ended", _("This live has ended; the chat is closed."))
+    authenticated = user is not None and user.is_authenticated
+    if authenticated:
+        # Before can_watch, which refuses banned users too: they should hear "banned".
+        _check_restrictions(session, user)
     if not permissions.can_watch(session, user):
         raise ChatError("forbidden", _("You cannot take part in this live."))
-    authenticated = user is not None and user.is_authenticated
     if not authenticated:
         if not live_settings.CHAT_ANONYMOUS:
             raise ChatError("login_required", _("Log in to chat."))
         return
-    _check_restrictions(session, user)
     if permissions.can_moderate_session(session, user):
         return  # hosts and moderators are not slowed down by their own tools
     _check_pace(session, user)

@@ -57,6 +57,23 @@ DEFAULTS = {
     # nginx internal location mapped to MEDIA_ROOT/MEDIA_SUBDIR; set it to answer private
     # playback with X-Accel-Redirect instead of streaming the file from Django.
     "ACCEL_REDIRECT_PREFIX": None,
+    # --- delivery (issue 13; see docs/delivery.md) ---
+    # Where signed playback URLs point: None is the app's own "delivery/" route (e.g.
+    # /live/delivery/), answered by the embedded verifier in asgi.py; or nginx's or a CDN's URL.
+    "DELIVERY_URL": None,
+    # Seconds a playback grant lives past the end of its window (viewers renew before).
+    "GRANT_SECONDS": 120,
+    # Everyone whom can_watch allows within one window shares a grant (one cached copy).
+    "GRANT_WINDOW_SECONDS": 60,
+    # Seconds a recording's signed URL lives (a viewer seeks through it for that long).
+    "RECORDING_GRANT_SECONDS": 4 * 3600,
+    # "hmac-sha256", "nginx-md5" (live_nginx_config --http) or a dotted path to
+    # a function (message, key) -> signature, for a CDN's own token scheme.
+    "GRANT_SIGNER": "hmac-sha256",
+    # The signing key; None derives one from SECRET_KEY.
+    "GRANT_KEY": None,
+    # Bytes of playlists and segments the embedded verifier keeps in memory.
+    "DELIVERY_CACHE_BYTES": 64 * 1024 * 1024,
     # --- realtime (issue 5; see docs/settings.md "Chat, likes and presence") ---
     # Let visitors who are not logged in chat under a display name.
     "CHAT_ANONYMOUS": False,

@@ -39,8 +39,11 @@ def can_watch(session, user):
     description and its JSON-LD. A ``can_watch_live_session`` hook may decide
     (e.g. paying members only); otherwise public sessions are for everyone and
     private ones for logged-in users (``LiveSession.can_view``, the privacy rule
-    alone). ``user`` may be None or anonymous.
+    alone). ``user`` may be None or anonymous. A user banned site-wide may not
+    watch either: their playback grant is not renewed (docs/delivery.md).
     """
+    if _is_active_user(user) and is_banned(user):
+        return False
     for fn in hooks.get_hooks(CAN_WATCH_HOOK):
         verdict = fn(session, user)
         if verdict is not None:

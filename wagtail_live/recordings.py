@@ -21,6 +21,7 @@ import errno
 import glob
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -46,7 +47,7 @@ from .ffmpeg import ffmpeg_binary
 from .media_input import UnsupportedMedia, ffmpeg_input, open_media, sniff_file
 from .models import Recording
 from .models.recordings import recording_page_model
-from .storage import is_private, private_storage, result_storage
+from .storage import is_private, private_storage, result_storage, working_storage
 from .transient import retry_transient
 
 logger = logging.getLogger(__name__)
@@ -959,9 +960,10 @@ def recording_ready_event(recording):
 def recording_media_url(recording):
     """Where visitors fetch the recorded file.
 
-    Public sessions: the storage's own URL (a CDN's, on S3). Private sessions:
-    the permission-checked view, so the page never hands out a URL that works
-    for people who may not watch.
+    Public sessions: the storage's own URL (a CDN's, on S3). Private sessions: a
+    URL signed with a playback grant when the file is in ``PRIVATE_ROOT`` (served by
+    the verifier, docs/delivery.md), else the permission-checked view. Callers show it
+    only to users ``can_watch`` allows.
     """
     from django.urls import reverse
 
@@ -969,7 +971,30 @@ def recording_media_url(recording):
         return ""
     if recording.session.privacy == recording.session.Privacy.PUBLIC:
         return recording.media.url
-    return reverse("wagtail_live:recording_media", args=[recording.pk])
+    return granted_recording_url(recording) or reverse(
+        "wagtail_live:recording_media", args=[recording.pk]
+    )
+
+
+GRANTED_RECORDING_NAME = re.compile(r"recording-[0-9]{1,12}(?:-web)?\.(?:mp4|m4v|m4a)")
+
+
+def granted_recording_url(recording):
+    """The grant-signed delivery URL of a recording's file in ``PRIVATE_ROOT``, or "".
+
+    Only for a file the verifiers can reach: in the working storage, in its own
+    session's folder, under one of the names the recordings task writes.
+    """
+    from .grants import grant_url
+
+    name = recording.media.file.name
+    base = os.path.basename(name)
+    session = recording.session
+    if recording_storage_for(recording) is not working_storage():
+        return ""
+    if name != session.media_path(base) or not GRANTED_RECORDING_NAME.fullmatch(base):
+        return ""
+    return grant_url(session, base, seconds=live_settings.RECORDING_GRANT_SECONDS)
 
 
 #: The only types a recording's file is served with; anything else goes out as a download.

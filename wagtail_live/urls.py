@@ -8,6 +8,10 @@ app_name = "wagtail_live"
 
 urlpatterns = [
     path("sessions/<int:pk>/hls/<path:name>", playback.hls, name="hls"),
+    # Signed playback grants (issue 13): the embedded verifier in asgi.py answers these
+    # before Django; without it this view does the same checks (slower).
+    path("delivery/", playback.delivery_root, name="delivery_root"),
+    path("delivery/<path:rest>", playback.delivery, name="delivery"),
     path("sessions/<int:pk>/status.json", playback.session_status, name="session_status"),
     path("sessions/<int:pk>/calendar.ics", playback.session_calendar_file, name="session_calendar"),
     # Audience (issue 7): *Remind me* and the e-mails' one-click unsubscribe link.

@@ -420,18 +420,20 @@ class LiveSession(index.Indexed, models.Model):
 
     @property
     def playback_url(self):
-        """URL of the live HLS playlist (issue 4; see docs/going-live.md "Playback").
+        """URL of the live HLS playlist, signed with a fresh playback grant (docs/delivery.md).
 
-        The permission-checked ``wagtail_live:hls`` view by default; public
-        sessions come from ``MEDIA_URL`` when ``PLAYBACK_FROM_MEDIA_URL`` is on.
-        Show it only to users ``wagtail_live.playback.can_watch`` allows.
+        The grant is shared by every viewer in its window, so this is the same URL for
+        all of them; public sessions come from ``MEDIA_URL`` when
+        ``PLAYBACK_FROM_MEDIA_URL`` is on. Show it only to users
+        ``wagtail_live.permissions.can_watch`` allows.
         """
         from django.core.files.storage import default_storage
-        from django.urls import reverse
+
+        from ..grants import grant_url
 
         if live_settings.PLAYBACK_FROM_MEDIA_URL and self.privacy == self.Privacy.PUBLIC:
             return default_storage.url(self.media_path("hls", "index.m3u8"))
-        return reverse("wagtail_live:hls", args=[self.pk, "index.m3u8"])
+        return grant_url(self, "hls/index.m3u8")
 
     @property
     def is_live(self):

@@ -6,7 +6,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from .. import playback
+from .. import delivery as delivery_service
+from .. import grants, playback
 from ..calendar import player_page_url, session_calendar
 from ..conf import live_settings
 from ..models import LiveSession
@@ -76,7 +77,44 @@ def status_payload(session):
         "started_at": iso(session.started_at),
         "ended_at": iso(session.ended_at),
         "playback_url": playback.playback_url(session) if session.is_live else None,
+        # The signed grant behind playback_url: the player renews it before "expires".
+        "grant": grants.grant_payload(session) if session.is_live else None,
     }
+
+
+def _delivery_refused(status=403):
+    response = HttpResponse(b"Forbidden.", status=status, content_type="text/plain; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def delivery_root(request):
+    """The delivery prefix itself: nothing is served here."""
+    return _delivery_refused()
+
+
+@require_GET
+def delivery(request, rest):
+    """A granted file when the embedded verifier is not in asgi.py (slower: Django's stack).
+
+    The same grant check and the same files as ``wagtail_live.delivery.HLSVerifier``,
+    which docs/installation.md puts in front of Django; kept so a site that has not
+    added that line yet still plays.
+    """
+    prefix = request.path[: len(request.path) - len(rest)]
+    parts = delivery_service.parse_path(request.path.encode("utf-8", "replace"), prefix)
+    if parts is None or grants.verify(parts[0], parts[1]) is None:
+        return _delivery_refused()
+    session_id, _token, name = parts
+    path = delivery_service.file_path(session_id, name)
+    if path is None:
+        raise Http404(_("No such file."))
+    response = FileResponse(path.open("rb"), content_type=delivery_service.content_type(name))
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = delivery_service.cache_control(name)
+    return response
 
 
 @require_GET

@@ -1,0 +1,377 @@
+"""Signed playback grants (wagtail_live.grants) and the embedded verifier, called in process.
+
+The same verifier under a real daphne is tests/test_delivery.py; under nginx,
+tests/test_delivery_nginx.py.
+"""
+
+import asyncio
+import time
+
+import pytest
+from django.test import override_settings
+from django.urls import reverse
+
+from tests.utils import make_session
+from wagtail_live import chat, grants
+from wagtail_live.delivery import HLSVerifier, parse_range
+from wagtail_live.models import LiveSession
+
+PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg-abc-00001.ts\n"
+SEGMENT = b"\x47" + b"\x02" * 187
+
+
+@pytest.fixture(autouse=True)
+def roots(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.WAGTAIL_LIVE = {"PRIVATE_ROOT": str(tmp_path / "private")}
+    return tmp_path
+
+
+def with_files(session):
+    hls = session.media_dir / "hls"
+    hls.mkdir(parents=True, exist_ok=True)
+    (hls / "index.m3u8").write_text(PLAYLIST)
+    (hls / "seg-abc-00001.ts").write_bytes(SEGMENT)
+    (session.media_dir / "recording.mpegts").write_bytes(b"source")
+    (session.media_dir / "recording-7.mp4").write_bytes(bytes(range(256)) * 40)
+    return session
+
+
+@pytest.fixture
+def private_session(host):
+    return with_files(make_session(owner=host, privacy=LiveSession.Privacy.PRIVATE))
+
+
+@pytest.fixture
+def other_session(host):
+    return with_files(make_session("Other", owner=host, privacy=LiveSession.Privacy.PRIVATE))
+
+
+# -- the grant itself --------------------------------------------------------------------
+
+
+def test_a_fresh_grant_verifies_and_is_shared_within_its_window():
+    now = 1_800_000_010
+    grant = grants.issue(5, now=now)
+    assert grants.verify("5", grant.token, now=now) == grant
+    # Everyone in the same window gets the same grant: one URL, one cached copy.
+    assert grants.issue(5, now=now + 30) == grant
+    assert grants.issue(5, now=now + 60) != grant
+    assert grant.expires - now > 120
+
+
+def test_an_expired_grant_is_refused():
+    grant = grants.issue(5, now=1_800_000_000)
+    assert grants.verify("5", grant.token, now=grant.expires) is None
+    assert grants.verify("5", grant.token, now=grant.expires - 1) is not None
+
+
+def test_a_grant_is_for_one_session_only():
+    grant = grants.issue(5, now=time.time())
+    assert grants.verify("6", grant.token) is None
+    assert grants.verify("50", grant.token) is None
+
+
+def test_forged_grants_are_refused():
+    grant = grants.issue(5)
+    flipped = grant.signature[:-1] + ("A" if grant.signature[-1] != "A" else "B")
+    later = grant.expires + 3600
+    for token in (
+        f"{grant.expires}-{flipped}",
+        f"{later}-{grant.signature}",  # a longer life with the old signature
+        f"{grant.expires}-{grants.hmac_sha256_signer(f'{grant.expires}/5', 'guessed-key')}",
+        f"{grant.expires}-{grants.nginx_md5_signer(f'{grant.expires}/5', grants.grant_key())}",
+    ):
+        assert grants.verify("5", token) is None, token
+
+
+@override_settings(SECRET_KEY="another-secret-key-another-secret-key-another-secret-key")
+def test_a_grant_from_another_secret_key_is_refused():
+    assert grants.verify("5", "1999999999-" + "A" * 43) is None
+
+
+@pytest.mark.parametrize(
+    "session_id, token",
+    [
+        ("5", ""),
+        ("5", "-"),
+        ("5", "123"),
+        ("5", "123-"),
+        ("5", "abc-" + "A" * 43),
+        ("5", "1" * 13 + "-" + "A" * 43),  # huge expiry
+        ("5", "1999999999-" + "A" * 10),  # truncated signature
+        ("5", "1999999999-" + "A" * 5000),  # huge signature
+        ("5", "1999999999-" + "A" * 42 + "="),
+        ("5", "1999999999-" + "é" * 43),
+        ("0", "1999999999-" + "A" * 43),
+        ("05", "1999999999-" + "A" * 43),
+        ("-5", "1999999999-" + "A" * 43),
+        ("9" * 5000, "1999999999-" + "A" * 43),
+        (None, None),
+        (5, b"1999999999-AAAA"),
+    ],
+)
+def test_garbage_is_refused_without_an_error(session_id, token):
+    assert grants.parse(session_id, token) is None or grants.verify(session_id, token) is None
+    assert grants.verify(session_id, token) is None
+
+
+def test_a_far_future_grant_is_refused_even_if_signed():
+    expires = int(time.time()) + grants.MAX_GRANT_SECONDS + 100
+    token = f"{expires}-{grants.sign(5, expires)}"
+    assert grants.verify("5", token) is None
+
+
+@override_settings(WAGTAIL_LIVE={"GRANT_SIGNER": "nginx-md5", "GRANT_KEY": "k3y"})
+def test_the_nginx_signer_is_what_secure_link_md5_computes():
+    import base64
+    import hashlib
+
+    grant = grants.issue(5, now=1_800_000_000)
+    expected = hashlib.md5(f"{grant.expires}/5 k3y".encode()).digest()  # noqa: S324
+    assert base64.urlsafe_b64decode(grant.signature + "==") == expected
+    assert grants.verify("5", grant.token, now=1_800_000_000) is not None
+
+
+# -- who gets one: can_watch decides, at every renewal ------------------------------------
+
+
+def status(client, session):
+    return client.get(reverse("wagtail_live:session_status", args=[session.pk]))
+
+
+@pytest.mark.django_db
+def test_status_json_carries_the_grant_of_the_playback_url(client, private_session, editor):
+    private_session.start()
+    client.force_login(editor)
+    data = status(client, private_session).json()
+    grant = data["grant"]
+    assert data["playback_url"] == grant["playlist_url"]
+    assert grant["playlist_url"].startswith(f"/live/delivery/{private_session.pk}/")
+    token = f"{grant['expires']}-{grant['signature']}"
+    assert grants.verify(str(private_session.pk), token) is not None
+    assert grant["expires"] - time.time() > 60
+
+
+@pytest.mark.django_db
+def test_no_grant_for_anonymous_visitors_of_a_private_session(client, private_session):
+    private_session.start()
+    response = status(client, private_session)
+    assert response.status_code == 403
+    assert b"signature" not in response.content and b"delivery" not in response.content
+
+
+@pytest.mark.django_db
+def test_a_banned_viewer_gets_no_renewal(client, private_session, editor, superuser):
+    private_session.start()
+    client.force_login(editor)
+    assert status(client, private_session).json()["grant"]
+    chat.ban(superuser, editor.pk, "spam", session=private_session)
+    response = status(client, private_session)
+    assert response.status_code == 403
+    assert b"signature" not in response.content
+    # … nor on a public session.
+    public = make_session("Public", owner=private_session.owner)
+    public.start()
+    assert status(client, public).status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_privacy_change_stops_renewal_for_anonymous_viewers(client, host):
+    session = make_session(owner=host)
+    session.start()
+    assert status(client, session).json()["grant"]
+    session.privacy = LiveSession.Privacy.PRIVATE
+    session.save()
+    assert status(client, session).status_code == 403
+
+
+@pytest.mark.django_db
+def test_an_ended_session_gets_no_live_grant(client, host):
+    session = make_session(owner=host)
+    session.start()
+    session.end()
+    data = status(client, session).json()
+    assert data["grant"] is None and data["playback_url"] is None
+
+
+# -- the embedded verifier, in process ---------------------------------------------------
+
+
+def call(app, path, method="GET", headers=(), raw_path=None):
+    """(status, headers dict, body) of one request through the ASGI ``app``."""
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": raw_path if raw_path is not None else path.encode(),
+        "query_string": b"",
+        "headers": [(k.encode(), v.encode()) for k, v in headers],
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    body = b"".join(m.get("body", b"") for m in sent[1:])
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}, body
+
+
+async def inner_app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 299, "headers": []})
+    await send({"type": "http.response.body", "body": b"django"})
+
+
+@pytest.fixture
+def verifier():
+    return HLSVerifier(inner_app)
+
+
+@pytest.mark.django_db
+def test_a_valid_grant_gets_the_playlist_and_segment(verifier, private_session):
+    url = private_session.playback_url
+    code, headers, body = call(verifier, url)
+    assert (code, body.decode()) == (200, PLAYLIST)
+    assert headers["content-type"] == "application/vnd.apple.mpegurl"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "public, max-age=1"
+    code, headers, body = call(verifier, url.replace("index.m3u8", "seg-abc-00001.ts"))
+    assert (code, body) == (200, SEGMENT)
+    assert headers["content-type"] == "video/mp2t"
+    assert "immutable" in headers["cache-control"]
+    code, headers, body = call(verifier, url, method="HEAD")
+    assert (code, body, headers["content-length"]) == (200, b"", str(len(PLAYLIST)))
+
+
+@pytest.mark.django_db
+def test_everything_else_passes_through(verifier):
+    assert call(verifier, "/live/sessions/1/status.json")[0] == 299
+    assert call(verifier, "/")[2] == b"django"
+
+
+@pytest.mark.django_db
+def test_bad_grants_are_403(verifier, private_session, other_session):
+    url = private_session.playback_url
+    session_id, token = url.split("/")[3:5]
+    expires, signature = token.split("-", 1)
+    base = f"/live/delivery/{session_id}"
+    other = other_session.playback_url.split("/")[4]
+    for path in (
+        f"{base}/{int(expires) + 60}-{signature}/hls/index.m3u8",  # longer life
+        f"{base}/{expires}-{signature[:-2]}xx/hls/index.m3u8",  # forged
+        f"{base}/{expires}-{signature[:20]}/hls/index.m3u8",  # truncated
+        f"{base}/{other}/hls/index.m3u8",  # another session's grant
+        f"{base}/hls/index.m3u8",  # missing
+        f"{base}//hls/index.m3u8",
+        f"{base}/{expires}-/hls/index.m3u8",
+        f"{base}/{expires}-{signature * 40}/hls/index.m3u8",  # huge
+        f"{base}/{token}/" + "a" * 5000 + ".ts",
+        "/live/delivery/",
+        "/live/delivery/x",
+    ):
+        code, _headers, body = call(verifier, path)
+        assert code == 403, path
+        assert b"EXTM3U" not in body
+
+
+@pytest.mark.django_db
+def test_an_expired_grant_is_403(verifier, private_session):
+    grant = grants.issue(private_session, now=time.time() - 3600)
+    path = f"/live/delivery/{private_session.pk}/{grant.token}/hls/index.m3u8"
+    assert call(verifier, path)[0] == 403
+
+
+@pytest.mark.django_db
+def test_other_spellings_of_a_granted_path_are_403(verifier, private_session):
+    url = private_session.playback_url
+    base = url.removesuffix("hls/index.m3u8")
+    token_part = base.rstrip("/").rsplit("/", 1)[1]
+    for raw in (
+        base + "hls/./index.m3u8",
+        base + "hls/../hls/index.m3u8",
+        base + "hls//index.m3u8",
+        base + "hls%2Findex.m3u8",
+        base + "hls/index%2Em3u8",
+        base + "hls\\index.m3u8",
+        base + "./hls/index.m3u8",
+        base + "recording.mpegts",  # the source is never delivered
+        base + "../" + token_part + "/hls/index.m3u8",
+        url.replace("/live/delivery/", "/live/delivery//"),
+        url.replace("/live/delivery/", "/live/%64elivery/"),
+        url + "/",
+        url + "%00",
+    ):
+        decoded = raw.replace("%2F", "/").replace("%2E", ".").replace("%64", "d")
+        code, _headers, body = call(verifier, decoded, raw_path=raw.encode())
+        assert code in (403, 299), raw  # 299: left to Django, which has no such route
+        assert b"EXTM3U" not in body, raw
+
+
+@pytest.mark.django_db
+def test_a_missing_file_under_a_valid_grant_is_404(verifier, private_session):
+    url = private_session.playback_url.replace("index.m3u8", "seg-abc-00009.ts")
+    assert call(verifier, url)[0] == 404
+
+
+@pytest.mark.django_db
+def test_other_methods_are_405(verifier, private_session):
+    assert call(verifier, private_session.playback_url, method="POST")[0] == 405
+
+
+@pytest.mark.django_db
+def test_recordings_of_private_sessions_through_the_same_grant(verifier, private_session):
+    base = private_session.playback_url.removesuffix("hls/index.m3u8")
+    whole = bytes(range(256)) * 40
+    code, headers, body = call(verifier, base + "recording-7.mp4")
+    assert (code, body) == (200, whole)
+    assert headers["content-type"] == "video/mp4"
+    assert headers["accept-ranges"] == "bytes"
+    code, headers, body = call(
+        verifier, base + "recording-7.mp4", headers=[("range", "bytes=10-19")]
+    )
+    assert (code, body) == (206, whole[10:20])
+    assert headers["content-range"] == f"bytes 10-19/{len(whole)}"
+    code, headers, body = call(verifier, base + "recording-7.mp4", headers=[("range", "bytes=-5")])
+    assert (code, body) == (206, whole[-5:])
+    code, headers, _ = call(verifier, base + "recording-7.mp4", headers=[("range", "bytes=99999-")])
+    assert code == 416 and headers["content-range"] == f"bytes */{len(whole)}"
+
+
+def test_parse_range_bounds():
+    assert parse_range("bytes=0-", 10) == (0, 9)
+    assert parse_range("bytes=5-100", 10) == (5, 9)
+    assert parse_range("bytes=-3", 10) == (7, 9)
+    assert parse_range("bytes=0-1,3-4", 10) is None
+    assert parse_range("bytes=a-b", 10) is None
+    assert parse_range("items=0-1", 10) is None
+    assert parse_range("bytes=" + "9" * 200, 10) is None
+    assert parse_range("bytes=9-3", 10) == "unsatisfiable"
+    assert parse_range("bytes=-0", 10) == "unsatisfiable"
+
+
+@pytest.mark.django_db
+def test_the_cache_is_bounded(private_session):
+    verifier = HLSVerifier(inner_app, cache_bytes=300)
+    base = private_session.playback_url.removesuffix("index.m3u8")
+    for index in range(10):
+        (private_session.media_dir / "hls" / f"seg-abc-1{index}.ts").write_bytes(b"\x47" * 188)
+        assert call(verifier, f"{base}seg-abc-1{index}.ts")[0] == 200
+        assert verifier.cache.size <= 300
+
+
+@pytest.mark.django_db
+def test_without_the_verifier_django_answers_the_same_urls(client, private_session):
+    url = private_session.playback_url
+    response = client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content).decode() == PLAYLIST
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert client.get(url.replace(str(private_session.pk) + "/", "999/", 1)).status_code == 403
+    grant = grants.issue(private_session, now=time.time() - 3600)
+    expired = f"/live/delivery/{private_session.pk}/{grant.token}/hls/index.m3u8"
+    assert client.get(expired).status_code == 403

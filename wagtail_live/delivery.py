@@ -1,0 +1,302 @@
+"""The embedded verifier: checks a playback grant and serves the file, in front of Django.
+
+One line in ``asgi.py`` puts it there (docs/installation.md)::
+
+    application = HLSVerifier(ProtocolTypeRouter({...}))
+
+Requests under the delivery prefix (``wagtail_live.grants.delivery_prefix()``, by default
+``/live/delivery/``) never reach Django's request stack: the verifier parses the path with
+one strict pattern, checks the grant (``wagtail_live.grants``), and sends the file from
+``PRIVATE_ROOT`` with a bounded in-memory cache for playlists and segments. Everything
+else goes to the wrapped application untouched.
+
+Answers: 403 for every malformed, forged, expired or foreign grant and every other
+spelling of a path (``..``, ``//``, percent-encoding, backslashes: the raw path must be
+the one canonical spelling); 404 for a valid grant and a file that is not there; 405
+for methods other than GET and HEAD; 206/416 for ranges of recordings.
+"""
+
+import asyncio
+import os
+import re
+import time
+from collections import OrderedDict
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from . import grants
+from .conf import live_settings
+from .playback import CONTENT_TYPES
+from .storage import private_root
+
+# The one spelling of a delivered file, after the prefix: the session, the grant,
+# then an HLS file of its live stream or one of its finished recordings' files.
+DELIVERY_PATH = re.compile(
+    r"(?P<session>[1-9][0-9]{0,11})/(?P<token>[0-9]{1,12}-[A-Za-z0-9_-]{16,88})/"
+    r"(?P<name>hls/[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(?:\.[A-Za-z0-9_-]{1,32}){0,2}"
+    r"\.(?:m3u8|ts|m4s|mp4)"
+    r"|recording-[0-9]{1,12}(?:-web)?\.(?:mp4|m4v|m4a)|recording-[0-9]{1,12}-poster\.jpg)"
+)
+MAX_PATH_BYTES = 512
+
+TYPES = {**CONTENT_TYPES, "m4v": "video/mp4", "m4a": "audio/mp4", "jpg": "image/jpeg"}
+
+PLAYLIST_CACHE_CONTROL = "public, max-age=1"
+SEGMENT_CACHE_CONTROL = "public, max-age=31536000, immutable"
+RECORDING_CACHE_CONTROL = "public, max-age=3600"
+# The playlist is rewritten every segment: keep a copy this long (seconds) at most.
+PLAYLIST_CACHE_SECONDS = 0.5
+# Segments never change once listed; a copy expires so an ended session's files go.
+SEGMENT_CACHE_SECONDS = 60
+# Files larger than this are streamed, never cached (recordings).
+MAX_CACHED_FILE = 8 * 1024 * 1024
+CHUNK = 256 * 1024
+
+
+def parse_path(raw_path, prefix):
+    """``(session id, token, name)`` from a raw request path, or None for any other spelling.
+
+    ``raw_path`` is the bytes the client sent (ASGI ``raw_path``), before any decoding:
+    percent signs, backslashes, doubled slashes and dot segments simply do not match.
+    """
+    if not isinstance(raw_path, bytes) or len(raw_path) > MAX_PATH_BYTES:
+        return None
+    try:
+        path = raw_path.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if not path.startswith(prefix):
+        return None
+    match = DELIVERY_PATH.fullmatch(path[len(prefix) :])
+    if match is None or ".." in match["name"]:
+        return None
+    return match["session"], match["token"], match["name"]
+
+
+def file_path(session_id, name):
+    """The file ``name`` of session ``session_id`` under ``PRIVATE_ROOT``, or None if missing.
+
+    ``name`` matched ``DELIVERY_PATH``; even so the resolved path must stay inside the
+    session's folder (no symlink leads out).
+    """
+    folder = (private_root() / live_settings.MEDIA_SUBDIR.strip("/") / str(session_id)).resolve()
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder) or not path.is_file():
+        return None
+    return path
+
+
+def content_type(name):
+    """The MIME type of a delivered file: from our short list, never guessed."""
+    return TYPES.get(name.rsplit(".", 1)[-1], "application/octet-stream")
+
+
+def cache_control(name):
+    """Playlist: a second; segments: immutable; recordings: an hour."""
+    if name.endswith(".m3u8"):
+        return PLAYLIST_CACHE_CONTROL
+    if name.startswith("hls/"):
+        return SEGMENT_CACHE_CONTROL
+    return RECORDING_CACHE_CONTROL
+
+
+def parse_range(header, size):
+    """``(start, end)`` (inclusive) of a single ``bytes=`` range (RFC 9110 §14.1.2), or
+    None to send the whole file, or ``"unsatisfiable"``.
+
+    Several ranges, or a header we do not understand, get the whole file (allowed:
+    a server may ignore Range).
+    """
+    if not header or len(header) > 100 or not header.startswith("bytes=") or "," in header:
+        return None
+    first, sep, last = header[6:].strip().partition("-")
+    if not sep or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+        return None
+    if first == "":
+        if last == "" or int(last) == 0:
+            return "unsatisfiable"
+        return max(0, size - int(last)), size - 1
+    start = int(first)
+    end = size - 1 if last == "" else min(int(last), size - 1)
+    if start >= size or end < start:
+        return "unsatisfiable"
+    return start, end
+
+
+class FileCache:
+    """Playlists and segments in memory: at most ``max_bytes`` in all, least recently used out."""
+
+    def __init__(self, max_bytes):
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.entries = OrderedDict()  # path -> (deadline, bytes)
+
+    def get(self, path, now):
+        entry = self.entries.get(path)
+        if entry is None or entry[0] < now:
+            return None
+        self.entries.move_to_end(path)
+        return entry[1]
+
+    def put(self, path, body, lifetime, now):
+        if len(body) > self.max_bytes:
+            return
+        old = self.entries.pop(path, None)
+        if old is not None:
+            self.size -= len(old[1])
+        self.entries[path] = (now + lifetime, body)
+        self.size += len(body)
+        while self.size > self.max_bytes:
+            _, (_, dropped) = self.entries.popitem(last=False)
+            self.size -= len(dropped)
+
+
+def _read(path):
+    with open(path, "rb") as handle:
+        return handle.read(MAX_CACHED_FILE + 1)
+
+
+def _read_part(path, start, length):
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        return handle.read(length)
+
+
+class HLSVerifier:
+    """ASGI middleware: serves granted files under the delivery prefix, passes the rest to ``app``.
+
+    ``prefix`` defaults to the path of ``grants.delivery_prefix()``, looked up on the
+    first request (Django's URLs are ready by then).
+    """
+
+    def __init__(self, app, prefix=None, cache_bytes=None):
+        self.app = app
+        self._prefix = prefix
+        self._cache_bytes = cache_bytes
+        self._cache = None
+
+    @property
+    def prefix(self):
+        if self._prefix is None:
+            return urlsplit(grants.delivery_prefix()).path
+        return self._prefix
+
+    @property
+    def cache(self):
+        if self._cache is None:
+            size = self._cache_bytes
+            if size is None:
+                size = live_settings.DELIVERY_CACHE_BYTES
+            self._cache = FileCache(int(size))
+        return self._cache
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        prefix = self.prefix
+        raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "replace")
+        # Every spelling that decodes into the prefix is ours (and refused unless canonical).
+        if not (scope["path"].startswith(prefix) or raw_path.startswith(prefix.encode())):
+            return await self.app(scope, receive, send)
+        status, headers, body = await self.respond(scope, raw_path, prefix)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        if isinstance(body, bytes):
+            await send({"type": "http.response.body", "body": body})
+        else:
+            await body(send)
+
+    async def respond(self, scope, raw_path, prefix):
+        """``(status, headers, body)``; ``body`` is bytes or an async ``send`` writer."""
+        method = scope.get("method", "GET")
+        if method not in ("GET", "HEAD"):
+            return _plain(405, b"Method not allowed.", [(b"allow", b"GET, HEAD")])
+        parts = parse_path(raw_path, prefix)
+        if parts is None or grants.verify(parts[0], parts[1]) is None:
+            return _plain(403, b"Forbidden.")
+        session_id, _token, name = parts
+        path = await asyncio.to_thread(file_path, session_id, name)
+        if path is None:
+            return _plain(404, b"Not found.")
+        headers = [
+            (b"content-type", content_type(name).encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"cache-control", cache_control(name).encode()),
+        ]
+        if name.startswith("hls/"):
+            body = await self.cached(path, name)
+            if body is None:
+                return _plain(404, b"Not found.")
+            headers.append((b"content-length", str(len(body)).encode()))
+            return 200, headers, b"" if method == "HEAD" else body
+        return await self.stream(scope, method, path, headers)
+
+    async def cached(self, path, name):
+        """The bytes of a playlist or segment, from memory when fresh enough."""
+        now = time.monotonic()
+        key = str(path)
+        body = self.cache.get(key, now)
+        if body is not None:
+            return body
+        try:
+            body = await asyncio.to_thread(_read, path)
+        except OSError:  # deleted between the check and the read (a playlist rewrite)
+            return None
+        if len(body) <= MAX_CACHED_FILE:
+            lifetime = PLAYLIST_CACHE_SECONDS if name.endswith(".m3u8") else SEGMENT_CACHE_SECONDS
+            self.cache.put(key, body, lifetime, now)
+        return body
+
+    async def stream(self, scope, method, path, headers):
+        """A recording's file, whole or one byte range, read in chunks off the event loop."""
+        size = os.stat(path).st_size
+        range_header = _header(scope, b"range")
+        span = parse_range(range_header, size)
+        headers.append((b"accept-ranges", b"bytes"))
+        if span == "unsatisfiable":
+            return _plain(
+                416, b"Range not satisfiable.", [(b"content-range", f"bytes */{size}".encode())]
+            )
+        if span is None:
+            status, start, end = 200, 0, size - 1
+        else:
+            status, (start, end) = 206, span
+            headers.append((b"content-range", f"bytes {start}-{end}/{size}".encode()))
+        length = end - start + 1 if size else 0
+        headers.append((b"content-length", str(length).encode()))
+        if method == "HEAD":
+            return status, headers, b""
+        return status, headers, _file_writer(path, start, length)
+
+
+def _file_writer(path, start, length):
+    async def write(send):
+        position, left = start, length
+        while left > 0:
+            chunk = await asyncio.to_thread(_read_part, Path(path), position, min(CHUNK, left))
+            if not chunk:
+                break
+            position += len(chunk)
+            left -= len(chunk)
+            await send({"type": "http.response.body", "body": chunk, "more_body": left > 0})
+        if left > 0 or length == 0:
+            await send({"type": "http.response.body", "body": b""})
+
+    return write
+
+
+def _header(scope, name):
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _plain(status, text, extra=()):
+    headers = [
+        (b"content-type", b"text/plain; charset=utf-8"),
+        (b"x-content-type-options", b"nosniff"),
+        (b"cache-control", b"no-store"),
+        (b"content-length", str(len(text)).encode()),
+        *extra,
+    ]
+    return status, headers, text
