@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.ingest.streams import playlist_segments, probe, push_rtmp, wait_for
+from tests.ingest.streams import media_timestamps, playlist_segments, probe, push_rtmp, wait_for
 from tests.utils import make_session, require
 from wagtail_live.ffmpeg import ffmpeg_binary
 from wagtail_live.ingest import amf0, rtmp_publish_url
@@ -595,3 +595,22 @@ async def test_a_reconnect_with_other_settings_records_a_file_that_plays_right_t
     with av.open(path) as container:
         sizes = {(frame.width, frame.height) for frame in container.decode(video=0)}
     assert sizes == {(1280, 720)}  # part 2 scaled into part 1's frame, not misread
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_long_keyframe_intervals_lose_nothing_of_the_first_group_of_pictures(server):
+    # A keyframe only every 5 s: segments follow the keyframes, and the first group of
+    # pictures reaches HLS and the recording whole (video from the very first frame).
+    session, key = await live_session_with_key()
+    encoder = await push_rtmp(url(server, key), seconds=11, keyframe_seconds=5)
+    assert await encoder.wait() == 0
+    await wait_until_ended(session, timeout=20)
+    segments = playlist_segments(hls_playlist_path(session))
+    assert segments[0][0] == pytest.approx(5, abs=0.3)
+    assert "#EXT-X-TARGETDURATION:5" in hls_playlist_path(session).read_text()
+    first_segment = media_timestamps(hls_dir(session) / segments[0][1])
+    recording = media_timestamps(recording_path(session))
+    assert recording[0] == pytest.approx(first_segment[0], abs=0.1)
+    assert recording[-1] - recording[0] > 10  # 11 s of video, none missing at the start
+    assert len(recording) >= 15 * 10
