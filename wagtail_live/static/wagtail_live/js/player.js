@@ -40,6 +40,22 @@ export function liveSyncSeconds(target, average) {
   return Math.min(2 * segment, segment + 1.5);
 }
 
+// The signed playback grant in a delivery URL: /<session>/<expires>-<signature>/ (docs/delivery.md).
+const GRANT_IN_URL = /\/(\d{1,12})-([A-Za-z0-9_-]{16,88})\//;
+// Renew this long before the grant expires (it lives minutes; a poll may be late).
+const RENEW_BEFORE_MS = 45000;
+
+/** The grant in ``url``: {token, expires (ms)}, or null when the URL carries none. */
+export function grantOf(url) {
+  const match = GRANT_IN_URL.exec(url || "");
+  return match ? { token: `${match[1]}-${match[2]}`, expires: Number(match[1]) * 1000 } : null;
+}
+
+/** ``url`` with its grant replaced by ``token`` (unchanged when it carries none). */
+export function withGrant(url, token) {
+  return token ? url.replace(GRANT_IN_URL, `/${token}/`) : url;
+}
+
 /** Split a number of milliseconds into days, hours, minutes, seconds (never negative). */
 export function countdownParts(ms) {
   const total = Math.max(0, Math.floor(ms / 1000));
@@ -79,6 +95,8 @@ class LivePlayer {
     this.audioOnlyNote = root.querySelector("[data-live-audio-only]");
     this.status = root.dataset.status;
     this.playbackUrl = root.dataset.playbackUrl || "";
+    this.grant = grantOf(this.playbackUrl);
+    this.renewTimer = null;
     this.hls = null;
     this.pollTimer = null;
     this.countdownTimer = null;
@@ -124,7 +142,7 @@ class LivePlayer {
     this.schedulePoll();
   }
 
-  /** Fetch the status JSON once and apply it. */
+  /** Fetch the status JSON once and apply it; false when the site refused (403). */
   async refresh() {
     try {
       const response = await fetch(this.root.dataset.statusUrl, {
@@ -134,9 +152,36 @@ class LivePlayer {
       if (response.ok) {
         this.apply(await response.json());
       }
+      return response.status !== 403;
     } catch {
       // A network blip: polling (or the next pushed update) tries again.
+      return true;
     }
+  }
+
+  /**
+   * Renew the playback grant before it expires, through status.json. A viewer the site no
+   * longer allows (banned, the session made private) gets 403 and no new grant: playback
+   * stops when the old one expires.
+   */
+  scheduleRenewal() {
+    clearTimeout(this.renewTimer);
+    if (!this.grant || this.status !== "live") {
+      return;
+    }
+    const wait = Math.max(5000, this.grant.expires - Date.now() - RENEW_BEFORE_MS);
+    this.renewTimer = setTimeout(async () => {
+      const before = this.grant.token;
+      const allowed = await this.refresh();
+      if (!allowed) {
+        return;
+      }
+      if (this.grant.token === before) {
+        // Not renewed (a network blip): try again soon, while the old grant still holds.
+        this.grant = { ...this.grant, expires: Math.min(this.grant.expires, Date.now() + 50000) };
+      }
+      this.scheduleRenewal();
+    }, wait);
   }
 
   /** Take a status from the poll or the realtime socket ({status|state, playback_url?}). */
@@ -144,6 +189,8 @@ class LivePlayer {
     const status = update.status || update.state;
     if (update.playback_url) {
       this.playbackUrl = update.playback_url;
+      // hls.js keeps its URLs; xhrSetup puts the newest grant into each request.
+      this.grant = grantOf(update.playback_url) || this.grant;
     }
     if (status === "recording_ready" && update.published && update.media_url) {
       this.showRecording(update); // recordings (issue 6): the page was published
@@ -233,8 +280,13 @@ class LivePlayer {
     const Hls = await loadHlsJs(this.root.dataset.hlsjsUrl).catch(() => null);
     // hls.js where Media Source Extensions exist, because its latency is tunable;
     // native HLS (Safari, iOS) where they don't.
+    this.scheduleRenewal();
     if (Hls && Hls.isSupported()) {
-      this.hls = new Hls(HLS_CONFIG);
+      this.hls = new Hls({
+        ...HLS_CONFIG,
+        // Every playlist and segment request carries the current grant, renewed meanwhile.
+        xhrSetup: (xhr, url) => xhr.open("GET", withGrant(url, this.grant?.token), true),
+      });
       this.hls.on(Hls.Events.BUFFER_CODECS, (_event, tracks) => {
         this.showAudioOnly(Boolean(tracks.audio || tracks.audiovideo) && !tracks.video);
       });
@@ -278,12 +330,14 @@ class LivePlayer {
     if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
       this.hls.recoverMediaError();
     } else {
-      // The playlist may not exist yet in the first second of a live: retry.
-      setTimeout(() => this.hls?.loadSource(this.playbackUrl), 2000);
+      // The playlist may not exist yet in the first second of a live: retry (with the
+      // newest grant, for native HLS too).
+      setTimeout(() => this.hls?.loadSource(withGrant(this.playbackUrl, this.grant?.token)), 2000);
     }
   }
 
   stopPlayback() {
+    clearTimeout(this.renewTimer);
     this.hls?.destroy();
     this.hls = null;
     if (this.video?.src) {
