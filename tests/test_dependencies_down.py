@@ -227,3 +227,57 @@ def test_a_ban_is_saved_though_its_broadcast_fails(redis_down, django_capture_on
         chat.ban(moderator, troll.pk, "spam")
     assert ChatBan.objects.filter(target_user=troll).exists()
     assert layer_failures(redis_down)
+
+
+@pytest.mark.services
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+async def test_a_browser_camera_is_not_dropped_when_the_broadcast_fails(
+    redis_down, rtmp_media, tmp_path
+):
+    from channels.testing import WebsocketCommunicator
+
+    from tests.ingest.streams import encode_file
+    from tests.ingest.test_browser import chromium_like
+    from tests.utils import make_editor
+    from wagtail_live.ffmpeg import ffmpeg_binary
+    from wagtail_live.routing import websocket_urlpatterns
+
+    require(os.path.exists(ffmpeg_binary()), "an ffmpeg binary")
+    from channels.routing import URLRouter
+
+    webm = chromium_like(
+        await asyncio.to_thread(
+            encode_file, tmp_path / "camera.mkv", 4, container="matroska", audio="libopus"
+        )
+    )
+
+    def create():
+        host = make_editor("camera-host")
+        return host, make_session(owner=host)
+
+    host, session = await sync_to_async(create)()
+    socket = WebsocketCommunicator(
+        URLRouter(websocket_urlpatterns),
+        f"/ws/live/{session.pk}/ingest/",
+        headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")],
+    )
+    socket.scope["user"] = host
+    connected, _ = await socket.connect()
+    assert connected
+    frames = []
+    for start in range(0, len(webm), 16 * 1024):
+        await socket.send_to(bytes_data=webm[start : start + 16 * 1024])
+        await asyncio.sleep(0.02)
+        while not socket.output_queue.empty():
+            frames.append(await socket.receive_output())
+    # Went live, and kept taking the camera's media to its end: no error, no close.
+    assert {"websocket.send"} >= {f["type"] for f in frames}, frames
+    sent = [f.get("text") or "" for f in frames]
+    assert any('"live"' in text for text in sent), sent
+    assert await sync_to_async(status_of)(session) == LiveSession.Status.LIVE
+    await socket.send_to(text_data='{"type": "end"}')
+    assert '"ended"' in (await socket.receive_output(10)).get("text", "")
+    await socket.disconnect()
+    assert await sync_to_async(status_of)(session) == LiveSession.Status.ENDED
+    assert layer_failures(redis_down)

@@ -47,6 +47,11 @@ def close_reason(text):
 class IngestConsumer(AsyncWebsocketConsumer):
     """Authenticates the host, then passes camera chunks to :class:`BrowserIngest`."""
 
+    # No channel of its own: it receives nothing through the layer, and a layer that is down
+    # (Redis unreachable) would otherwise end the socket and drop the camera (Channels'
+    # consumers read their channel beside the websocket and die when that read fails).
+    channel_layer_alias = None
+
     async def connect(self):
         self.ingest = None
         self.watchdog = None
