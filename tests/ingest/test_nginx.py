@@ -36,6 +36,7 @@ from wagtail_live.models import LiveSession, Recording
 from wagtail_live.storage import private_root
 
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+NGINX_PREFIXES = {}  # the nginx fixture's port -> its prefix (config and logs)
 SECRET = "a-test-secret-of-some-length"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
@@ -84,10 +85,11 @@ def nginx(site, tmp_path_factory):
     config = subprocess.run(
         [sys.executable, "-m", "django", "live_nginx_config", "--full",
          f"--site-url={site.url}", f"--rtmp-port={port}", f"--prefix={prefix}",
-         f"--module-path={MODULE}"],
+         f"--module-path={MODULE}", f"--callback-port={free_port()}"],
         cwd=ROOT, env=site.env, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     (prefix / "nginx.conf").write_text(config)
+    NGINX_PREFIXES[port] = prefix
     process = subprocess.Popen(
         [NGINX, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
         stderr=subprocess.PIPE,
@@ -210,6 +212,27 @@ def test_audio_only_stream_goes_live_with_audio_hls_and_an_audio_recording(site,
         """
     )
     assert media_type == ["ready", "", "audio"]
+
+
+@pytest.mark.services
+def test_no_log_records_a_stream_key_or_the_secret(site, nginx):
+    """A real publish, a refused key and a second encoder; then every log is read."""
+    pk, key = site_session(site)
+    encoder = push(nginx, key, seconds=3)
+    refused = push(nginx, "wrong-key-" + key[:8], seconds=1)
+    refused.communicate(timeout=20)
+    assert encoder.wait(30) == 0
+    wait_until(lambda: recording_handed_off(site, pk), timeout=30, interval=0.5)
+
+    prefix = NGINX_PREFIXES[nginx]
+    logs = [*prefix.rglob("*.log"), site.log_path]
+    assert (prefix / "error.log").exists()
+    config = (prefix / "nginx.conf").read_text()
+    assert "secret=" not in config and key not in config
+    for path in logs:
+        text = path.read_bytes()
+        for secret in (key, SECRET, "wrong-key-" + key[:8]):
+            assert secret.encode() not in text, f"{secret[:6]}… in {path.name}"
 
 
 def assert_refused(site, port, pk, key):
@@ -360,6 +383,13 @@ def nginx_settings(settings, media_root):
     return settings
 
 
+@pytest.fixture
+def client(client):
+    """The test client as nginx's callback server: the secret in the header it adds."""
+    client.defaults["HTTP_X_WAGTAIL_LIVE_SECRET"] = SECRET
+    return client
+
+
 def session_with_key(title="Open day"):
     session = make_session(title)
     return session, session.issue_stream_key()
@@ -375,10 +405,12 @@ def status_of(session):
 )
 @pytest.mark.parametrize("secret", [None, "", "not-the-secret"])
 @db
-def test_callbacks_without_the_secret_are_refused(client, nginx_settings, name, secret):
+def test_callbacks_without_the_secret_are_refused(nginx_settings, name, secret):
+    from django.test import Client
+
     session, key = session_with_key()
-    url = reverse(f"wagtail_live:{name}") + (f"?secret={secret}" if secret is not None else "")
-    response = client.post(url, {"name": key, "call": "publish"})
+    headers = {} if secret is None else {"HTTP_X_WAGTAIL_LIVE_SECRET": secret}
+    response = Client().post(reverse(f"wagtail_live:{name}"), {"name": key}, **headers)
     assert response.status_code == 403
     assert status_of(session) == LiveSession.Status.READY
     assert not os.path.exists(session.media_dir)
@@ -388,19 +420,30 @@ def test_callbacks_without_the_secret_are_refused(client, nginx_settings, name, 
 def test_callbacks_are_refused_when_no_secret_is_configured(client, settings):
     settings.WAGTAIL_LIVE = {"NGINX_SECRET": None}
     session, key = session_with_key()
-    response = client.post(reverse("wagtail_live:rtmp_on_publish") + "?secret=", {"name": key})
+    response = client.post(reverse("wagtail_live:rtmp_on_publish"), {"name": key})
     assert response.status_code == 403
 
 
 @db
+def test_a_secret_in_the_url_is_refused(nginx_settings):
+    """Access logs keep URLs: a config that puts the secret there must not work."""
+    from django.test import Client
+
+    session, key = session_with_key()
+    url = reverse("wagtail_live:rtmp_on_publish") + f"?secret={SECRET}&relay={RELAY}"
+    assert Client().post(url, {"app": "live", "name": key}).status_code == 403
+    assert not os.path.exists(session.media_dir)
+
+
+@db
 def test_callbacks_only_accept_post(client, nginx_settings):
-    response = client.get(reverse("wagtail_live:rtmp_on_publish") + f"?secret={SECRET}")
+    response = client.get(reverse("wagtail_live:rtmp_on_publish"))
     assert response.status_code == 405
 
 
 def callback_url(name, **query):
-    extra = "".join(f"&{key}={value}" for key, value in query.items())
-    return reverse(f"wagtail_live:{name}") + f"?secret={SECRET}{extra}"
+    extra = "&".join(f"{key}={value}" for key, value in query.items())
+    return reverse(f"wagtail_live:{name}") + (f"?{extra}" if extra else "")
 
 
 RELAY = "rtmp://127.0.0.1:1935/live_hls"
@@ -414,18 +457,31 @@ def test_on_publish_relays_the_stream_away_from_the_key(client, nginx_settings):
     )
     assert response.status_code == 302
     location = response["Location"]
-    assert location.startswith(f"{RELAY}/{session.pk}/hls?token=") and key not in location
+    # No key and no token in the URL: nginx logs it ("notify: push ... to '<url>'").
+    assert location == f"{RELAY}/{session.pk}/hls"
     assert status_of(session) == LiveSession.Status.READY  # live once media arrives
-    # The relay itself is let into the internal application with that token only.
-    token = location.partition("token=")[2]
+    # The relay is let into the internal application for the session just accepted only.
     inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
     url = callback_url("rtmp_on_publish")
-    assert client.post(url, {**inner, "token": token}).status_code == 200
-    assert client.post(url, {**inner, "token": "forged"}).status_code == 403
-    assert (
-        client.post(url, {**inner, "name": f"{session.pk + 1}/hls", "token": token}).status_code
-        == 403
-    )
+    assert client.post(url, inner).status_code == 200
+    other, _ = session_with_key()
+    assert client.post(url, {**inner, "name": f"{other.pk}/hls"}).status_code == 403
+    assert client.post(url, {**inner, "name": "../x"}).status_code == 403
+
+
+@db
+def test_on_update_finds_a_relayed_stream_by_its_hash(client, nginx_settings):
+    """notify_relay_redirect renames the encoder's stream to the MD5 of its relay URL."""
+    from wagtail_live.ingest.nginx_rtmp import relay_url, relayed_stream_name
+
+    session, key = session_with_key()
+    publish(client, session, key)
+    hashed = relayed_stream_name(relay_url(RELAY, session.pk))
+    update = callback_url("rtmp_on_update", relay=RELAY)
+    assert client.post(update, {"app": "live", "name": hashed}).status_code == 200
+    assert client.post(update, {"app": "live", "name": "0" * 32}).status_code == 404
+    session.end()
+    assert client.post(update, {"app": "live", "name": hashed}).status_code == 403
 
 
 @db
@@ -445,11 +501,9 @@ def publish(client, session, key):
     response = client.post(
         callback_url("rtmp_on_publish", relay=RELAY), {"app": "live", "name": key}
     )
-    token = response["Location"].partition("token=")[2]
+    assert response.status_code == 302
     inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
-    assert (
-        client.post(callback_url("rtmp_on_publish"), {**inner, "token": token}).status_code == 200
-    )
+    assert client.post(callback_url("rtmp_on_publish"), inner).status_code == 200
     return inner
 
 
@@ -547,7 +601,9 @@ def test_printed_config_with_http_locations_passes_nginx_t(nginx_settings, tmp_p
         text=True,
     )
     assert checked.returncode == 0, checked.stderr
-    assert f"secret={SECRET}" in config.getvalue()
+    # The secret only in the header the loopback callback server adds, never in a URL.
+    assert f'X-Wagtail-Live-Secret "{SECRET}";' in config.getvalue()
+    assert "secret=" not in config.getvalue()
 
 
 @db

@@ -28,6 +28,10 @@ def relay_to(url):
 def callback(view):
     """csrf-exempt, POST only, and refused (403) without the shared secret.
 
+    The secret comes in the ``X-Wagtail-Live-Secret`` header, which nginx's
+    loopback callback server adds (``live_nginx_config``); one in the URL is
+    refused, so a config that would put it in access logs does not work.
+
     nginx-rtmp sends each callback once and never again, so the view runs in
     one transaction that is retried on a transient database error ("database
     is locked"); the services it calls are idempotent, so a retried callback
@@ -40,7 +44,12 @@ def callback(view):
     @require_POST
     def wrapped(request):
         try:
-            nginx_rtmp.check_secret(request.GET.get("secret"))
+            if "secret" in request.GET:
+                raise nginx_rtmp.CallbackDenied(
+                    "the secret must not be in the URL (access logs keep URLs): "
+                    "regenerate the nginx config with manage.py live_nginx_config"
+                )
+            nginx_rtmp.check_secret(request.headers.get(nginx_rtmp.SECRET_HEADER))
         except nginx_rtmp.CallbackDenied as error:
             logger.warning("nginx callback refused: %s", error)
             return HttpResponseForbidden(str(error))
@@ -66,7 +75,7 @@ def on_publish(request):
     """An encoder wants to publish: relay it (302), or refuse it (403)."""
     try:
         if is_internal(request):
-            nginx_rtmp.authorize_relay(request.POST.get("name"), request.POST.get("token"))
+            nginx_rtmp.authorize_relay(request.POST.get("name"))
             return HttpResponse("ok")
         relay = nginx_rtmp.authorize_publish(request.POST.get("name", ""), request.GET["relay"])
     except (StreamRefused, KeyError) as error:
@@ -89,7 +98,9 @@ def on_update(request):
     """Every second while an encoder publishes: go live at the first segment, or drop it."""
     if is_internal(request):
         return HttpResponse("ok")
-    session = nginx_rtmp.session_streaming_with_key(request.POST.get("name"))
+    session = nginx_rtmp.session_for_public_stream(
+        request.POST.get("name"), request.GET.get("relay")
+    )
     if session is None:
         return HttpResponse("unknown stream", status=404)
     if not nginx_rtmp.publish_update(session):

@@ -50,6 +50,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--http-port", type=int, default=None, help="Also serve HTTP on this port (--full)."
         )
+        parser.add_argument(
+            "--callback-port",
+            type=int,
+            default=None,
+            help="Loopback port of the server that adds the secret to nginx-rtmp's callbacks "
+            "(default: the RTMP port + 1).",
+        )
 
     def handle(self, *args, **options):
         secret = options["secret"] or live_settings.NGINX_SECRET
@@ -74,6 +81,7 @@ class Command(BaseCommand):
                 prefix=options["prefix"],
                 module_path=options["module_path"],
                 http_port=options["http_port"],
+                callback_port=options["callback_port"],
                 private_root=options["private_root"],
             )
         )
