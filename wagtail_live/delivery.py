@@ -300,3 +300,97 @@ def _plain(status, text, extra=()):
         *extra,
     ]
     return status, headers, text
+
+
+# -- nginx as the verifier (manage.py live_nginx_config --http) ---------------------------
+
+NGINX_KEY = re.compile(r"[A-Za-z0-9_.:+=-]{16,200}")
+
+NGINX_SERVER = """\
+# wagtail_live signed playback (docs/delivery.md): nginx checks every grant itself with
+# ngx_http_secure_link_module (https://nginx.org/en/docs/http/ngx_http_secure_link_module.html)
+# and sends the files from PRIVATE_ROOT; Django is not asked per request.
+# Requires WAGTAIL_LIVE["GRANT_SIGNER"] = "nginx-md5" on the site.
+server {{
+    listen {listen};
+    server_name {server_name};
+
+    location ^~ {prefix} {{
+        # The one spelling of each kind of file; anything else under the prefix is 403.
+        location ~ "^{prefix}(?<wl_session>[1-9][0-9]{{0,11}})/(?<wl_expires>[0-9]{{1,12}})-(?<wl_signature>[A-Za-z0-9_-]{{22}})/(?<wl_file>hls/[A-Za-z0-9_][A-Za-z0-9_-]{{0,63}}(\\.[A-Za-z0-9_-]{{1,32}}){{0,2}}\\.m3u8)$" {{
+            secure_link $wl_signature,$wl_expires;
+            secure_link_md5 "$wl_expires/$wl_session {key}";
+            if ($secure_link = "") {{ return 403; }}
+            if ($secure_link = "0") {{ return 403; }}
+            alias {live_root}/$wl_session/$wl_file;
+            types {{ }}
+            default_type application/vnd.apple.mpegurl;
+            add_header Cache-Control "{playlist_cache}" always;
+            add_header X-Content-Type-Options nosniff always;
+        }}
+        location ~ "^{prefix}(?<wl_session>[1-9][0-9]{{0,11}})/(?<wl_expires>[0-9]{{1,12}})-(?<wl_signature>[A-Za-z0-9_-]{{22}})/(?<wl_file>hls/[A-Za-z0-9_][A-Za-z0-9_-]{{0,63}}(\\.[A-Za-z0-9_-]{{1,32}}){{0,2}}\\.(ts|m4s|mp4))$" {{
+            secure_link $wl_signature,$wl_expires;
+            secure_link_md5 "$wl_expires/$wl_session {key}";
+            if ($secure_link = "") {{ return 403; }}
+            if ($secure_link = "0") {{ return 403; }}
+            alias {live_root}/$wl_session/$wl_file;
+            types {{ video/mp2t ts; video/iso.segment m4s; video/mp4 mp4; }}
+            default_type application/octet-stream;
+            add_header Cache-Control "{segment_cache}" always;
+            add_header X-Content-Type-Options nosniff always;
+        }}
+        location ~ "^{prefix}(?<wl_session>[1-9][0-9]{{0,11}})/(?<wl_expires>[0-9]{{1,12}})-(?<wl_signature>[A-Za-z0-9_-]{{22}})/(?<wl_file>recording-[0-9]{{1,12}}(-web)?\\.(mp4|m4v|m4a))$" {{
+            secure_link $wl_signature,$wl_expires;
+            secure_link_md5 "$wl_expires/$wl_session {key}";
+            if ($secure_link = "") {{ return 403; }}
+            if ($secure_link = "0") {{ return 403; }}
+            alias {live_root}/$wl_session/$wl_file;
+            types {{ video/mp4 mp4 m4v; audio/mp4 m4a; }}
+            default_type application/octet-stream;
+            add_header Cache-Control "{recording_cache}" always;
+            add_header X-Content-Type-Options nosniff always;
+        }}
+        return 403;
+    }}
+
+    # Everything else is the site.
+    location / {{
+        proxy_pass {site_url};
+        proxy_http_version 1.1;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection $http_connection;
+    }}
+}}
+"""
+
+
+def nginx_server_block(*, live_root, key, site_url, listen="80", server_name="_", prefix=None):
+    """An nginx ``server {}`` that verifies playback grants itself and proxies the rest.
+
+    ``live_root`` is ``PRIVATE_ROOT/<MEDIA_SUBDIR>`` as nginx sees it; ``key`` the grant
+    key (``grants.grant_key()``), which must be plain (letters, digits, ``_.:+=-``) as it
+    is written into the configuration. Raises ``ValueError`` for a key or path nginx
+    could misread.
+    """
+    prefix = prefix or urlsplit(grants.delivery_prefix()).path
+    if not NGINX_KEY.fullmatch(key):
+        raise ValueError("The grant key must be 16-200 letters, digits or _.:+=- for nginx.")
+    if not re.fullmatch(r"/[A-Za-z0-9_./-]*/", prefix) or "//" in prefix or ".." in prefix:
+        raise ValueError(f"Unusable delivery prefix for nginx: {prefix!r}")
+    live_root = str(live_root).rstrip("/")
+    if re.search(r"[\s;{}\"'$\\]", live_root):
+        raise ValueError(f"Unusable folder for nginx: {live_root!r}")
+    return NGINX_SERVER.format(
+        listen=listen,
+        server_name=server_name,
+        prefix=prefix,
+        key=key,
+        live_root=live_root,
+        site_url=site_url.rstrip("/"),
+        playlist_cache=PLAYLIST_CACHE_CONTROL,
+        segment_cache=SEGMENT_CACHE_CONTROL,
+        recording_cache=RECORDING_CACHE_CONTROL,
+    )

@@ -7,6 +7,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from wagtail_live.conf import live_settings
+from wagtail_live.delivery import nginx_server_block
+from wagtail_live.grants import grant_key
 from wagtail_live.ingest.nginx_rtmp import nginx_config
 from wagtail_live.storage import private_root
 
@@ -41,6 +43,18 @@ class Command(BaseCommand):
             "Default: the user running this command, i.e. the site's user.",
         )
         parser.add_argument("--full", action="store_true", help="Print a complete nginx.conf.")
+        parser.add_argument(
+            "--http",
+            action="store_true",
+            help="Print only an HTTP server block in which nginx verifies signed playback grants "
+            "and serves the files itself (needs GRANT_SIGNER \"nginx-md5\"; docs/delivery.md). "
+            "It listens on --listen and proxies the rest to --site-url.",
+        )
+        parser.add_argument(
+            "--listen",
+            default="80",
+            help="nginx's listen address of the --http server block (default %(default)s).",
+        )
         parser.add_argument("--prefix", default=None, help="Directory for pid and logs (--full).")
         parser.add_argument(
             "--module-path",
@@ -59,6 +73,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if options["http"]:
+            self.stdout.write(self.http_server_block(options))
+            return
         secret = options["secret"] or live_settings.NGINX_SECRET
         if not secret:
             raise CommandError(
@@ -85,3 +102,21 @@ class Command(BaseCommand):
                 private_root=options["private_root"],
             )
         )
+
+    def http_server_block(self, options):
+        """The grant-checking ``server {}`` (``wagtail_live.delivery.nginx_server_block``)."""
+        if live_settings.GRANT_SIGNER != "nginx-md5":
+            raise CommandError(
+                'Set WAGTAIL_LIVE["GRANT_SIGNER"] = "nginx-md5": nginx\'s secure_link module '
+                "checks MD5 signatures only, so the site must sign grants that way."
+            )
+        live_root = Path(options["private_root"] or private_root()) / live_settings.MEDIA_SUBDIR
+        try:
+            return nginx_server_block(
+                live_root=live_root,
+                key=grant_key(),
+                site_url=options["site_url"],
+                listen=options["listen"],
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from error

@@ -1,0 +1,206 @@
+"""nginx as the grant verifier: the server block of ``live_nginx_config --http`` in a real nginx.
+
+nginx checks every grant itself (secure_link); the site behind it (a live Django server)
+is only asked for everything else. Private files must be unreachable without a valid
+grant, and out of the grant's reach (sources, other sessions) with one, by any spelling.
+"""
+
+import getpass
+import http.client
+import io
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+from django.core.management import call_command
+
+from tests.utils import make_session, require
+from wagtail_live import grants
+from wagtail_live.models import LiveSession
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg-abc-00001.ts\n"
+SEGMENT = b"\x47" + b"\x03" * 187
+RECORDING = bytes(range(256)) * 64
+SOURCE = b"the recording's source: never delivered"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def roots(settings, tmp_path):
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.WAGTAIL_LIVE = {"PRIVATE_ROOT": str(tmp_path / "private"), "GRANT_SIGNER": "nginx-md5"}
+    return tmp_path
+
+
+@pytest.fixture
+def nginx(roots, live_server, tmp_path):
+    """A real nginx running the printed server block; returns its port."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    require(os.path.exists(binary), "nginx")
+    prefix = tmp_path / "nginx"
+    (prefix / "tmp").mkdir(parents=True)
+    port = free_port()
+    out = io.StringIO()
+    call_command("live_nginx_config", "--http", f"--listen=127.0.0.1:{port}",
+                 f"--site-url={live_server.url}", stdout=out)  # fmt: skip
+    temp = " ".join(
+        f"{name}_temp_path {prefix}/tmp/{name};"
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (prefix / "nginx.conf").write_text(
+        f"user {getpass.getuser()};\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\n"
+        f"events {{}}\nhttp {{\naccess_log off;\n{temp}\n{out.getvalue()}\n}}\n"
+    )
+    process = subprocess.Popen(
+        [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        assert process.poll() is None, process.stderr.read().decode()
+        yield port
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def get(port, path, headers=None):
+    """(status, headers, body) of a GET sent with exactly this path (no client normalising)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def with_files(session):
+    hls = session.media_dir / "hls"
+    hls.mkdir(parents=True)
+    (hls / "index.m3u8").write_text(PLAYLIST)
+    (hls / "seg-abc-00001.ts").write_bytes(SEGMENT)
+    (session.media_dir / f"recording-{session.pk}.mp4").write_bytes(RECORDING)
+    (session.media_dir / "recording.mpegts").write_bytes(SOURCE)
+    return session
+
+
+@pytest.fixture
+def private_session(roots, host):
+    return with_files(make_session(owner=host, privacy=LiveSession.Privacy.PRIVATE))
+
+
+@pytest.fixture
+def other_session(roots, host):
+    return with_files(make_session("Other", owner=host, privacy=LiveSession.Privacy.PRIVATE))
+
+
+def leaked(body):
+    return b"EXTM3U" in body or SEGMENT in body or RECORDING[:512] in body or SOURCE in body
+
+
+def test_a_valid_grant_gets_every_file_from_nginx(nginx, private_session):
+    url = private_session.playback_url
+    status, headers, body = get(nginx, url)
+    assert (status, body.decode()) == (200, PLAYLIST)
+    assert headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Cache-Control"] == "public, max-age=1"
+    status, headers, body = get(nginx, url.replace("index.m3u8", "seg-abc-00001.ts"))
+    assert (status, body) == (200, SEGMENT)
+    assert headers["Content-Type"] == "video/mp2t"
+    assert "immutable" in headers["Cache-Control"]
+    base = url.removesuffix("hls/index.m3u8")
+    recording = f"{base}recording-{private_session.pk}.mp4"
+    status, headers, body = get(nginx, recording, {"Range": "bytes=100-199"})
+    assert (status, body) == (206, RECORDING[100:200])
+    assert headers["Content-Type"] == "video/mp4"
+
+
+def test_bad_grants_are_403(nginx, private_session, other_session):
+    session_id, token = private_session.playback_url.split("/")[3:5]
+    expires, signature = token.split("-", 1)
+    other_token = other_session.playback_url.split("/")[4]
+    old = grants.issue(private_session, now=time.time() - 3600).token
+    base = f"/live/delivery/{session_id}"
+    for path in (
+        f"{base}/{old}/hls/index.m3u8",  # expired
+        f"{base}/{int(expires) + 600}-{signature}/hls/index.m3u8",  # stretched
+        f"{base}/{expires}-{signature[:-2]}AA/hls/index.m3u8",  # forged
+        f"{base}/{expires}-{grants.hmac_sha256_signer(f'{expires}/{session_id}', 'x')}/hls/index.m3u8",
+        f"{base}/{other_token}/hls/index.m3u8",  # another session's grant
+        f"{base}/hls/index.m3u8",  # missing
+        f"{base}/{expires}/hls/index.m3u8",
+        f"{base}/{token}{'A' * 4000}/hls/index.m3u8",
+        f"{base}/{token}/hls/seg-abc-00001.ts?{token}",
+    ):
+        status, _headers, body = get(nginx, path)
+        if path.endswith("?" + token):
+            continue  # the query string is not the grant; the path's grant is valid
+        assert status == 403, path
+        assert not leaked(body), path
+
+
+def test_private_files_are_unreachable_by_any_spelling(nginx, private_session, other_session):
+    _, _, _, session_id, token = private_session.playback_url.split("/")[:5]
+    base = f"/live/delivery/{session_id}/{token}"
+    other = other_session.pk
+    paths = [
+        f"{base}/recording.mpegts",  # the source, with a valid grant
+        f"{base}/hls/../recording.mpegts",
+        f"{base}/hls/%2e%2e/recording.mpegts",
+        f"{base}/hls/..%2Frecording.mpegts",
+        f"{base}/%2e%2e/{other}/hls/index.m3u8",  # another session with this grant
+        f"{base}/../../{other}/{token}/hls/index.m3u8",
+        f"{base}//..//..//{other}/{token}/hls/index.m3u8",
+        f"/live/delivery/{other}/{token}/hls/index.m3u8",
+        f"/live/delivery//{other}/{token}/hls/index.m3u8",
+        f"/live/delivery/{other}/{token}/recording-{other}.mp4",
+        f"/live/%64elivery/{other}/hls/index.m3u8",
+        f"/live/sessions/{other}/hls/index.m3u8",
+        f"/live/recordings/{other}/media",
+        f"/media/uploads/live/{other}/hls/index.m3u8",
+        f"/private/uploads/live/{other}/hls/index.m3u8",
+        f"/uploads/live/{other}/recording.mpegts",
+        f"/live-private/uploads/live/{other}/hls/index.m3u8",
+    ]
+    for path in paths:
+        status, _headers, body = get(nginx, path)
+        assert status in (400, 403, 404), (path, status)
+        assert not leaked(body), path
+    # nginx decodes and normalises before it checks: another spelling of a granted URL is
+    # checked as that URL, and gets the same file the grant covers, nothing else.
+    status, _headers, body = get(nginx, f"/live/delivery/{session_id}%2F{token}/hls/index.m3u8")
+    assert (status, body.decode()) == (200, PLAYLIST)
+
+
+def test_the_site_answers_everything_else_through_nginx(nginx, private_session):
+    status, _headers, body = get(nginx, f"/live/sessions/{private_session.pk}/status.json")
+    assert status == 403 and b"members_only" in body
+
+
+def test_without_the_nginx_signer_the_command_refuses(settings, roots):
+    from django.core.management.base import CommandError
+
+    settings.WAGTAIL_LIVE = {**settings.WAGTAIL_LIVE, "GRANT_SIGNER": "hmac-sha256"}
+    with pytest.raises(CommandError, match="nginx-md5"):
+        call_command("live_nginx_config", "--http", stdout=io.StringIO())
