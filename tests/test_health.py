@@ -143,3 +143,12 @@ def test_go_live_screen_and_dashboard_show_the_latest_report(client, session, sc
     assert 'data-code="keyframe_interval"' in page and 'data-code="audio_missing"' in page
     assert "OBS → Settings → Output" in page
     assert "H264 · 320×240 · 15 fps" in page
+
+
+@pytest.mark.django_db
+def test_an_audio_only_stream_has_no_video_and_no_warning(session):
+    write_hls(session, 3, video=None)
+    report = health.measure(session)
+    assert report["video"] is None
+    assert report["audio"]["codec"] == "aac"
+    assert report["warnings"] == []

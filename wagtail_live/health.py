@@ -125,6 +125,10 @@ def probe_segments(paths):
     if frame_times:
         seconds += _frame_step(sorted(frame_times)) or 0
         video.update(_video_timing(sorted(frame_times), sorted(keyframes), seconds))
+    else:
+        video = None  # declared but empty (nginx-rtmp's segments always declare video)
+    if not audio_times:
+        audio = None
     return {
         "video": video,
         "audio": audio,
