@@ -192,7 +192,9 @@ def test_private_recording_page_hides_the_video_from_visitors(client, host, tmp_
 
     client.force_login(host)
     html = client.get(page.url).content.decode()
-    assert members_url in html
+    # Members get the file's URL signed with a playback grant (docs/delivery.md).
+    granted_url = recordings.granted_recording_url(recording)
+    assert granted_url.startswith(f"/live/delivery/{session.pk}/") and granted_url in html
     assert recording.media.url not in html, "the storage URL of a private recording stays hidden"
     response = client.get(members_url)
     assert response.status_code == 200 and response["Content-Type"] == "video/mp4"
