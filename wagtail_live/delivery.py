@@ -248,7 +248,10 @@ class HLSVerifier:
 
     async def stream(self, scope, method, path, headers):
         """A recording's file, whole or one byte range, read in chunks off the event loop."""
-        size = os.stat(path).st_size
+        try:
+            size = os.stat(path).st_size
+        except OSError:  # moved away since the check (a privacy change)
+            return _plain(404, b"Not found.")
         range_header = _header(scope, b"range")
         span = parse_range(range_header, size)
         headers.append((b"accept-ranges", b"bytes"))

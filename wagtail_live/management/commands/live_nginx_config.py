@@ -47,7 +47,7 @@ class Command(BaseCommand):
             "--http",
             action="store_true",
             help="Print only an HTTP server block in which nginx verifies signed playback grants "
-            "and serves the files itself (needs GRANT_SIGNER \"nginx-md5\"; docs/delivery.md). "
+            'and serves the files itself (needs GRANT_SIGNER "nginx-md5"; docs/delivery.md). '
             "It listens on --listen and proxies the rest to --site-url.",
         )
         parser.add_argument(
