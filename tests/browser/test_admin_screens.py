@@ -168,6 +168,37 @@ def test_go_live_screen_shows_the_obs_stream_and_its_encoder(site, browser, rtmp
     page.context.close()
 
 
+def test_preview_of_a_session_started_by_hand_plays_once_obs_sends(site, browser, rtmp_listener):
+    # *Go live* pressed without a camera, OBS not sending yet: the preview has no playlist to
+    # load at first, and must start playing by itself once the encoder's first segments exist.
+    require(os.path.exists(ffmpeg_binary()), "an ffmpeg binary")
+    pk, key = site.run(
+        """
+        from tests.utils import make_session
+        session = make_session("Started by hand", owner=User.objects.get(username="admin"))
+        key = session.issue_stream_key()
+        session.start()
+        result = [session.pk, key]
+        """
+    )
+    page = admin_page(site, browser)
+    page.goto(f"{site.url}/admin/live/{pk}/go-live/")
+    page.wait_for_selector("[data-live-preview]")
+    time.sleep(3)  # the first load of the playlist has failed by now
+    encoder = subprocess.Popen(
+        [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error",
+         *lavfi_args(0), "-f", "flv", f"{rtmp_listener}/{key}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        video = "document.querySelector('[data-live-preview]')"
+        page.wait_for_function(f"{video}.currentTime > 1 && !{video}.paused", timeout=60000)
+    finally:
+        encoder.kill()
+        encoder.wait()
+    page.context.close()
+
+
 # -- End live asks first, with Wagtail's dialog ------------------------------------
 
 

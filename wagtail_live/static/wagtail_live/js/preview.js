@@ -17,17 +17,31 @@ function loadHlsJs(src) {
   return hlsjsLoading;
 }
 
+// The screen may open (or reload into the preview) the moment the encoder connects, before
+// ffmpeg has written the first segment: a playlist that is not there yet is tried again.
+const RETRY_MS = 2000;
+
+function attachHls(video, Hls, url) {
+  const hls = new Hls({ lowLatencyMode: true });
+  hls.on(Hls.Events.ERROR, (_event, data) => {
+    if (!data.fatal) return;
+    hls.destroy();
+    setTimeout(() => attachHls(video, Hls, url), RETRY_MS);
+  });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+}
+
 async function playPreview(video) {
   const url = video.dataset.playbackUrl;
   if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.addEventListener("error", () => setTimeout(() => (video.src = url), RETRY_MS));
     video.src = url;
     return;
   }
   const Hls = await loadHlsJs(video.dataset.hlsjsUrl);
   if (Hls && Hls.isSupported()) {
-    const hls = new Hls({ lowLatencyMode: true });
-    hls.loadSource(url);
-    hls.attachMedia(video);
+    attachHls(video, Hls, url);
   }
 }
 
