@@ -73,6 +73,62 @@ def test_private_addresses_are_refused(url):
     assert "private or local network" in refused.value.messages[0]
 
 
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::ffff:0:7f00:1",  # IPv4-translated loopback (RFC 2765)
+        "::ffff:0:a01:203",  # IPv4-translated 10.1.2.3
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::ffff:169.254.169.254",
+        "64:ff9b::7f00:1",  # NAT64 well-known prefix wrapping loopback
+        "64:ff9b:1::7f00:1",  # RFC 8215 local-use NAT64
+        "64:ff9b:1::5db8:d822",  # local-use NAT64 even around a public address
+        "2002:7f00:1::1",  # 6to4 around loopback
+        "2002:a9fe:a9fe::1",  # 6to4 around 169.254.169.254
+        "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo
+        "::127.0.0.1",  # IPv4-compatible
+        "fec0::1",  # site-local
+        "fc00::1",
+        "fe80::1",
+        "224.0.0.1",  # multicast
+        "239.255.255.250",
+        "233.252.0.1",
+        "ff02::1",
+        "ff0e::1",
+        "3fff::1",  # documentation (RFC 9637)
+        "2001:db8::1",
+        "5f00::1",  # reserved (RFC 9602)
+        "4000::1",  # outside 2000::/3, unassigned
+        "100.64.0.1",
+        "240.0.0.1",
+        "255.255.255.255",
+    ],
+)
+def test_only_globally_routable_unicast_addresses(address):
+    host = f"[{address}]" if ":" in address else address
+    with pytest.raises(ValidationError) as refused:
+        webhooks.check_url(f"https://{host}/hook")
+    assert refused.value.code == "private"
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "93.184.216.34",
+        "2606:4700::1111",
+        "::ffff:93.184.216.34",
+        "64:ff9b::5db8:d822",
+        "2002:5db8:d822::1",
+    ],
+)
+def test_public_addresses_are_allowed(address):
+    """Checked only: nothing connects to these outside addresses."""
+    host = f"[{address}]" if ":" in address else address
+    assert [str(a) for a in webhooks.check_url(f"https://{host}/hook")] == [
+        str(webhooks.ipaddress.ip_address(address))
+    ]
+
+
 def test_private_addresses_allowed_by_setting():
     with override_settings(WAGTAIL_LIVE={"WEBHOOK_ALLOW_PRIVATE": True}):
         webhooks.check_url("http://127.0.0.1:8000/hook")

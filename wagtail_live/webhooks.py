@@ -109,26 +109,68 @@ def resolve(host, port):
 
 
 #: IPv6 prefixes that carry an IPv4 address in their last 32 bits (RFC 6052 NAT64,
-#: RFC 4291 IPv4-compatible): only as public as the IPv4 address inside.
-_IPV4_IN_LOW_BITS = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
+#: RFC 2765 IPv4-translated, RFC 4291 IPv4-compatible): only as public as the IPv4 inside.
+_IPV4_IN_LOW_BITS = tuple(
+    ipaddress.ip_network(prefix)
+    for prefix in ("64:ff9b::/96", "::ffff:0:0:0/96", "::ffff:0:0/96", "::/96")
+)
+
+#: The IPv6 global unicast space (RFC 4291 section 2.4); everything outside it is
+#: multicast, link/site-local, unique-local or unassigned (IANA IPv6 address space).
+_IPV6_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")
+
+#: Special-purpose blocks (IANA special-purpose address registries) that this
+#: Python's ``is_global`` may not know yet: never a webhook receiver.
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(prefix)
+    for prefix in (
+        "64:ff9b:1::/48",  # RFC 8215 local-use NAT64
+        "fec0::/10",  # RFC 3879 deprecated site-local
+        "3fff::/20",  # RFC 9637 documentation
+        "5f00::/16",  # RFC 9602 SRv6 SIDs
+        "2001:db8::/32",  # RFC 3849 documentation
+        "2001::/23",  # RFC 2928 IETF protocol assignments, Teredo included
+    )
+)
+
+
+def _embedded_ipv4(address):
+    """The IPv4 addresses an IPv6 ``address`` carries (mapped, 6to4, Teredo, NAT64…)."""
+    embedded = [address.ipv4_mapped, address.sixtofour]
+    if address.teredo:
+        embedded.extend(address.teredo)
+    if any(address in network for network in _IPV4_IN_LOW_BITS):
+        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [inner for inner in embedded if inner is not None]
+
+
+def _is_global_unicast(address):
+    """``is_global`` and not multicast, plus the special blocks ``_NOT_GLOBAL`` lists."""
+    if address.is_multicast or not address.is_global:
+        return False
+    return not any(
+        address in network for network in _NOT_GLOBAL if network.version == address.version
+    )
 
 
 def is_public(address):
-    """Whether ``address`` (an ``ipaddress`` object) is a public Internet address.
+    """Whether ``address`` (an ``ipaddress`` object) is a globally routable unicast address.
 
-    IPv6 forms that wrap an IPv4 address (mapped ``::ffff:a.b.c.d``, 6to4,
-    Teredo, NAT64, IPv4-compatible) are judged by the IPv4 address inside.
+    Refuses multicast, every special-purpose block (``is_global`` and ``_NOT_GLOBAL``) and
+    IPv6 outside ``2000::/3``. IPv6 forms that wrap an IPv4 address (mapped ``::ffff:a.b.c.d``,
+    translated ``::ffff:0:a.b.c.d``, 6to4, NAT64 ``64:ff9b::/96``, IPv4-compatible) must
+    carry a public IPv4 address; Teredo (``2001::/32``) and local-use NAT64
+    (``64:ff9b:1::/48``, RFC 8215) are refused whatever they carry.
     """
-    if not address.is_global:
-        return False
     if address.version == 6:
-        embedded = [address.ipv4_mapped, address.sixtofour]
-        if address.teredo:
-            embedded.extend(address.teredo)
+        embedded = _embedded_ipv4(address)
+        if embedded and not all(_is_global_unicast(inner) for inner in embedded):
+            return False
         if any(address in network for network in _IPV4_IN_LOW_BITS):
-            embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
-        return all(inner.is_global for inner in embedded if inner is not None)
-    return True
+            return bool(embedded)  # judged by the IPv4 inside alone
+        if address not in _IPV6_GLOBAL_UNICAST:
+            return False
+    return _is_global_unicast(address)
 
 
 # -- payloads -----------------------------------------------------------------
