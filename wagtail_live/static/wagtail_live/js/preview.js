@@ -1,6 +1,7 @@
 // The admin's live preview players (Go Live screen, live dashboard): the session's HLS,
 // natively where the browser plays HLS, else with the vendored hls.js.
-// Markup: <video data-live-preview data-playback-url=… data-hlsjs-url=…>.
+// Markup: <video data-live-preview data-playback-url=… data-status-url=… data-hlsjs-url=…>
+// (data-status-url: the session's public status.json, which gives a fresh playback URL).
 
 let hlsjsLoading = null;
 
@@ -18,15 +19,26 @@ function loadHlsJs(src) {
 }
 
 // The screen may open (or reload into the preview) the moment the encoder connects, before
-// ffmpeg has written the first segment: a playlist that is not there yet is tried again.
+// ffmpeg has written the first segment, and the URL's signed grant expires after minutes
+// (docs/delivery.md): on a fatal error, ask status.json for a fresh URL and load again.
 const RETRY_MS = 2000;
+
+async function freshUrl(video, url) {
+  try {
+    const response = await fetch(video.dataset.statusUrl, { credentials: "same-origin" });
+    const data = response.ok ? await response.json() : {};
+    return data.playback_url || url;
+  } catch {
+    return url; // offline for a moment: the next retry asks again
+  }
+}
 
 function attachHls(video, Hls, url) {
   const hls = new Hls({ lowLatencyMode: true });
   hls.on(Hls.Events.ERROR, (_event, data) => {
     if (!data.fatal) return;
     hls.destroy();
-    setTimeout(() => attachHls(video, Hls, url), RETRY_MS);
+    setTimeout(async () => attachHls(video, Hls, await freshUrl(video, url)), RETRY_MS);
   });
   hls.loadSource(url);
   hls.attachMedia(video);
@@ -35,7 +47,9 @@ function attachHls(video, Hls, url) {
 async function playPreview(video) {
   const url = video.dataset.playbackUrl;
   if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.addEventListener("error", () => setTimeout(() => (video.src = url), RETRY_MS));
+    video.addEventListener("error", () =>
+      setTimeout(async () => (video.src = await freshUrl(video, video.src || url)), RETRY_MS),
+    );
     video.src = url;
     return;
   }
