@@ -438,14 +438,33 @@ def test_callbacks_are_refused_when_no_secret_is_configured(client, settings):
 
 
 @db
-def test_a_secret_in_the_url_is_refused(nginx_settings):
-    """Access logs keep URLs: a config that puts the secret there must not work."""
+@pytest.mark.parametrize(
+    "name, query",
+    [
+        ("rtmp_on_publish", f"secret={SECRET}&relay=rtmp://127.0.0.1:1/live_hls"),
+        ("rtmp_on_publish", f"relay=rtmp://127.0.0.1:1/live_hls&secret={SECRET}"),
+        ("rtmp_on_publish", "SECRET=x"),
+        ("rtmp_on_publish", "secret="),
+        ("rtmp_on_update", f"secret={SECRET}"),
+        ("rtmp_on_publish_done", f"secret={SECRET}"),
+    ],
+)
+def test_a_secret_in_the_url_is_a_clear_400(nginx_settings, name, query):
+    """Access logs keep URLs: a config from an older version is told to regenerate, even
+    with the right secret in the header too, and nothing happens."""
     from django.test import Client
 
+    from wagtail_live.ingest.nginx_rtmp import SECRET_HEADER
+
     session, key = session_with_key()
-    url = reverse("wagtail_live:rtmp_on_publish") + f"?secret={SECRET}&relay={RELAY}"
-    assert Client().post(url, {"app": "live", "name": key}).status_code == 403
+    url = reverse(f"wagtail_live:{name}") + f"?{query}"
+    response = Client().post(url, {"app": "live", "name": key}, headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 400
+    assert "live_nginx_config" in response.content.decode()
+    assert "Regenerate" in response.content.decode()
     assert not os.path.exists(session.media_dir)
+    session.refresh_from_db()
+    assert session.status == "ready"
 
 
 @db

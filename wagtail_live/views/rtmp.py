@@ -7,7 +7,7 @@ answer refuses the publisher. The logic lives in ``ingest/nginx_rtmp.py``.
 import logging
 
 from django.db import OperationalError
-from django.http import HttpResponse, HttpResponseForbidden
+from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -25,12 +25,26 @@ def relay_to(url):
     return response
 
 
+#: The 400's text for a callback with the secret in its query string (an older nginx config).
+SECRET_IN_URL = (
+    "The shared secret is in this callback's URL, where access logs keep it: this nginx "
+    "config is from an older version. Regenerate it with `manage.py live_nginx_config` "
+    "(the secret now travels in the X-Wagtail-Live-Secret header) and change NGINX_SECRET."
+)
+
+
+def secret_in_url(request):
+    """Whether the query string carries ``secret`` (any case, empty or not)."""
+    return any(name.strip().lower() == "secret" for name in request.GET)
+
+
 def callback(view):
     """csrf-exempt, POST only, and refused (403) without the shared secret.
 
     The secret comes in the ``X-Wagtail-Live-Secret`` header, which nginx's
-    loopback callback server adds (``live_nginx_config``); one in the URL is
-    refused, so a config that would put it in access logs does not work.
+    loopback callback server adds (``live_nginx_config``); one in the URL is a
+    400 telling to regenerate the config, so a config from an older version that
+    puts it in access logs fails loudly instead of working.
 
     nginx-rtmp sends each callback once and never again, so the view runs in
     one transaction that is retried on a transient database error ("database
@@ -43,12 +57,10 @@ def callback(view):
     @csrf_exempt
     @require_POST
     def wrapped(request):
+        if secret_in_url(request):
+            logger.warning("nginx callback refused: %s", SECRET_IN_URL)
+            return HttpResponseBadRequest(SECRET_IN_URL)
         try:
-            if "secret" in request.GET:
-                raise nginx_rtmp.CallbackDenied(
-                    "the secret must not be in the URL (access logs keep URLs): "
-                    "regenerate the nginx config with manage.py live_nginx_config"
-                )
             nginx_rtmp.check_secret(request.headers.get(nginx_rtmp.SECRET_HEADER))
         except nginx_rtmp.CallbackDenied as error:
             logger.warning("nginx callback refused: %s", error)
