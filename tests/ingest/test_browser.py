@@ -24,7 +24,9 @@ from wagtail_live.ingest.browser import InvalidMedia, detect_codecs
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
 GRACE = 10  # seconds; short so the grace-expiry test stays quick, long enough for a loaded CI
-IDLE_TIMEOUT = 8
+# Long enough that a loaded 2-core CI never sees a streaming socket as idle while ffmpeg
+# catches up after the last chunk; the silent-socket test proves the watchdog still fires.
+IDLE_TIMEOUT = 15
 CHUNK_BYTES = 16 * 1024
 
 SETUP = """
@@ -149,6 +151,16 @@ async def send_media(socket, data, pause=0.02):
         await asyncio.sleep(pause)
 
 
+async def send_in_real_time(socket, data, seconds):
+    """Send ``data`` (``seconds`` of media) spread over ``seconds``, as MediaRecorder does.
+
+    A browser keeps sending while the server cuts segments; sending the whole file at
+    once and then waiting leaves the socket silent for as long as ffmpeg takes.
+    """
+    chunks = max(1, -(-len(data) // CHUNK_BYTES))
+    await send_media(socket, data, pause=seconds / chunks)
+
+
 async def next_message(socket, timeout=15):
     return json.loads(await asyncio.wait_for(socket.recv(), timeout))
 
@@ -170,12 +182,13 @@ async def test_h264_opus_from_the_browser_becomes_hls_and_a_recording(site, medi
     pk = await asyncio.to_thread(new_session, site)
     async with connect(site, pk) as socket:
         await socket.send(json.dumps({"type": "start", "mime": "video/webm;codecs=h264,opus"}))
-        await send_media(socket, media_files["h264"])
-        live = await next_message(socket)
+        sending = asyncio.create_task(send_in_real_time(socket, media_files["h264"], 6))
+        live = await next_message(socket, timeout=30)
         assert live["type"] == "live"
         assert live["started_at"]
+        await sending
         playlist = hls_dir(site, pk) / "index.m3u8"
-        await wait_for(lambda: playlist.exists() and len(playlist_segments(playlist)) >= 3)
+        await wait_for(lambda: playlist.exists() and len(playlist_segments(playlist)) >= 3, 30)
         assert (await asyncio.to_thread(session_state, site, pk))["status"] == "live"
         await socket.send(json.dumps({"type": "end"}))
         code, messages = await expect_close(socket)
@@ -197,8 +210,9 @@ async def test_h264_opus_from_the_browser_becomes_hls_and_a_recording(site, medi
 async def test_vp8_opus_is_transcoded_to_h264(site, media_files):
     pk = await asyncio.to_thread(new_session, site)
     async with connect(site, pk) as socket:
-        await send_media(socket, media_files["vp8"])
-        assert (await next_message(socket))["type"] == "live"
+        sending = asyncio.create_task(send_in_real_time(socket, media_files["vp8"], 4))
+        assert (await next_message(socket, timeout=30))["type"] == "live"
+        await sending
         playlist = hls_dir(site, pk) / "index.m3u8"
         await wait_for(lambda: playlist.exists() and len(playlist_segments(playlist)) >= 2, 30)
         await socket.send(json.dumps({"type": "end"}))
