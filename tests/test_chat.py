@@ -211,7 +211,28 @@ DODGES = [
     "\U0001d41f\U0001d42b\U0001d41e\U0001d41e\U0001d41c\U0001d42b\U0001d432\U0001d429\U0001d42d\U0001d428",  # math bold
     "fr\u00eb\u00ebcrypto",  # accents added on top
     "f\u0336r\u0336e\u0336e\u0336crypto",  # strike-through overlay marks
-    "get \u202efreecrypto\u202c today",  # inside a bidi override
+    "get \u202bfreecrypto\u202c today",  # inside a closed right-to-left embedding
+    "get \u2067freecrypto\u2069 today",  # inside a closed right-to-left isolate
+    "free\u180bcrypto",  # Mongolian free variation selector (Mn)
+    "free\u180fcrypto",  # Mongolian FVS4
+    "free\u17b4crypto",  # Khmer inherent vowel
+    "free\u17b5crypto",
+    "free\u3164crypto",  # Hangul filler
+    "free\uffa0crypto",  # half-width Hangul filler
+    "free\u115fcrypto",  # Hangul choseong filler
+    "free\u1160crypto",  # Hangul jungseong filler
+    "free\u034fcrypto",  # combining grapheme joiner
+    "free\ufe0fcrypto",  # variation selector
+    "free\U000e0100crypto",  # variation selector supplement
+    "free\U000e0041crypto",  # tag character
+    "free\U0001bca0crypto",  # shorthand format control
+    "free-crypto",  # one punctuation character inside the word
+    "free_crypto",
+    "free.crypto",
+    "_freecrypto_",
+    "f r e e c r y p t o",  # spelled out
+    "f.r.e.e.c.r.y.p.t.o",
+    "f - r - e - e - c - r - y - p - t - o",
 ]
 
 
@@ -303,7 +324,7 @@ def test_messages_with_nothing_visible_are_empty(session, viewer, text):
 
 
 def test_visible_text_beside_invisible_characters_is_kept_as_sent(session, viewer):
-    text = "\u202ehello\u200b ⠀ok"
+    text = "\u200fhello\u200b ⠀ok \u2067שלום\u2069"
     assert chat.send_message(session, viewer, text).text == text
 
 
@@ -324,7 +345,7 @@ def test_combining_marks_per_character_are_bounded(session, viewer):
 def test_guest_names_that_show_nothing_become_guest(session):
     for name in ["\u200b\u200b", "\u3164", "\u2800 \u2800", "\u202e"]:
         assert chat.clean_guest_name(name) == "Guest"
-    assert chat.clean_guest_name("\u202eAnn") == "\u202eAnn"  # isolated when shown (live.js)
+    assert chat.clean_guest_name("\u2067Ann\u2069") == "\u2067Ann\u2069"  # closed isolate
     expect_error("invalid", chat.clean_guest_name, "A" + "\u0301" * 20)
 
 

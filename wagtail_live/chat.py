@@ -70,9 +70,10 @@ def display_name(user):
 
 
 def badge(session, user):
-    """``host`` for the session's owner, ``moderator`` for other moderators, else empty."""
+    """``host`` for the session's owner, ``moderator`` for other moderators, ``guest``
+    for visitors who are not logged in (their names are theirs to choose), else empty."""
     if user is None or not user.is_authenticated:
-        return ""
+        return "guest"
     if session.owner_id == user.pk:
         return "host"
     if permissions.can_moderate_session(session, user):
@@ -133,14 +134,19 @@ def clean_text(text):
     Raises ``ChatError``: ``empty`` when nothing visible is left (only spaces,
     zero-width or other invisible characters), ``too_long`` over
     ``CHAT_MAX_LENGTH`` characters (code points, however the frame escaped them),
-    ``invalid`` when a character carries more than ``MAX_MARKS_PER_CHARACTER``
-    combining marks (text that spills over the lines around it).
+    ``invalid`` (``field`` "text") for a lone surrogate or a control character
+    other than newline and tab, a bidi override or an unclosed embedding/isolate
+    (``check_characters``), or a character carrying more than
+    ``MAX_MARKS_PER_CHARACTER`` combining marks (text that spills over the lines
+    around it).
     """
     if not isinstance(text, str):
         raise ChatError("invalid", _("The message text must be a string."), field="text")
+    _check_encodable(text, "text", chat_text.TEXT_CONTROLS)
     text = text.strip()
     if not chat_text.has_visible_character(text):
         raise ChatError("empty", _("Type a message before sending."))
+    _check_bidi(text, "text")
     limit = live_settings.CHAT_MAX_LENGTH
     if len(text) > limit:
         raise ChatError(
@@ -150,6 +156,40 @@ def clean_text(text):
         )
     _check_marks(text, "text")
     return text
+
+
+def _check_encodable(text, field, allowed_controls=frozenset()):
+    # Before anything else: a lone surrogate cannot be encoded for the database (it was a
+    # UnicodeEncodeError, a server_error), and PostgreSQL refuses NUL.
+    character = chat_text.forbidden_character(text, allowed_controls)
+    if character is not None:
+        raise ChatError(
+            "invalid",
+            _("%(field)s holds a character that cannot be shown (U+%(code)04X).")
+            % {"field": field, "code": ord(character)},
+            field=field,
+        )
+
+
+def _check_bidi(text, field):
+    problem = chat_text.bidi_problem(text)
+    if problem == "override":
+        message = _("Right-to-left or left-to-right override characters are not allowed.")
+    elif problem == "unbalanced":
+        message = _("A direction embedding or isolate character is not closed.")
+    else:
+        return
+    raise ChatError("invalid", message, field=field)
+
+
+def check_characters(text, field, allowed_controls=frozenset()):
+    """Raise ``ChatError`` ``invalid`` (with ``field``) for characters no chat field may hold.
+
+    Lone surrogates, control characters not in ``allowed_controls``, bidi overrides
+    and unclosed embeddings or isolates (``wagtail_live.text.bidi_problem``).
+    """
+    _check_encodable(text, field, allowed_controls)
+    _check_bidi(text, field)
 
 
 def _check_marks(text, field):
@@ -165,13 +205,24 @@ def _check_marks(text, field):
 def clean_guest_name(name):
     """A guest's display name, trimmed; a neutral default when none is given or none shows.
 
-    Raises ``ChatError`` ``invalid`` (``field`` "name") for a name with too many
-    combining marks on one character, as for text.
+    The same rules as message text (docs/chat-and-moderation.md, "Guest names"):
+    raises ``ChatError`` ``invalid`` (``field`` "name") for a lone surrogate or any
+    control character, a bidi override or unclosed embedding, too many combining
+    marks on one character, or a blocked term. Guests' messages carry the ``guest``
+    badge, so a guest calling themselves "admin" is shown as a guest.
     """
-    if not isinstance(name, str) or not chat_text.has_visible_character(name):
+    if not isinstance(name, str):
+        return _("Guest")
+    _check_encodable(name, "name")
+    if not chat_text.has_visible_character(name):
         return _("Guest")
     name = " ".join(name.split())[:GUEST_NAME_MAX_LENGTH]
+    _check_bidi(name, "name")
     _check_marks(name, "name")
+    if blocked_term_in(name):
+        raise ChatError(
+            "invalid", _("This name contains a word that is not allowed here."), field="name"
+        )
     return name
 
 
@@ -432,6 +483,7 @@ def _hide(messages, moderator):
 def remove_message(moderator, session, message_id, reason=""):
     """Hide one message of ``session`` from everyone and broadcast ``chat.removed``."""
     check_can_moderate(session, moderator)
+    reason = _clean_reason(reason)  # before anything changes
     message = _session_message(session, message_id)
     if message.is_removed:
         return None
@@ -442,7 +494,7 @@ def remove_message(moderator, session, message_id, reason=""):
         session,
         message=message,
         target_user=message.user,
-        reason=_clean_reason(reason),
+        reason=reason,
     )
 
 
@@ -450,6 +502,7 @@ def remove_message(moderator, session, message_id, reason=""):
 def mute(moderator, session, user_id, seconds, reason=""):
     """Stop ``user_id`` posting in ``session`` for ``seconds`` (None: until the session ends)."""
     check_can_moderate(session, moderator)
+    reason = _clean_reason(reason)
     if seconds is not None:
         try:
             seconds = bounded_int(seconds, "seconds", low=1, high=MUTE_MAX_SECONDS)
@@ -463,7 +516,7 @@ def mute(moderator, session, user_id, seconds, reason=""):
         session,
         target_user=target,
         expires_at=expires,
-        reason=_clean_reason(reason),
+        reason=reason,
     )
 
 
@@ -487,12 +540,11 @@ def ban(moderator, user_id, reason="", session=None):
     (``permissions.can_moderate_site``) wherever it is sent from.
     """
     check_can_moderate_site(moderator)
+    reason = _clean_reason(reason)
     target = _target_user(moderator, user_id)
     if is_banned(target):
         raise ChatError("invalid_target", _("This user is already banned."))
-    record = _record(
-        Action.BAN, moderator, session, target_user=target, reason=_clean_reason(reason)
-    )
+    record = _record(Action.BAN, moderator, session, target_user=target, reason=reason)
     _hide(ChatMessage.objects.filter(user=target), moderator)
     transaction.on_commit(lambda: hub.broadcast_user_banned(target.pk))
     return record
@@ -553,6 +605,7 @@ def _clean_reason(reason):
         return ""
     if not isinstance(reason, str):
         raise ChatError("invalid", _("reason must be text."), field="reason")
+    check_characters(reason, "reason", chat_text.TEXT_CONTROLS)
     return reason.strip()[:REASON_MAX_LENGTH]
 
 
@@ -586,16 +639,19 @@ def _forget_blocked_terms(**kwargs):
 def blocked_term_in(text):
     """The first ``BlockedTerm`` found in ``text`` as a whole word or phrase, or None.
 
-    Both sides are compared in ``wagtail_live.text.match_key`` form, so spelling
-    tricks do not hide a term: capitals, full-width letters, look-alike letters of
-    other scripts mixed in, zero-width or soft-hyphen characters inside it, no-break
-    spaces, accents added on top. A word wholly in another script is left alone.
+    Both sides are compared in ``wagtail_live.text.match_keys`` forms, and in their
+    ``joined_key`` forms, so spelling tricks do not hide a term: capitals, full-width
+    letters, look-alike letters of other scripts, invisible characters inside it,
+    no-break spaces, accents added on top, letters split by punctuation or spelled
+    out one by one. An ordinary word wholly in another script is left alone
+    (``wagtail_live.text.reads_as_own_script``).
     """
-    keys = {}  # one key per set of term scripts (usually one: the site's language)
+    keys = {}  # per set of term scripts (usually one: the site's language)
     for term, pattern in _blocked_patterns():
         if pattern.scripts not in keys:
-            keys[pattern.scripts] = chat_text.match_key(text, pattern.scripts)
-        if pattern.regex.search(keys[pattern.scripts]):
+            forms = chat_text.match_keys(text, pattern.scripts)
+            keys[pattern.scripts] = forms + tuple(chat_text.joined_key(key) for key in forms)
+        if any(pattern.regex.search(key) for key in keys[pattern.scripts]):
             return term
     return None
 

@@ -24,8 +24,118 @@ _DECORATION = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2
 
 
 def is_mark(character):
-    """Whether ``character`` is a combining mark that stacks on the one before (Mn, Me)."""
-    return unicodedata.category(character) in ("Mn", "Me")
+    """Whether ``character`` is a combining mark that sits on the one before (Mn, Mc, Me)."""
+    return unicodedata.category(character)[0] == "M"
+
+
+# -- characters refused outright ------------------------------------------------
+
+#: C0/C1 controls kept in message text: line breaks and tabs are ordinary typing.
+TEXT_CONTROLS = frozenset("\n\t")
+
+
+def forbidden_character(text, allowed_controls=frozenset()):
+    """The first character of ``text`` no chat field may hold, or None.
+
+    Lone surrogates (U+D800-U+DFFF: JSON can spell them, UTF-8 and the database
+    cannot) and C0/C1 control characters (category Cc: NUL, which PostgreSQL
+    refuses, escape sequences, DEL ...) except those in ``allowed_controls``.
+    """
+    for character in text:
+        category = unicodedata.category(character)
+        if category == "Cs" or (category == "Cc" and character not in allowed_controls):
+            return character
+    return None
+
+
+# Explicit bidi formatting (UAX #9 section 2): embeddings and overrides end at PDF, isolates at
+# PDI, and a paragraph end closes everything.
+_OPENERS = {"\u202a": "embed", "\u202b": "embed", "\u202d": "override", "\u202e": "override"}
+_OPENERS.update({"\u2066": "isolate", "\u2067": "isolate", "\u2068": "isolate"})
+_CLOSERS = {"\u202c": ("embed", "override"), "\u2069": ("isolate",)}
+BIDI_CONTROLS = frozenset(_OPENERS) | frozenset(_CLOSERS)
+
+
+def bidi_problem(text):
+    """Why ``text``'s explicit bidi controls could reorder what shows, or None.
+
+    ``"override"``: LRO or RLO (U+202D, U+202E) is present. They display letters in
+    the reverse of their stored order ("\u202emaps" shows "spam") and ordinary
+    writing in any script never needs them; so they are refused even when closed.
+    ``"unbalanced"``: an embedding or isolate (U+202A, U+202B, U+2066-U+2068) left
+    open at the end of a line, or a PDF/PDI (U+202C, U+2069) closing nothing or the
+    wrong kind. Open controls would reorder what follows them (the name beside a
+    message, the next message); closed ones keep each letter run in its order, so
+    right-to-left writers may use them.
+    """
+    for line in text.split("\n"):
+        stack = []
+        for character in line:
+            kind = _OPENERS.get(character)
+            if kind == "override":
+                return "override"
+            if kind:
+                stack.append(kind)
+            elif character in _CLOSERS:
+                if not stack or stack[-1] not in _CLOSERS[character]:
+                    return "unbalanced"
+                stack.pop()
+        if stack:
+            return "unbalanced"
+    return None
+
+
+# -- invisible characters ---------------------------------------------------------
+
+# Default_Ignorable_Code_Point (Unicode DerivedCoreProperties.txt) is, by its derivation,
+# the format characters (Cf) plus Other_Default_Ignorable_Code_Point plus the variation
+# selectors, less the prepended concatenation marks and the few visible format characters
+# below. Python's unicodedata has no such property, so it is rebuilt from Cf and these
+# ranges of PropList.txt (Unicode 15.1), which are not Cf: the combining grapheme joiner,
+# Hangul fillers, Khmer inherent vowels, Mongolian free variation selectors, the variation
+# selectors, U+2065 and U+FFF0-FFF8 (reserved), and the tag plane's unassigned rest.
+_IGNORABLE_NOT_CF = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x2065, 0x2065),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFF8),
+    (0xE0000, 0xE0FFF),
+)
+# Cf characters that are not default-ignorable: they show (Arabic number signs and other
+# prepended concatenation marks, interlinear annotation marks, Egyptian hieroglyph controls).
+_SHOWN_FORMAT = (
+    (0x0600, 0x0605),
+    (0x06DD, 0x06DD),
+    (0x070F, 0x070F),
+    (0x0890, 0x0891),
+    (0x08E2, 0x08E2),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1345F),
+)
+
+
+def _in(ranges, code):
+    return any(low <= code <= high for low, high in ranges)
+
+
+def is_default_ignorable(character):
+    """Whether ``character`` is a Default_Ignorable_Code_Point: shown as nothing at all."""
+    code = ord(character)
+    if _in(_IGNORABLE_NOT_CF, code):
+        return True
+    return unicodedata.category(character) == "Cf" and not _in(_SHOWN_FORMAT, code)
+
+
+def without_ignorables(text):
+    """``text`` without its default-ignorable characters (zero-width, fillers, selectors ...)."""
+    return "".join(character for character in text if not is_default_ignorable(character))
 
 
 def has_visible_character(text):
@@ -35,7 +145,7 @@ def has_visible_character(text):
     fillers (U+3164, U+FFA0) and the blank Braille pattern (U+2800) render as nothing; so
     does a combining mark with no character to sit on.
     """
-    for character in disarm.strip_format(text):
+    for character in without_ignorables(disarm.strip_format(text)):
         if character.isspace() or is_mark(character):
             continue
         if unicodedata.category(character)[0] in "CZ":
@@ -90,32 +200,152 @@ class TermPattern:
         self.regex = regex
 
 
+# A term starts and ends where no letter or digit touches it: "_spam_" holds "spam".
+_BEFORE = r"(?<![^\W_])"
+_AFTER = r"(?![^\W_])"
+# A space in a phrase matches any run of separators: "free crypto" catches "free-crypto".
+_SEPARATORS = r"[\W_]+"
+
+
 def term_pattern(term):
     """``term`` as a whole-word (or phrase) ``TermPattern``, or None when nothing of it shows.
 
     None for a term of only invisible characters: it would otherwise match every message.
     """
-    term = folded(term)
+    term = folded(without_ignorables(term))
     key = _skeleton(term).strip()
     if not key:
         return None
-    body = _DECORATION.join(re.escape(character) for character in key)
-    return TermPattern(scripts_of(term), re.compile(rf"(?<!\w){body}{_DECORATION}(?!\w)"))
+    body = _DECORATION.join(
+        _SEPARATORS if character == " " else re.escape(character) for character in key
+    )
+    return TermPattern(scripts_of(term), re.compile(rf"{_BEFORE}{body}{_DECORATION}{_AFTER}"))
+
+
+#: Scripts whose letters were drawn after Latin capitals, so that any word in them may be
+#: read as a Latin one (Cherokee "ᏚᏢᎪᎷ", its lower case "ꮪꮲꭺꮇ", Lisu "ꓢꓑꓮꓟ"): always mapped.
+LATIN_SHAPED_SCRIPTS = frozenset({disarm.Script.CHEROKEE, disarm.Script.LISU})
+
+#: Letters of Cyrillic and Greek that are mainly Latin look-alikes (in TS #39 confusables, and
+#: rare or regional in the languages themselves): a word holding one is mapped. Dze Ѕ ѕ,
+#: Byelorussian-Ukrainian I І і, Je Ј ј, palochka Ӏ ӏ, Qa Ԛ ԛ, We Ԝ ԝ; Greek lunate sigma Ϲ ϲ,
+#: yot Ϳ ϳ.
+LATIN_LOOKALIKE_LETTERS = frozenset("ЅѕІіЈјӀӏԚԛԜԝϹϲͿϳ")
+
+
+def reads_as_own_script(word, term_scripts):
+    """Whether ``word`` (NFKC, not case-folded) is kept as a word of its own script.
+
+    Only a word written wholly in one script other than ``term_scripts``, so "сор" in
+    a Russian sentence stays Russian for a blocked "cop" — unless it cannot be an
+    ordinary word of that script: a Latin-shaped script (``LATIN_SHAPED_SCRIPTS``), a
+    letter that is mainly a Latin look-alike (``LATIN_LOOKALIKE_LETTERS``), or all
+    capitals of two letters or more ("ЅРАМ", "ΗΟΡΕ", "СОР" shout in look-alikes that
+    cannot be told from Latin capitals). A capital first letter is a sentence's start:
+    "Сор" stays Russian. Mixed-script words are the classic disguise: always mapped.
+    """
+    word_scripts = scripts_of(word)
+    if len(word_scripts) != 1 or word_scripts <= term_scripts:
+        return False
+    if word_scripts & LATIN_SHAPED_SCRIPTS:
+        return False
+    if any(character in LATIN_LOOKALIKE_LETTERS for character in word):
+        return False
+    letters = [character for character in word if character.isalpha()]
+    shouted = len(letters) > 1 and all(character.isupper() for character in letters)
+    return not shouted
+
+
+def visible_words(text):
+    """``text`` without invisible characters, split at white space (no-break spaces too).
+
+    Default-ignorable characters (``is_default_ignorable``) and format characters are
+    removed first, so they never split a word or hide inside one. Not yet NFKC: that
+    would turn look-alike letters (lunate ϲ) into ordinary ones (ς) before
+    ``reads_as_own_script`` sees them.
+    """
+    return disarm.strip_format(without_ignorables(text)).split()
+
+
+def match_keys(text, scripts):
+    """``text`` in the forms terms written in ``scripts`` are looked for in (a tuple).
+
+    Every word goes through ``folded`` and the TS #39 skeleton, except the words
+    ``reads_as_own_script`` keeps (case-folded only). A second form maps each mapped
+    word's look-alikes first (disarm's ``normalize_confusables``, which keeps case and
+    does no NFKC), then folds: capitals and compatibility letters keep their own
+    look-alike ("ΗΟΡΕ" is "hope", not the "nope" of "ηορε"; lunate "ϹΟΡ" is "cop",
+    not the "sop" of its NFKC "ΣΟΡ"). Invisible characters never split a word.
+    """
+    folded_first, skeleton_first = [], []
+    for word in visible_words(text):
+        if reads_as_own_script(word, scripts):
+            kept = unicodedata.normalize("NFD", folded(word))
+            folded_first.append(kept)
+            skeleton_first.append(kept)
+        else:
+            folded_first.append(_skeleton(folded(word)))
+            skeleton_first.append(_skeleton(folded(disarm.normalize_confusables(word))))
+    keys = (" ".join(folded_first), " ".join(skeleton_first))
+    return keys if keys[0] != keys[1] else keys[:1]
 
 
 def match_key(text, scripts):
-    """``text`` in the form terms written in ``scripts`` are looked for in.
+    """The first of ``match_keys``: every word folded, then mapped to its skeleton."""
+    return match_keys(text, scripts)[0]
 
-    Every word goes through ``folded`` and the TS #39 skeleton — except a word written
-    wholly in one other script: "сор" in a Russian sentence is a Russian word, not a
-    disguised "cop". Words that mix scripts ("frееcrурtо" with Cyrillic е, у, р, о) are
-    the disguises, and they are mapped. Invisible characters never split a word.
-    """
-    words = []
-    for word in disarm.strip_format(folded(text)).split(" "):
-        word_scripts = scripts_of(word)
-        if len(word_scripts) == 1 and not word_scripts <= scripts:
-            words.append(unicodedata.normalize("NFD", word))
+
+# Apostrophes elide inside ordinary words ("l'été", "don't"): joining them would make new
+# words of ordinary text, so they split words like a space (spelled-out letters still join).
+_ELISIONS = frozenset("'\u2019\u02bc")
+
+
+def _is_word_character(character):
+    return character.isalnum() or is_mark(character)
+
+
+def _chunks(key):
+    # [(is_word, text), ...]: runs of letters/digits (with their marks) and of separators.
+    chunks = []
+    for character in key:
+        kind = _is_word_character(character)
+        if chunks and chunks[-1][0] == kind:
+            chunks[-1][1].append(character)
         else:
-            words.append(_skeleton(word))
-    return " ".join(words)
+            chunks.append((kind, [character]))
+    return [(kind, "".join(characters)) for kind, characters in chunks]
+
+
+def _is_single_letter(chunk):
+    return sum(1 for character in chunk if not is_mark(character)) == 1
+
+
+def joined_key(key):
+    """``key`` (a ``match_key``) with separators that split a word taken out.
+
+    Two rules (docs/chat-and-moderation.md, "Blocked terms"): one punctuation
+    character other than an apostrophe between letters joins them ("s.p.a.m", "free-crypto", "co-operate"
+    become "spam", "freecrypto", "cooperate"); and letters spelled out one at a time
+    are joined across up to three separators ("s p a m", "s - p - a - m"). Blocked
+    terms are looked for in this form as well as in ``key``; whole words still, so a
+    blocked "cop" does not hit "co-operate".
+    """
+    chunks = _chunks(key)
+    joined = []
+    for index, (is_word, chunk) in enumerate(chunks):
+        between = 0 < index < len(chunks) - 1 and not is_word
+        if between:
+            before, after = chunks[index - 1][1], chunks[index + 1][1]
+            one_punctuation = (
+                len(chunk) == 1 and unicodedata.category(chunk)[0] == "P" and chunk not in _ELISIONS
+            )
+            spelled_out = (
+                _is_single_letter(before)
+                and _is_single_letter(after)
+                and len(chunk) <= 3
+                and "\n" not in chunk
+            )
+            if one_punctuation or spelled_out:
+                continue
+        joined.append(chunk)
+    return "".join(joined)
