@@ -244,3 +244,129 @@ def test_the_admin_shows_a_private_source_without_linking_to_it(client, superuse
         response = client.get(reverse(f"wagtail_live_recordings:{view}", args=[recording.pk]))
         assert response.status_code == 200, view
         assert "/media/uploads/live/" not in response.content.decode()
+
+
+# --- uploads never become outputs (issue 11, kind 1 and 2) ------------------------------------
+
+
+# Names an uploader could pick to pass for a file the app made for viewers.
+OUTPUT_LIKE_NAMES = [
+    "recording-777.mp4",
+    "recording-1-web.m4v",
+    "index.m3u8.mp4",
+    "seg-1.ts",
+    "recording-1-poster.jpg.mp4",
+    "../recording-2.mp4",
+    "hls/index.mp4",
+    "..%2Frecording-3.mp4",
+]
+
+
+_MADE = {}
+
+
+def made_once(suffix):
+    """Bytes of a short real recording in this container, made once per test run (ffmpeg)."""
+    import tempfile
+
+    if suffix not in _MADE:
+        with tempfile.TemporaryDirectory() as directory:
+            _MADE[suffix] = make_media(
+                Path(directory) / f"made{suffix}", "h264_aac", seconds=1
+            ).read_bytes()
+    return _MADE[suffix]
+
+
+def delivery_get(path):
+    """(status, body) of the embedded verifier for ``path`` (in process, raw path as given)."""
+    import asyncio
+
+    from wagtail_live.delivery import HLSVerifier
+
+    sent = {"body": b""}
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            sent["status"] = message["status"]
+        else:
+            sent["body"] += message.get("body", b"")
+
+    async def not_ours(scope, receive, send):
+        raise AssertionError(f"{path} left the verifier")
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "headers": [],
+        "query_string": b"",
+    }
+    asyncio.run(HLSVerifier(not_ours, prefix="/live/delivery/")(scope, receive, send))
+    return sent["status"], sent["body"]
+
+
+@pytest.mark.parametrize("name", OUTPUT_LIKE_NAMES)
+def test_an_upload_is_stored_apart_from_outputs_and_no_grant_serves_it(host, tmp_path, name):
+    from wagtail_live import grants
+    from wagtail_live.forms import RecordingUploadForm
+
+    session = make_session("Members", owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    marker = b"UPLOADER-MARKER"
+    suffix = ".ts" if name.endswith(".ts") else ".mp4"
+    content = made_once(suffix)
+    if suffix == ".mp4":
+        content += marker  # trailing bytes: still a valid MP4 the sniffer accepts
+    form = RecordingUploadForm(
+        data={"session": session.pk}, files={"source": SimpleUploadedFile(name, content)}
+    )
+    assert form.is_valid(), form.errors
+    recording = form.save()
+    stored = recording.source.name
+    folder, base = stored.rsplit("/", 1)
+    assert folder == session.media_path("sources")
+    assert base.startswith("upload-") and base.endswith(Path(name).suffix)
+    assert working_storage().open(stored).read() == content
+    # The uploader's name appears nowhere on disk, and no grant path reaches the source.
+    on_disk = [p.name for p in Path(session.media_dir).rglob("*") if p.is_file()]
+    assert on_disk == [base]
+    token = grants.issue(session).token
+    prefix = f"/live/delivery/{session.pk}/{token}/"
+    for path in (base, f"sources/{base}", name, f"hls/{base}", f"hls/../sources/{base}"):
+        status, body = delivery_get(prefix + path)
+        assert status in (403, 404), (path, status)
+        assert marker not in body and content[:64] not in body, path
+
+
+def test_outputs_never_take_a_source_name(host, tmp_path):
+    """Processing an uploaded recording writes recording-<pk>.* and leaves the source alone."""
+    from wagtail_live.forms import RecordingUploadForm
+    from wagtail_live.recordings import output_names
+
+    session = make_session("Members", owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    content = made_once(".mp4")
+    form = RecordingUploadForm(
+        data={"session": session.pk},
+        files={"source": SimpleUploadedFile("recording-1.mp4", content)},
+    )
+    assert form.is_valid(), form.errors
+    recording = form.save()
+    names = output_names(recording, ".mp4")
+    assert recording.source.name not in names.values()
+    with override_keep_source():
+        recording = process_recording(recording)
+    assert recording.status == Recording.Status.READY, recording.error
+    assert recording.media.file.name == names["media"]
+    assert working_storage().open(recording.source.name).read() == content
+
+
+def override_keep_source():
+    from django.conf import settings
+    from django.test import override_settings
+
+    return override_settings(
+        WAGTAIL_LIVE={**getattr(settings, "WAGTAIL_LIVE", {}), "KEEP_SOURCE": True}
+    )

@@ -282,3 +282,106 @@ def test_move_command_moves_what_older_versions_kept_under_media_root(
     out = StringIO()
     call_command("live_move_private_files", stdout=out)
     assert "Done: 0 file(s) moved" in out.getvalue()
+
+
+# --- a privacy change never loses a recording (issue 11, kind 1) ------------------------------
+
+
+def test_a_different_file_at_the_target_name_never_replaces_a_recording(
+    host, tmp_path, django_capture_on_commit_callbacks
+):
+    """Whatever already sits at the recording's name in the private storage, the real MP4 survives."""
+    session = make_session("Was public", owner=host)
+    recording = recorded(session, tmp_path)
+    name = recording.media.file.name
+    real = Path(default_storage.path(name)).read_bytes()
+    from django.core.files.base import ContentFile
+
+    planted = private_storage().save(name, ContentFile(b"PLANTED"))
+    assert planted == name
+
+    session.privacy = LiveSession.Privacy.PRIVATE
+    with django_capture_on_commit_callbacks(execute=True):
+        session.save()
+
+    recording.refresh_from_db()
+    kept = recording.media.file.name
+    assert kept != name and private_storage().open(kept).read() == real
+    assert private_storage().open(name).read() == b"PLANTED", "neither file is deleted"
+    assert not default_storage.exists(name)
+
+
+def test_move_file_keeps_one_copy_of_identical_files_and_both_of_different_ones(tmp_path):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import FileSystemStorage, InMemoryStorage
+
+    from wagtail_live.private_files import move_file
+
+    for source, target in (
+        (FileSystemStorage(tmp_path / "a"), FileSystemStorage(tmp_path / "b")),
+        (InMemoryStorage(), FileSystemStorage(tmp_path / "c")),
+    ):
+        source.save("x/same.mp4", ContentFile(b"SAME"))
+        target.save("x/same.mp4", ContentFile(b"SAME"))
+        assert move_file("x/same.mp4", source, target) == "x/same.mp4"
+        assert not source.exists("x/same.mp4") and target.open("x/same.mp4").read() == b"SAME"
+
+        source.save("x/other.mp4", ContentFile(b"OURS"))
+        target.save("x/other.mp4", ContentFile(b"THEIRS"))
+        stored = move_file("x/other.mp4", source, target)
+        assert stored != "x/other.mp4" and target.open(stored).read() == b"OURS"
+        assert target.open("x/other.mp4").read() == b"THEIRS"
+        assert not source.exists("x/other.mp4")
+        assert move_file("x/missing.mp4", source, target) == ""
+
+
+def test_the_move_command_sets_older_uploads_apart_from_outputs(host):
+    """Uploads older versions kept beside the outputs (``recording-7.mp4``) move to ``sources/``."""
+    session = make_session("Old uploads", owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    write_working_files(session)
+    directory = Path(session.media_dir)
+    (directory / "recording-7.mp4").write_bytes(b"OLD-UPLOAD")
+    upload = Recording.objects.create(session=session, source=session.media_path("recording-7.mp4"))
+    pipeline = Recording.objects.create(
+        session=session, source=session.media_path("recording.mpegts")
+    )
+    call_command("live_move_private_files")
+    upload.refresh_from_db()
+    pipeline.refresh_from_db()
+    assert upload.source.name.startswith(session.media_path("sources", "upload-"))
+    assert working_storage().open(upload.source.name).read() == b"OLD-UPLOAD"
+    assert not (directory / "recording-7.mp4").exists()
+    assert pipeline.source.name == session.media_path("recording.mpegts")
+    call_command("live_move_private_files")  # idempotent
+    assert Recording.objects.get(pk=upload.pk).source.name == upload.source.name
+
+
+# --- no probing which ids exist (issue 11, kind 4) --------------------------------------------
+
+
+def test_anonymous_visitors_cannot_tell_missing_from_private(client, host, editor):
+    from datetime import UTC, datetime
+
+    private = make_session(
+        "Members only",
+        owner=host,
+        privacy=LiveSession.Privacy.PRIVATE,
+        scheduled_start=datetime(2031, 1, 1, tzinfo=UTC),
+    )
+    recording = Recording.objects.create(session=private, source="x.ts")
+    missing = 987654
+    routes = [
+        ("wagtail_live:session_status", private.pk),
+        ("wagtail_live:session_calendar", private.pk),
+        ("wagtail_live:recording_media", recording.pk),
+        ("wagtail_live:recording_poster", recording.pk),
+    ]
+    for route, pk in routes:
+        existing = client.get(reverse(route, args=[pk]))
+        absent = client.get(reverse(route, args=[missing]))
+        assert (existing.status_code, existing.content) == (absent.status_code, absent.content)
+        assert existing.status_code == 403, route
+    # Signed-in users are told a missing one is missing.
+    client.force_login(editor)
+    for route, _pk in routes:
+        assert client.get(reverse(route, args=[missing])).status_code == 404, route

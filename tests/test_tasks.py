@@ -272,7 +272,10 @@ def test_add_recording_imports_a_file_and_processes_it(
         )
     assert response.status_code == 302, response.content.decode()[:2000]
     recording = Recording.objects.get()
-    assert recording.source.name == session.media_path("imported.flv")
+    # Apart from the outputs, under a name the uploader did not choose (docs/security.md).
+    folder, name = recording.source.name.rsplit("/", 1)
+    assert folder == session.media_path("sources")
+    assert name.startswith("upload-") and name.endswith(".flv") and "imported" not in name
     # Kept under PRIVATE_ROOT, not in MEDIA_ROOT's publicly served tree.
     assert working_storage().exists(recording.source.name)
     assert not default_storage.exists(recording.source.name)

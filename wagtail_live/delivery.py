@@ -31,6 +31,8 @@ from .storage import private_root
 
 # The one spelling of a delivered file, after the prefix: the session, the grant,
 # then an HLS file of its live stream or one of its finished recordings' files.
+# Only outputs match: uploaded sources live in `sources/` as `upload-<uuid>.<ext>`
+# (recording_upload_to) and the pipeline's are `recording.mpegts`/`.flv`.
 DELIVERY_PATH = re.compile(
     r"(?P<session>[1-9][0-9]{0,11})/(?P<token>[0-9]{1,12}-[A-Za-z0-9_-]{16,88})/"
     r"(?P<name>hls/[A-Za-z0-9_][A-Za-z0-9_-]{0,63}(?:\.[A-Za-z0-9_-]{1,32}){0,2}"

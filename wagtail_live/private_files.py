@@ -31,26 +31,52 @@ logger = logging.getLogger(__name__)
 
 
 def move_file(name, source, target):
-    """Move the file ``name`` from storage ``source`` to storage ``target`` (same name).
+    """Move the file ``name`` from storage ``source`` to storage ``target``.
 
-    True when something moved. A name already in ``target`` is kept there (a move
-    interrupted after the copy) and only removed from ``source``.
+    Returns the name the file has in ``target`` now ("" when there was nothing to move).
+    A file already in ``target`` under that name is kept only when it holds the same
+    bytes (a move interrupted after the copy); a different file there is never taken
+    for ours: ours is stored beside it under a free name, so no recording is ever lost
+    (docs/security.md). Callers that keep the name in a row update it.
     """
     if source is target or not source.exists(name):
-        return False
-    if not target.exists(name):
+        return ""
+    stored = name
+    if target.exists(name) and not same_content(name, source, target):
+        stored = target.get_available_name(name)
+        logger.warning(
+            "%s: a different file is already at %s in %r; keeping both (ours as %s)",
+            name,
+            name,
+            target,
+            stored,
+        )
+    if not target.exists(stored):
         if isinstance(source, FileSystemStorage) and isinstance(target, FileSystemStorage):
-            destination = Path(target.path(name))
+            destination = Path(target.path(stored))
             destination.parent.mkdir(parents=True, exist_ok=True)
             # A rename when both are on one filesystem; a copy otherwise.
             shutil.move(source.path(name), destination)
-            return True
+            return stored
         with source.open(name, "rb") as handle:
-            saved = target.save(name, File(handle, name=os.path.basename(name)))
-        if saved != name:
+            saved = target.save(stored, File(handle, name=os.path.basename(stored)))
+        if saved != stored:
             raise OSError(f"{target!r} stored {name} as {saved}")
     source.delete(name)
-    return True
+    return stored
+
+
+def same_content(name, source, target, chunk=1024 * 1024):
+    """True when ``name`` holds the same bytes in both storages (size first, then bytes)."""
+    if source.size(name) != target.size(name):
+        return False
+    with source.open(name, "rb") as first, target.open(name, "rb") as second:
+        while True:
+            block = first.read(chunk)
+            if block != second.read(chunk):
+                return False
+            if not block:
+                return True
 
 
 def apply_privacy(session):
@@ -72,7 +98,7 @@ def apply_privacy(session):
     moved = 0
     recordings = Recording.objects.filter(session=session, media__isnull=False)
     for recording in recordings.select_related("media", "poster"):
-        moved += move_file(recording.media.file.name, source, target)
+        moved += move_media_file(recording.media, source, target)
         if private:
             moved += make_poster_private(recording, recording_poster_name(recording))
             moved += drop_media_thumbnail(recording.media)
@@ -81,6 +107,16 @@ def apply_privacy(session):
             "session %s: moved %s file(s) for its privacy (%s)", session.pk, moved, session.privacy
         )
     return moved
+
+
+def move_media_file(media, source, target):
+    """Move a Media item's file between storages, following it in the row if renamed; 1 or 0."""
+    name = media.file.name
+    stored = move_file(name, source, target)
+    if stored and stored != name:
+        type(media).objects.filter(pk=media.pk).update(file=stored)
+        media.file.name = stored
+    return int(bool(stored))
 
 
 def make_poster_private(recording, poster_name):
@@ -151,16 +187,51 @@ def move_legacy_working_files(session):
             names.append(session.media_path("hls", path.name))
     for name in dict.fromkeys(names):
         if name:
-            moved += move_file(name, default_storage, working_storage())
+            stored = move_file(name, default_storage, working_storage())
+            if stored and stored != name:
+                Recording.objects.filter(session=session, source=name).update(source=stored)
+            moved += bool(stored)
     if hls.is_dir() and not hls.is_symlink():
         with contextlib.suppress(OSError):
             hls.rmdir()
     return moved
 
 
+def move_uploaded_sources_aside(session):
+    """Move uploads older versions kept in the session's own folder into ``sources/``.
+
+    Older versions stored an upload under the uploader's file name beside the outputs,
+    where a name like ``recording-7.mp4`` was served through playback grants as if the
+    app had made it. Only the live pipeline's own sources (``LEGACY_WORKING_FILES``)
+    stay where they are. Returns how many moved.
+    """
+    from .models import Recording
+    from .models.recordings import UPLOADED_SOURCES_FOLDER, recording_upload_to
+
+    storage = working_storage()
+    aside = session.media_path(UPLOADED_SOURCES_FOLDER) + "/"
+    pipeline = {session.media_path(name) for name in LEGACY_WORKING_FILES}
+    moved = 0
+    for recording in Recording.objects.filter(session=session).exclude(source=""):
+        name = recording.source.name
+        if name.startswith(aside) or name in pipeline or not storage.exists(name):
+            continue
+        new_name = recording_upload_to(recording, name)
+        destination = Path(storage.path(new_name))
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(storage.path(name), destination)
+        Recording.objects.filter(pk=recording.pk).update(source=new_name)
+        moved += 1
+    return moved
+
+
 def move_session_files(session):
-    """Everything for one session: legacy working files, then recordings by privacy."""
-    return move_legacy_working_files(session) + apply_privacy(session)
+    """Everything for one session: legacy working files, uploads set aside, recordings by privacy."""
+    return (
+        move_legacy_working_files(session)
+        + move_uploaded_sources_aside(session)
+        + apply_privacy(session)
+    )
 
 
 def session_saved(sender, instance, raw=False, **kwargs):

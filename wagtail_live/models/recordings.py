@@ -6,6 +6,8 @@ is a wagtailmedia item on a draft ``RecordingPage``; the work itself lives in
 """
 
 import os
+import re
+import uuid
 
 from django.conf import settings
 from django.core import checks
@@ -48,9 +50,26 @@ class LiveCategory(index.Indexed, models.Model):
         return self.name
 
 
+#: The folder (inside a session's folder) uploaded sources are kept in.
+UPLOADED_SOURCES_FOLDER = "sources"
+# An upload keeps only its extension, and only one this plain (it was whitelisted already).
+UPLOAD_EXTENSION = re.compile(r"\.[a-z0-9]{1,8}")
+
+
 def recording_upload_to(instance, filename):
-    """Files uploaded for a hand-made Recording go beside the session's own recordings."""
-    return instance.session.media_path(os.path.basename(filename))
+    """``<MEDIA_SUBDIR>/<session>/sources/upload-<uuid>.<ext>`` for an uploaded source.
+
+    The uploader's name is never used: in the session's own folder it could be one of
+    the outputs (``recording-<N>.mp4``, a poster, ``hls/index.m3u8``), which the
+    playback grants serve and a privacy change moves (docs/security.md). A folder of
+    their own and a random name keep sources and outputs apart.
+    """
+    extension = os.path.splitext(os.path.basename(filename))[1].lower()
+    if not UPLOAD_EXTENSION.fullmatch(extension):
+        extension = ""
+    return instance.session.media_path(
+        UPLOADED_SOURCES_FOLDER, f"upload-{uuid.uuid4().hex}{extension}"
+    )
 
 
 class Recording(models.Model):
