@@ -1,7 +1,6 @@
 """Public faces of a session: its HLS files, a JSON status for the player, an .ics invite."""
 
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden, JsonResponse
-from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -17,6 +16,19 @@ def _forbidden():
     return HttpResponseForbidden(
         _("This live session is for members only. Log in to watch it."), content_type="text/plain"
     )
+
+
+def session_or_none(request, pk):
+    """The session ``pk``; None when it does not exist and the visitor is anonymous.
+
+    Anonymous visitors get the same refusal for a missing session as for one they may
+    not see, so they cannot probe which ids exist (docs/security.md); signed-in users
+    get a 404 for a missing one (``Http404``), as from the hls view.
+    """
+    session = LiveSession.objects.filter(pk=pk).first()
+    if session is None and request.user.is_authenticated:
+        raise Http404(_("No such live session."))
+    return session
 
 
 @require_GET
@@ -57,9 +69,10 @@ def hls(request, pk, name):
 @require_GET
 def session_status(request, pk):
     """What the live player polls: status, times, and the playback URL if allowed."""
-    session = get_object_or_404(LiveSession, pk=pk)
-    if not playback.can_watch(session, request.user):
-        return JsonResponse({"error": "members_only"}, status=403)
+    refused = JsonResponse({"error": "members_only"}, status=403)
+    session = session_or_none(request, pk)
+    if session is None or not playback.can_watch(session, request.user):
+        return refused
     return JsonResponse(status_payload(session))
 
 
@@ -120,8 +133,8 @@ def delivery(request, rest):
 @require_GET
 def session_calendar_file(request, pk):
     """An .ics invite for *Add to calendar* (members only for private sessions)."""
-    session = get_object_or_404(LiveSession, pk=pk)
-    if not playback.can_watch(session, request.user):
+    session = session_or_none(request, pk)
+    if session is None or not playback.can_watch(session, request.user):
         return _forbidden()
     if session.scheduled_start is None:
         raise Http404(_("This live session has no scheduled start."))

@@ -14,6 +14,24 @@ from ..recordings import recording_file_for, recording_poster_name, recording_st
 from ..storage import working_storage
 
 
+def _members_only():
+    return HttpResponseForbidden(
+        _("This recording is for members only. Log in to watch it."), content_type="text/plain"
+    )
+
+
+def _recording_or_none(request, pk, *related):
+    """The recording ``pk``; None when it does not exist and the visitor is anonymous.
+
+    Anonymous visitors get the same 403 for a missing recording as for one they may not
+    watch, so they cannot probe which ids exist; signed-in users get a 404 for a missing one.
+    """
+    recording = Recording.objects.select_related("session", *related).filter(pk=pk).first()
+    if recording is None and request.user.is_authenticated:
+        raise Http404(_("No such recording."))
+    return recording
+
+
 @require_GET
 def recording_media(request, pk):
     """Serve a ready recording's MP4 to users who may watch its session; 403 for the rest.
@@ -21,11 +39,9 @@ def recording_media(request, pk):
     With ``ACCEL_REDIRECT_PREFIX`` nginx sends the file (and answers range requests,
     so seeking works); otherwise Django streams it from the storage.
     """
-    recording = get_object_or_404(Recording.objects.select_related("session", "media"), pk=pk)
-    if not can_watch(recording.session, request.user):
-        return HttpResponseForbidden(
-            _("This recording is for members only. Log in to watch it."), content_type="text/plain"
-        )
+    recording = _recording_or_none(request, pk, "media")
+    if recording is None or not can_watch(recording.session, request.user):
+        return _members_only()
     name, content_type = recording_file_for(recording)
     if name is None:
         raise Http404(_("This recording is not ready."))
@@ -36,11 +52,9 @@ def recording_media(request, pk):
 def recording_poster(request, pk):
     """A recording's poster frame, to users who may watch its session (private sessions' posters
     are no Wagtail images, so this is their only route)."""
-    recording = get_object_or_404(Recording.objects.select_related("session"), pk=pk)
-    if not can_watch(recording.session, request.user):
-        return HttpResponseForbidden(
-            _("This recording is for members only. Log in to watch it."), content_type="text/plain"
-        )
+    recording = _recording_or_none(request, pk)
+    if recording is None or not can_watch(recording.session, request.user):
+        return _members_only()
     storage = recording_storage_for(recording)
     name = recording_poster_name(recording)
     if recording.status != Recording.Status.READY or not storage.exists(name):
