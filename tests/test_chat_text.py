@@ -397,3 +397,34 @@ def test_all_kinds_of_marks_are_bounded(session, viewer, text):
 )
 def test_real_text_with_spacing_marks_passes(session, viewer, text):
     assert chat.send_message(session, viewer, text).text == text
+
+
+@pytest.mark.parametrize("reason", ["\u202erevo", "bell\x07", "\u2067open"])
+def test_the_ban_list_shows_a_bad_reason_on_its_field(client, moderator, viewer, reason):
+    from django.urls import reverse
+
+    client.force_login(moderator)
+    response = client.post(
+        reverse("wagtail_live_bans:add"), {"target_user": viewer.pk, "reason": reason}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors.get("reason"), response.context["form"].errors
+    assert not chat.is_banned(viewer)
+    assert not ModerationAction.objects.exists()
+
+
+@override_settings(WAGTAIL_LIVE={"CHAT_ANONYMOUS": True})
+@pytest.mark.django_db(transaction=True)
+async def test_a_bad_guest_name_over_the_socket_is_invalid(session):
+    await database_sync_to_async(BlockedTerm.objects.create)(term="admin")
+    client = LiveClient(session.pk, AnonymousUser())
+    await client.connect()
+    for name in ["\u202enimda", "\u0430dmin", "a\udc00b"]:
+        await client.send({"type": "chat.send", "text": "hi", "name": name})
+        error = await client.expect("error")
+        assert (error["code"], error.get("field")) == ("invalid", "name")
+    await client.send({"type": "chat.send", "text": "hi", "name": "Ann"})
+    message = await client.expect("chat.message")
+    assert (message["display_name"], message["badge"]) == ("Ann", "guest")
+    assert await database_sync_to_async(ChatMessage.objects.count)() == 1
+    await client.disconnect()

@@ -68,7 +68,9 @@ class BanCreateView(generic.CreateView):
                 self.request.user, form.cleaned_data["target_user"].pk, form.cleaned_data["reason"]
             )
         except chat.ChatError as error:
-            form.add_error("target_user", error.message)
+            # A bad reason (control characters, a bidi override) is shown on its own field.
+            field = "reason" if error.data.get("field") == "reason" else "target_user"
+            form.add_error(field, error.message)
             self.produced_error_message = error.message
             return self.form_invalid(form)
         messages.success(self.request, _("The user is banned from every live chat."))
