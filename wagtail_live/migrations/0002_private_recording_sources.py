@@ -6,15 +6,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('wagtail_live', '0001_initial'),
+        ("wagtail_live", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='recording',
-            name='source',
-            field=models.FileField(help_text='Storage name of the recorded file; kept until the result is safe.', max_length=500, storage=wagtail_live.storage.recording_source_storage, upload_to=wagtail_live.models.recordings.recording_upload_to, verbose_name='source file'),
+            model_name="recording",
+            name="source",
+            field=models.FileField(
+                help_text="Storage name of the recorded file; kept until the result is safe.",
+                max_length=500,
+                storage=wagtail_live.storage.recording_source_storage,
+                upload_to=wagtail_live.models.recordings.recording_upload_to,
+                verbose_name="source file",
+            ),
         ),
     ]

@@ -134,6 +134,7 @@ class RecordingViewSet(ModelViewSet):
         from ..forms import RecordingUploadForm
 
         return RecordingUploadForm
+
     list_filter = ["status", "conversion"]
     search_fields = ["session__title", "error"]
     ordering = ["-created_at"]
