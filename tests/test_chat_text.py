@@ -379,6 +379,8 @@ def test_guests_are_marked_as_guests_whatever_name_they_take(session, host):
         "\u0915" + "\u093e\u0903" * 10,  # Mc vowel signs and visarga
         "a" + "\u20dd" * 10,  # enclosing marks (Me)
         "a" + "\u0301\u0903\u20dd" * 4,  # all three kinds
+        "a" + "\u0301\u3164" * 7,  # fillers between marks do not start a new letter
+        "a" + "\u0903\u180b" * 6,
     ],
 )
 def test_all_kinds_of_marks_are_bounded(session, viewer, text):

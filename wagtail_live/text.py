@@ -157,15 +157,16 @@ def has_visible_character(text):
 def most_marks_on_one_character(text):
     """The longest run of combining marks on one character of ``text`` (after NFC).
 
-    Invisible format characters between marks (a zero-width joiner, say) do not end a
-    run: the marks still stack on the same letter.
+    Invisible characters between marks (a zero-width joiner, a Hangul filler: any
+    ``is_default_ignorable`` one) do not end a run: the marks still stack on the same
+    letter.
     """
     longest = run = 0
     for character in unicodedata.normalize("NFC", text):
         if is_mark(character):
             run += 1
             longest = max(longest, run)
-        elif unicodedata.category(character) != "Cf":
+        elif not is_default_ignorable(character):
             run = 0
     return longest
 
