@@ -97,6 +97,16 @@ class LiveClient:
         await self.communicator.disconnect()
 
 
+def visitor_cookie(visitor):
+    """The cookie value the server would issue for visitor id ``visitor`` (signed; the
+    test sites share the test settings' ``SECRET_KEY``)."""
+    from django.core import signing
+
+    from wagtail_live.visitors import SALT
+
+    return signing.Signer(salt=SALT).sign(visitor)
+
+
 class RealSocket:
     """A real websocket client speaking the live protocol."""
 
@@ -105,12 +115,15 @@ class RealSocket:
         self.buffer = []
 
     @classmethod
-    async def open(cls, site, pk, user=None, visitor=None):
+    async def open(cls, site, pk, user=None, visitor=None, cookie=None):
         """Open ``ws/live/<pk>/`` as ``user`` (a username) or, with ``visitor``, as an
-        anonymous browser with that visitor cookie (see ``LiveConsumer.viewer_key``)."""
+        anonymous browser whose cookie holds that visitor id signed as the server would
+        (see ``LiveConsumer.identify``); ``cookie`` sends a raw cookie value instead."""
         cookies = [site.login_cookie(user)] if user else []
         if visitor:
-            cookies.append(f"wagtail_live_visitor={visitor}")
+            cookie = visitor_cookie(visitor)
+        if cookie is not None:
+            cookies.append(f"wagtail_live_visitor={cookie}")
         headers = {"Cookie": "; ".join(cookies)} if cookies else {}
         connection = await websockets.connect(
             f"{site.ws_url}/ws/live/{pk}/", origin=site.url, additional_headers=headers

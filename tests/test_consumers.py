@@ -12,7 +12,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
 from django.utils import timezone
 
-from tests.live_client import LiveClient
+from tests.live_client import LiveClient, visitor_cookie
 from tests.utils import make_editor, make_session
 from wagtail_live import chat, events, presence
 from wagtail_live.models import ChatMessage, LiveSession, ViewerSample
@@ -47,7 +47,7 @@ async def connected(session, user=None, visitor=None):
     """A joined client; ``visitor`` is an anonymous browser's visitor cookie (one person each)."""
     client = LiveClient(session.pk, user)
     if visitor:
-        client.communicator.scope["cookies"] = {"wagtail_live_visitor": visitor}
+        client.communicator.scope["cookies"] = {"wagtail_live_visitor": visitor_cookie(visitor)}
     client.state = await client.connect()
     return client
 
@@ -435,6 +435,8 @@ async def test_the_like_cap_is_per_user_not_per_tab(session, viewer):
     await disconnect_all(first, second)
 
 
+# Thirty anonymous browsers behind one address (a school's NAT): allowed to count apart here.
+@override_settings(WAGTAIL_LIVE={"ANONYMOUS_VIEWERS_PER_ADDRESS": 100})
 async def test_join_storm_costs_about_one_viewers_message_per_second(session, viewer):
     observer = await connected(session, viewer)
     # Thirty anonymous browsers: people, each with its own visitor cookie.
@@ -552,3 +554,91 @@ async def test_binary_flood_and_huge_binary_frames(session, viewer):
     for _ in range(60):
         await flooder.send_raw(data=b"\x01")
     assert await flooder.expect_close() == 4008
+
+
+# -- anonymous people: server-signed visitor ids, capped per address ----------------------
+
+
+async def anonymous(session, cookie=None, address="203.0.113.7"):
+    """A joined anonymous client from ``address`` sending ``cookie`` (a raw value) or none."""
+    client = LiveClient(session.pk, AnonymousUser())
+    client.communicator.scope["client"] = (address, 40000)
+    if cookie is not None:
+        client.communicator.scope["cookies"] = {"wagtail_live_visitor": cookie}
+    client.state = await client.connect()
+    return client
+
+
+def forged_cookies():
+    from django.core import signing
+
+    yield uuid.uuid4().hex[:16]  # the attack: unsigned random hex
+    yield uuid.uuid4().hex  # longer unsigned
+    yield f"{uuid.uuid4().hex}:{'A' * 27}"  # a made-up signature
+    yield signing.Signer(salt="another.salt").sign(uuid.uuid4().hex)  # signed for something else
+    yield signing.Signer(key="not-the-site-key", salt="wagtail_live.visitor").sign("x" * 22)
+    yield visitor_cookie("tampered")[:-1] + "A"
+    yield "x" * 5000
+    yield ""
+
+
+@override_settings(WAGTAIL_LIVE={"ANONYMOUS_VIEWERS_PER_ADDRESS": 50})
+async def test_unsigned_and_forged_visitor_ids_are_not_new_people(session, viewer):
+    from wagtail_live.visitors import visitor_id
+
+    observer = await connected(session, viewer)
+    crowd = []
+    for _round in range(5):
+        crowd += [await anonymous(session, cookie) for cookie in forged_cookies()]
+    crowd.append(await anonymous(session))  # no cookie at all
+    # One viewer for all of them (the shared address), besides the observer.
+    assert crowd[-1].state["viewers"] == 2
+    # Each is handed a real signed id for next time, all different.
+    issued = [client.state["visitor"] for client in crowd]
+    assert all(visitor_id(value) for value in issued)
+    assert len(set(issued)) == len(issued)
+    # Coming back with it, a browser counts as a person of its own.
+    returning = await anonymous(session, issued[0])
+    assert returning.state["viewers"] == 3 and "visitor" not in returning.state
+    await session.arefresh_from_db()
+    assert session.peak_viewers <= 3
+    await disconnect_all(observer, returning, *crowd)
+
+
+@pytest.mark.parametrize("cap", [1, 2, 5])
+async def test_signed_visitors_per_address_are_capped(session, viewer, cap):
+    with override_settings(WAGTAIL_LIVE={"ANONYMOUS_VIEWERS_PER_ADDRESS": cap}):
+        observer = await connected(session, viewer)
+        # Fifteen real signed ids (a script can fetch them): at most ``cap`` people.
+        crowd = [await anonymous(session, visitor_cookie(uuid.uuid4().hex)) for _ in range(15)]
+        crowd.append(await anonymous(session))  # and one with none
+        assert crowd[-1].state["viewers"] == 1 + cap
+        # Another address has its own allowance; a logged-in user is always one person.
+        other = [
+            await anonymous(session, visitor_cookie(uuid.uuid4().hex), "198.51.100.9")
+            for _ in range(3)
+        ]
+        assert other[-1].state["viewers"] == 1 + cap + min(cap, 3)
+        await disconnect_all(observer, *crowd, *other)
+
+
+@override_settings(WAGTAIL_LIVE={"ANONYMOUS_VIEWERS_PER_ADDRESS": 3})
+async def test_an_admitted_visitor_keeps_its_place_and_a_leaver_frees_it(session, viewer):
+    first, second = visitor_cookie("first-visitor-id"), visitor_cookie("second-visitor-id")
+    tabs = [await anonymous(session, first) for _ in range(4)]  # one person, four tabs
+    tabs.append(await anonymous(session, second))
+    assert tabs[-1].state["viewers"] == 2
+    late = await anonymous(session, visitor_cookie("third-visitor-id"))
+    assert late.state["viewers"] == 3  # folded into the address's shared viewer
+    await disconnect_all(*tabs[:4], late)
+    # The first person has left (all their tabs): their place goes to the next once the
+    # short join reservation has passed (PRESENCE_TTL).
+    backend = presence.get_presence_backend()
+    backend.ttl, ttl = 0.01, backend.ttl
+    try:
+        await asyncio.sleep(0.05)
+        again = await anonymous(session, visitor_cookie("third-visitor-id"))
+        assert again.state["viewers"] == 2
+    finally:
+        backend.ttl = ttl
+    await disconnect_all(tabs[4], again)

@@ -95,6 +95,35 @@ async def test_a_person_on_two_workers_stays_while_one_worker_lives(backend):
     assert await backend.count(1) == 0
 
 
+async def test_anonymous_people_per_address_are_capped(backend):
+    for key in ("anon:a", "anon:b", "anon:c"):
+        assert await backend.admit(1, "203.0.113.7", key, 3)
+        await backend.join(1, f"socket-{key}", key)
+    assert not await backend.admit(1, "203.0.113.7", "anon:d", 3)
+    assert await backend.admit(1, "203.0.113.7", "anon:a", 3)  # already in: a new tab
+    # Other addresses and other sessions have their own allowance.
+    assert await backend.admit(1, "2001:db8::7", "anon:d", 3)
+    assert await backend.admit(2, "203.0.113.7", "anon:d", 3)
+    # Live people keep their place past the reservation while the hub refreshes them ...
+    await asyncio.sleep(0.6)
+    await backend.refresh(1, [(f"socket-{k}", k, False) for k in ("anon:a", "anon:b", "anon:c")])
+    await asyncio.sleep(0.6)
+    assert not await backend.admit(1, "203.0.113.7", "anon:d", 3)
+    # ... and a person who left frees theirs once the reservation is over.
+    await backend.leave(1, "socket-anon:b", "anon:b")
+    await backend.refresh(1, [(f"socket-{k}", k, False) for k in ("anon:a", "anon:c")])
+    assert await backend.admit(1, "203.0.113.7", "anon:d", 3)
+    assert not await backend.admit(1, "203.0.113.7", "anon:e", 3)
+
+
+async def test_reservations_count_before_the_join(backend):
+    """Admitted but not joined yet (sockets racing in on several workers) still counts."""
+    results = await asyncio.gather(
+        *(backend.admit(1, "203.0.113.7", f"anon:{n}", 4) for n in range(20))
+    )
+    assert sum(results) == 4
+
+
 async def test_unique_viewers(backend):
     for connection, viewer in [("a", "user:1"), ("b", "user:1"), ("c", "user:2"), ("d", "anon:x")]:
         await backend.join(1, connection, viewer)
@@ -176,6 +205,7 @@ def counting_site(request, tmp_path_factory):
         "CHAT_RATE_PERIOD": 60,
         "LIKE_RATE_LIMIT": 5,
         "VIEWER_SAMPLE_SECONDS": 1,
+        "ANONYMOUS_VIEWERS_PER_ADDRESS": 5,
     }
     if request.param == "redis":
         require(redis_reachable(), "Redis on 127.0.0.1:6379")
@@ -270,3 +300,51 @@ def test_guest_likes_and_chat_are_limited_across_sockets(counting_site):
             await guest.close()
 
     asyncio.run(scenario())
+
+
+def test_one_client_cannot_inflate_the_count_with_cookies(counting_site):
+    """The attack: one address, no login, 200 sockets each with its own made-up visitor
+    cookie; then forged signatures; then real signed ids fetched one by one."""
+    from django.core import signing
+
+    from tests.live_client import RealSocket, visitor_cookie
+    from wagtail_live.visitors import visitor_id
+
+    site, _ = counting_site
+    pk = site.run(
+        """
+        from tests.utils import make_session
+        from django.contrib.auth import get_user_model
+        session = make_session("Inflate me", owner=get_user_model().objects.get(username="host"))
+        session.start()
+        result = session.pk
+        """
+    )
+
+    async def scenario():
+        host = await RealSocket.open(site, pk, "host")
+        crowd = []
+        for _ in range(200):
+            crowd.append(await RealSocket.open(site, pk, cookie=uuid.uuid4().hex[:16]))
+        forged = [
+            f"{uuid.uuid4().hex}:{'A' * 27}",
+            signing.Signer(salt="other.salt").sign(uuid.uuid4().hex),
+            visitor_cookie("tampered")[:-1] + "A",
+        ]
+        crowd += [await RealSocket.open(site, pk, cookie=cookie) for cookie in forged]
+        assert crowd[-1].state["viewers"] == 1  # all of them: the one shared address
+        # Every one was handed a real signed id for next time ...
+        issued = [client.state["visitor"] for client in crowd]
+        assert all(visitor_id(value) for value in issued) and len(set(issued)) == len(issued)
+        # ... and coming back with those, they are people, but at most 5 from one address.
+        crowd += [await RealSocket.open(site, pk, cookie=value) for value in issued[:30]]
+        assert crowd[-1].state["viewers"] == 5
+        await asyncio.sleep(2.5)  # a couple of samples
+        fresh = await RealSocket.open(site, pk, "alice")
+        assert fresh.state["viewers"] == 6 and fresh.state["staff"] == 1
+        for client in (host, fresh, *crowd):
+            await client.close()
+
+    asyncio.run(scenario())
+    assert site.run(f"result = LiveSession.objects.get(pk={pk}).peak_viewers") <= 6
+    assert max(samples(site, pk)) <= 6

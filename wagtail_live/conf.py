@@ -97,6 +97,9 @@ DEFAULTS = {
     "PRESENCE_OPTIONS": {},
     # Seconds a viewer of a dead worker keeps counting (heartbeats refresh at a third of it).
     "PRESENCE_TTL": 30,
+    # Anonymous sockets from one client address count as at most this many viewers
+    # (one person per signed visitor id below it; the rest count together as one).
+    "ANONYMOUS_VIEWERS_PER_ADDRESS": 20,
     # Redis for the "redis" presence backend.
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     # Longest wait (seconds) before the hub delivers a batch of chat when traffic is high.

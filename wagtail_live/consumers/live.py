@@ -7,7 +7,6 @@ sends to the browser from the process's fan-out hub.
 
 import json
 import logging
-import re
 import time
 
 from channels.db import database_sync_to_async
@@ -16,7 +15,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils.translation import gettext as _
 from wagtail import hooks
 
-from .. import chat, events, permissions
+from .. import chat, events, permissions, visitors
 from ..chat import ChatError
 from ..conf import live_settings
 from ..hub import get_hub
@@ -53,9 +52,8 @@ class TokenBucket:
         return granted
 
 
-#: The cookie live.js sets so an anonymous browser's tabs count as one viewer (see viewer_key).
-VISITOR_COOKIE = "wagtail_live_visitor"
-_VISITOR_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
+#: The cookie live.js keeps the server's signed visitor id in (see ``identify``).
+VISITOR_COOKIE = visitors.COOKIE
 
 
 class LiveConsumer(AsyncWebsocketConsumer):
@@ -103,6 +101,7 @@ class LiveConsumer(AsyncWebsocketConsumer):
         self.hub = get_hub()
         self.connection_id = self.hub.new_connection_id()
         try:
+            self.viewer_key, self.new_visitor = await self.identify()
             self.room = await self.hub.join(self.session_id, self)
         except events.RealtimeUnavailable as error:
             logger.error("wagtail_live: live socket refused, %s", error)
@@ -132,27 +131,34 @@ class LiveConsumer(AsyncWebsocketConsumer):
     def user_id(self):
         return self.user.pk if self.user.is_authenticated else None
 
-    @property
-    def viewer_key(self):
-        """The person behind this socket: every socket of one person has the same key.
+    async def identify(self):
+        """``(viewer_key, new visitor cookie or None)``: the person behind this socket.
 
-        ``user:<pk>`` when logged in. An anonymous browser is its Django session or the
-        visitor cookie live.js sets (``anon:<id>``), so its tabs count once; a client
-        with neither cookie counts once per IP address, however many sockets it opens.
+        Every socket of one person has the same key: ``user:<pk>`` when logged in;
+        ``anon:<id>`` for an anonymous browser whose cookie holds a visitor id this
+        server signed (``wagtail_live.visitors``), while its address has fewer than
+        ``ANONYMOUS_VIEWERS_PER_ADDRESS`` - 1 such people; else ``addr:<address>``,
+        one person for all of them. A socket with no valid id is sent a new one in
+        ``state`` (live.js keeps it in the cookie) but is not a new person now:
+        made-up ids cost nothing to send, signed ones a round trip each, and the cap
+        bounds what those buy.
         """
         if self.user.is_authenticated:
-            return f"user:{self.user.pk}"
-        session = self.scope.get("session")
-        key = getattr(session, "session_key", None)
-        if key:
-            return f"anon:{key}"
-        visitor = self.scope.get("cookies", {}).get(VISITOR_COOKIE, "")
-        if _VISITOR_ID.fullmatch(visitor):
-            return f"anon:{visitor}"
-        return f"addr:{self.address}"
+            return f"user:{self.user.pk}", None
+        shared = f"addr:{self.address}"
+        visitor = visitors.visitor_id(self.scope.get("cookies", {}).get(VISITOR_COOKIE, ""))
+        if visitor is None:
+            return shared, visitors.new_visitor_cookie()
+        key = f"anon:{visitor}"
+        limit = live_settings.ANONYMOUS_VIEWERS_PER_ADDRESS - 1  # the shared key is one too
+        if limit > 0 and await self.hub.presence.admit(self.session_id, self.address, key, limit):
+            return key, None
+        return shared, None
 
     @property
     def address(self):
+        """The client address rate limits and visitor caps count by (daphne's, behind a
+        proxy the one it trusts with ``--proxy-headers``)."""
         client = self.scope.get("client") or ("unknown", 0)
         return client[0]
 
@@ -183,6 +189,8 @@ class LiveConsumer(AsyncWebsocketConsumer):
             },
             "can": can,
         }
+        if getattr(self, "new_visitor", None):
+            state["visitor"] = self.new_visitor
         await self.send_events([state])
         self.ready = True
         backlog, self.backlog = self.backlog, []

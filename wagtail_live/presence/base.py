@@ -37,6 +37,16 @@ class PresenceBackend:
         """Stop counting ``connection_id``; its person stops counting with their last socket."""
         raise NotImplementedError
 
+    async def admit(self, session_id, address, viewer_key, limit):
+        """Whether anonymous ``viewer_key`` may count as its own person from ``address``.
+
+        At most ``limit`` distinct anonymous viewer keys of one client address count
+        apart in a session, across every process; a key stays admitted while any of
+        its sockets is live (or for ``ttl`` seconds after being admitted, the time to
+        join). Refused keys are counted together by the caller (``addr:<address>``).
+        """
+        raise NotImplementedError
+
     async def refresh(self, session_id, members):
         """Push back the expiry of ``members``: ``(connection_id, viewer_key, staff)`` tuples."""
         raise NotImplementedError

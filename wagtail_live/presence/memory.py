@@ -15,6 +15,7 @@ class MemoryPresence(PresenceBackend):
         self._likes = {}  # session -> total
         self._claims = {}  # key -> expires_at
         self._windows = {}  # rate key -> (window number, used)
+        self._admitted = {}  # (session, address) -> {anonymous viewer key: admitted until}
 
     def _live_members(self, session_id):
         members = self._members.get(session_id, {})
@@ -35,6 +36,17 @@ class MemoryPresence(PresenceBackend):
             members.pop(connection_id, None)
             if not members:
                 del self._members[session_id]
+
+    async def admit(self, session_id, address, viewer_key, limit):
+        now = time.monotonic()
+        live = {key for key, _, _ in self._live_members(session_id).values()}
+        admitted = self._admitted.setdefault((session_id, address), {})
+        for key in [k for k, until in admitted.items() if until <= now and k not in live]:
+            del admitted[key]
+        if viewer_key not in admitted and len(admitted) >= limit:
+            return False
+        admitted[viewer_key] = now + self.ttl
+        return True
 
     async def refresh(self, session_id, members):
         known = self._members.setdefault(session_id, {})
@@ -83,3 +95,5 @@ class MemoryPresence(PresenceBackend):
         self._members.pop(session_id, None)
         self._viewers.pop(session_id, None)
         self._likes.pop(session_id, None)
+        for key in [k for k in self._admitted if k[0] == session_id]:
+            del self._admitted[key]

@@ -43,6 +43,29 @@ return granted
 """
 
 
+# KEYS: the address's admitted keys, the people set. ARGV: viewer key, limit, now, until, keep.
+# A key stays admitted while its person is in ``people`` (refreshed by the hub) or
+# until its own reservation ends; the set holds at most ``limit`` keys.
+ADMIT = """
+local now = tonumber(ARGV[3])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+    for _, key in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+        local alive = tonumber(redis.call('ZSCORE', KEYS[2], key) or '0')
+        local reserved = tonumber(redis.call('ZSCORE', KEYS[1], key) or '0')
+        if alive <= now and reserved <= now then
+            redis.call('ZREM', KEYS[1], key)
+        end
+    end
+    if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+        return 0
+    end
+end
+redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return 1
+"""
+
+
 class RedisPresence(PresenceBackend):
     """Presence in Redis; ``url`` as for ``redis.from_url``, ``prefix`` namespaces the keys."""
 
@@ -91,6 +114,13 @@ class RedisPresence(PresenceBackend):
     async def leave(self, session_id, connection_id, viewer_key, staff=False):
         keys = [self._sockets_key(session_id, viewer_key), self._people_key(session_id, staff)]
         await self.client.eval(LEAVE, 2, *keys, connection_id, viewer_key, time.time())
+
+    async def admit(self, session_id, address, viewer_key, limit):
+        now = time.time()
+        keys = [self._key(session_id, f"address:{address}"), self._people_key(session_id, False)]
+        # The set outlives idle spells: entries leave by liveness, not by the key expiring.
+        args = (viewer_key, limit, now, now + self.ttl, KEEP_SECONDS)
+        return bool(await self.client.eval(ADMIT, 2, *keys, *args))
 
     async def refresh(self, session_id, members):
         members = list(members)

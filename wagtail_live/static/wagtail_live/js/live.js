@@ -30,14 +30,15 @@ function userText(className, text) {
 }
 
 // An anonymous browser's tabs share one visitor id, so they count as one viewer (a
-// first-party cookie the socket handshake carries; it identifies nothing else).
+// first-party cookie the socket handshake carries; it identifies nothing else). The
+// server issues and signs it: `state` carries a new one when the cookie had none
+// (or one the server did not sign), and the next connection counts with it.
 const VISITOR_COOKIE = "wagtail_live_visitor";
 
-function rememberVisitor() {
-  if (document.cookie.split("; ").some((c) => c.startsWith(`${VISITOR_COOKIE}=`))) return;
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  const id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  document.cookie = `${VISITOR_COOKIE}=${id}; path=/; max-age=31536000; SameSite=Lax`;
+function rememberVisitor(value) {
+  if (!value) return;
+  // The value is URL-safe base64 and ":" (cookie-safe as is; %-escapes would break the signature).
+  document.cookie = `${VISITOR_COOKIE}=${value}; path=/; max-age=31536000; SameSite=Lax`;
 }
 
 function socketUrl(path) {
@@ -342,7 +343,6 @@ export class LiveRealtime {
   // -- the protocol -------------------------------------------------------
 
   connect() {
-    rememberVisitor();
     this.socket = new WebSocket(socketUrl(this.path));
     this.root.dataset.connection = "connecting";
     this.socket.addEventListener("open", () => {
@@ -373,6 +373,7 @@ export class LiveRealtime {
     switch (message.type) {
       case "state":
         this.attempt = 0;
+        rememberVisitor(message.visitor);
         this.userId = message.user?.id ?? null;
         this.applyPermissions(message.can);
         this.messages.clear();
