@@ -53,10 +53,12 @@ def chromium_like(webm):
 def media_files(tmp_path_factory):
     directory = tmp_path_factory.mktemp("webm")
     h264 = encode_file(directory / "h264.mkv", 6, container="matroska", audio="libopus", rate=30)
+    # Long enough to keep sending, as a camera does, while the server cuts the first segments.
+    long = encode_file(directory / "long.mkv", 12, container="matroska", audio="libopus", rate=30)
     vp8 = encode_file(
         directory / "vp8.webm", 4, container="webm", video="libvpx", audio="libopus", rate=30
     )
-    return {"h264": chromium_like(h264), "vp8": vp8}
+    return {"h264": chromium_like(h264), "h264_long": chromium_like(long), "vp8": vp8}
 
 
 @pytest.fixture(scope="module")
@@ -182,14 +184,15 @@ async def test_h264_opus_from_the_browser_becomes_hls_and_a_recording(site, medi
     pk = await asyncio.to_thread(new_session, site)
     async with connect(site, pk) as socket:
         await socket.send(json.dumps({"type": "start", "mime": "video/webm;codecs=h264,opus"}))
-        sending = asyncio.create_task(send_in_real_time(socket, media_files["h264"], 6))
+        # Checked while the media still flows, so the socket is never idle on a slow machine.
+        sending = asyncio.create_task(send_in_real_time(socket, media_files["h264_long"], 12))
         live = await next_message(socket, timeout=30)
         assert live["type"] == "live"
         assert live["started_at"]
-        await sending
         playlist = hls_dir(site, pk) / "index.m3u8"
         await wait_for(lambda: playlist.exists() and len(playlist_segments(playlist)) >= 3, 30)
         assert (await asyncio.to_thread(session_state, site, pk))["status"] == "live"
+        await sending
         await socket.send(json.dumps({"type": "end"}))
         code, messages = await expect_close(socket)
     assert code == 4000
@@ -204,7 +207,7 @@ async def test_h264_opus_from_the_browser_becomes_hls_and_a_recording(site, medi
     assert codecs == ["aac", "h264"]
     codecs, duration = probe(recording(site, pk))
     assert codecs == ["aac", "h264"]
-    assert duration == pytest.approx(6, abs=1)
+    assert duration == pytest.approx(12, abs=1)
 
 
 async def test_vp8_opus_is_transcoded_to_h264(site, media_files):

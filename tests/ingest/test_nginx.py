@@ -188,7 +188,10 @@ def test_right_key_streams_hls_and_hands_off_the_recording(site, nginx):
     wait_until(lambda: segment_count(site, pk) >= 3, timeout=30)
     # Read the segments while the stream runs: nginx's hls_cleanup removes them soon after.
     segments = playlist_segments(playlist(site, pk))
-    assert all(duration <= 1.6 for duration, _ in segments[:-1]), segments
+    # The relay joins the stream late (docs/ingest-backends.md, "Keyframes and the nginx
+    # relay"): on a loaded machine the first segment may also hold the rest of a 1 s GOP.
+    assert segments[0][0] <= 2.6, segments
+    assert all(duration <= 1.6 for duration, _ in segments[1:-1]), segments
     assert probe(playlist(site, pk).parent / segments[0][1])[0] == ["aac", "h264"]
     # Live at the first on_update (every second) that finds a listed segment. The
     # stream may have ended by the time a loaded machine looks, so the proof it went
