@@ -227,3 +227,78 @@ def test_viewers_see_isolated_text_their_restrictions_and_a_login_link(site):
             expect(realtime).to_have_attribute("data-close-code", "4403")
         finally:
             browser.close()
+
+
+VISITORS_SETUP = """
+from wagtail.models import Site
+from example_site.home.models import HomePage
+from tests.utils import make_editor, make_session
+
+session = make_session("Visitor ids", owner=make_editor("visitors-host"))
+session.start()
+root = Site.objects.get(is_default_site=True).root_page
+page = root.add_child(instance=HomePage(
+    title="Visitor ids", slug="visitor-ids",
+    body=[("live_player", {"session": session, "show_chat": True})],
+))
+result = [session.pk, page.url]
+"""
+
+
+def test_anonymous_browsers_keep_the_signed_visitor_id_the_server_hands_out(site):
+    """live.js stores the id from ``state``; with it each browser is one person, its tabs once."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from wagtail_live.visitors import visitor_id
+
+    pk, path = site.run(VISITORS_SETUP)
+
+    def open_page(context):
+        page = context.new_page()
+        page.goto(f"{site.url}{path}")
+        expect(page.locator("[data-live-realtime]")).to_have_attribute(
+            "data-connection", "open", timeout=15000
+        )
+        return page
+
+    def visitor_cookie(context):
+        cookies = {c["name"]: c["value"] for c in context.cookies()}
+        return cookies.get("wagtail_live_visitor")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        try:
+            first, second = browser.new_context(), browser.new_context()
+            # A made-up id (what live.js used to choose) is replaced by a signed one.
+            first.add_cookies(
+                [{"name": "wagtail_live_visitor", "value": "0123456789abcdef", "url": site.url}]
+            )
+            pages = [open_page(first), open_page(second)]
+            for _ in range(50):
+                ids = [visitor_cookie(first), visitor_cookie(second)]
+                if all(value and visitor_id(value) for value in ids):
+                    break
+                pages[0].wait_for_timeout(100)
+            assert all(visitor_id(value) for value in ids), ids
+            assert ids[0] != ids[1]
+            # Back with their ids: two people; a second tab of the first browser adds no one.
+            for page in pages:
+                page.reload()
+            pages.append(open_page(first))
+            for page in pages:
+                expect(page.locator("[data-live-realtime]")).to_have_attribute(
+                    "data-connection", "open", timeout=15000
+                )
+            assert [visitor_cookie(first), visitor_cookie(second)] == ids  # kept, not reissued
+            counted = run_in_thread(_viewers_seen_by_host(site, pk))
+            assert counted == 2
+        finally:
+            browser.close()
+
+
+async def _viewers_seen_by_host(site, pk):
+    host = await RealSocket.open(site, pk, "visitors-host")
+    try:
+        return host.state["viewers"]
+    finally:
+        await host.close()
