@@ -24,6 +24,20 @@ def host(db):
 
 
 @pytest.fixture
+def viewer(db):
+    """A signed-in visitor with no admin rights."""
+    return get_user_model().objects.create_user("viewer", "viewer@example.com", "password")
+
+
+@pytest.fixture
+def moderator(db):
+    """An editor who may moderate the chat of every session."""
+    from tests.utils import make_editor
+
+    return make_editor("moderator", "moderate_chat")
+
+
+@pytest.fixture
 def session(host):
     from tests.utils import make_session
 

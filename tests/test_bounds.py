@@ -12,7 +12,6 @@ from django.test import override_settings
 from django.urls import reverse
 
 from tests.live_client import LiveClient
-from tests.utils import make_editor
 from wagtail_live import presence
 from wagtail_live.bounds import MAX_EPOCH_MS, OutOfBounds, bounded_id, bounded_int
 from wagtail_live.chat import MUTE_MAX_SECONDS, SLOW_MODE_MAX_SECONDS
@@ -39,11 +38,6 @@ def fresh_presence():
     presence._backend = None
     yield
     presence._backend = None
-
-
-@pytest.fixture
-def moderator(db):
-    return make_editor("moderator", "moderate_chat")
 
 
 # -- the helper ----------------------------------------------------------------

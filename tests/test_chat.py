@@ -5,30 +5,19 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
 from django.utils import timezone
 from wagtail import hooks
 from wagtail.models import ModelLogEntry
 
-from tests.utils import make_editor, make_session
+from tests.utils import make_session
 from wagtail_live import chat, events
 from wagtail_live import text as chat_text
 from wagtail_live.chat import ChatError, Reject
 from wagtail_live.models import BlockedTerm, ChatBan, ChatMessage, LiveSession, ModerationAction
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(db):
-    return get_user_model().objects.create_user("viewer", "viewer@example.com", "password")
-
-
-@pytest.fixture
-def moderator(db):
-    return make_editor("moderator", "moderate_chat")
 
 
 class GroupListener:

@@ -1,24 +1,12 @@
 """The chat admin: live dashboard, ban list, chat message browser, blocked terms."""
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from tests.utils import make_editor
 from wagtail_live import chat
 from wagtail_live.models import BlockedTerm, ChatBan, ModerationAction
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def viewer(db):
-    return get_user_model().objects.create_user("viewer", "viewer@example.com", "password")
-
-
-@pytest.fixture
-def moderator(db):
-    return make_editor("moderator", "moderate_chat")
 
 
 def test_dashboard_for_the_host(client, host, session):

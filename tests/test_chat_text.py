@@ -5,12 +5,11 @@ Every kind is tested with several variants, and ordinary text in many scripts mu
 
 import pytest
 from channels.db import database_sync_to_async
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.test import override_settings
 
 from tests.live_client import LiveClient
-from tests.utils import make_editor
+from tests.test_chat import expect_error
 from wagtail_live import chat
 from wagtail_live import text as chat_text
 from wagtail_live.chat import ChatError
@@ -19,23 +18,10 @@ from wagtail_live.models import BlockedTerm, ChatMessage, ModerationAction
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def viewer(db):
-    return get_user_model().objects.create_user("viewer", "viewer@example.com", "password")
-
-
-@pytest.fixture
-def moderator(db):
-    return make_editor("moderator", "moderate_chat")
-
-
 def expect_invalid(field, fn, *args, **kwargs):
-    with pytest.raises(ChatError) as caught:
-        fn(*args, **kwargs)
-    assert (caught.value.code, caught.value.data) == ("invalid", {"field": field}), (
-        caught.value.message
-    )
-    assert caught.value.message
+    error = expect_error("invalid", fn, *args, **kwargs)
+    assert error.data == {"field": field}, error.message
+    assert error.message
 
 
 # -- 1. characters no field may hold ---------------------------------------------

@@ -11,7 +11,6 @@ import re
 
 import pytest
 from channels.db import database_sync_to_async
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser
 from django.test import RequestFactory
 from django.urls import reverse
@@ -26,11 +25,6 @@ from wagtail_live.models import ChatMessage, LiveSession, ModerationAction
 
 SECRET_TITLE = "Board meeting: layoffs"
 SECRET_DESCRIPTION = "Confidential agenda for members"
-
-
-@pytest.fixture
-def viewer(db):
-    return get_user_model().objects.create_user("viewer", "viewer@example.com", "password")
 
 
 @pytest.fixture
