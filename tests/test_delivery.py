@@ -6,12 +6,12 @@ request stack; every bad grant and every other spelling gets 403 and no bytes; a
 banned member gets no renewal.
 """
 
-import http.client
 import json
 import time
 
 import pytest
 
+from tests.utils import raw_get
 from wagtail_live import grants
 
 pytestmark = [pytest.mark.slow]
@@ -21,16 +21,7 @@ PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg-abc-00001.ts\n"
 
 def get(site, path, headers=None):
     """(status, headers, body) of a GET sent with exactly this path."""
-    connection = http.client.HTTPConnection("127.0.0.1", site.port, timeout=15)
-    try:
-        connection.putrequest("GET", path, skip_accept_encoding=True)
-        for name, value in (headers or {}).items():
-            connection.putheader(name, value)
-        connection.endheaders()
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
+    return raw_get(site.port, path, headers, timeout=15)
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,15 @@ grant, and out of the grant's reach (sources, other sessions) with one, by any s
 """
 
 import getpass
-import http.client
 import io
-import os
-import shutil
-import socket
-import subprocess
 import time
 
 import pytest
 from django.core.management import call_command
 
-from tests.utils import make_session, require
+from tests.nginx import free_port, running_nginx
+from tests.utils import make_session
+from tests.utils import raw_get as get
 from wagtail_live import grants
 from wagtail_live.models import LiveSession
 
@@ -27,12 +24,6 @@ PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg-abc-00001.ts\n"
 SEGMENT = b"\x47" + b"\x03" * 187
 RECORDING = bytes(range(256)) * 64
 SOURCE = b"the recording's source: never delivered"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -45,8 +36,6 @@ def roots(settings, tmp_path):
 @pytest.fixture
 def nginx(roots, live_server, tmp_path):
     """A real nginx running the printed server block; returns its port."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    require(os.path.exists(binary), "nginx")
     prefix = tmp_path / "nginx"
     (prefix / "tmp").mkdir(parents=True)
     port = free_port()
@@ -57,41 +46,12 @@ def nginx(roots, live_server, tmp_path):
         f"{name}_temp_path {prefix}/tmp/{name};"
         for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
-    (prefix / "nginx.conf").write_text(
+    config = (
         f"user {getpass.getuser()};\npid {prefix}/nginx.pid;\nerror_log {prefix}/error.log;\n"
         f"events {{}}\nhttp {{\naccess_log off;\n{temp}\n{out.getvalue()}\n}}\n"
     )
-    process = subprocess.Popen(
-        [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert process.poll() is None, process.stderr.read().decode()
+    with running_nginx(prefix, config, port):
         yield port
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def get(port, path, headers=None):
-    """(status, headers, body) of a GET sent with exactly this path (no client normalising)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.putrequest("GET", path, skip_accept_encoding=True)
-        for name, value in (headers or {}).items():
-            connection.putheader(name, value)
-        connection.endheaders()
-        response = connection.getresponse()
-        return response.status, response.headers, response.read()
-    finally:
-        connection.close()
 
 
 def with_files(session):

@@ -5,33 +5,20 @@ Django server; a private session's playlist and segment are fetched through it a
 anonymous visitor and as a member.
 """
 
-import io
-import os
-import shutil
-import socket
-import subprocess
-import time
 import urllib.error
 import urllib.request
 
 import pytest
-from django.core.management import call_command
 
-from tests.utils import make_session, require
+from tests.nginx import free_port, full_config, running_nginx
+from tests.utils import make_session
 from wagtail_live.models import LiveSession
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 ACCEL = "/_live_media/"
 PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg-abc-00001.ts\n"
 SEGMENT = b"\x47" + b"\x01" * 187
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -60,41 +47,11 @@ def nginx_public(media, live_server, tmp_path, settings):
 
 
 def run_nginx(media, live_server, tmp_path):
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    require(os.path.exists(binary) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
     prefix = tmp_path / "nginx"
-    prefix.mkdir()
     http_port = free_port()
-    config = io.StringIO()
-    call_command(
-        "live_nginx_config",
-        "--full",
-        f"--site-url={live_server.url}",
-        f"--rtmp-port={free_port()}",
-        f"--http-port={http_port}",
-        f"--prefix={prefix}",
-        f"--media-root={media}",
-        f"--module-path={MODULE}",
-        stdout=config,
-    )
-    (prefix / "nginx.conf").write_text(config.getvalue())
-    process = subprocess.Popen(
-        [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                socket.create_connection(("127.0.0.1", http_port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert process.poll() is None, process.stderr.read().decode()
+    config = full_config(live_server.url, prefix, media, http_port)
+    with running_nginx(prefix, config, http_port, rtmp=True):
         yield f"http://127.0.0.1:{http_port}"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def get(url, cookie=None):

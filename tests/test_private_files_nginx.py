@@ -5,21 +5,16 @@ sources, nginx-rtmp's ``.flv``, the MP4, the poster), to visitors or members; me
 get them through the checked routes, which nginx sends with X-Accel-Redirect.
 """
 
-import http.client
-import io
-import os
-import shutil
-import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from django.core.management import call_command
 from django.urls import reverse
 
-from tests.test_playback_nginx import MODULE, free_port, member_cookie
+from tests.nginx import free_port, full_config, running_nginx
+from tests.test_playback_nginx import member_cookie
 from tests.test_private_files import PLAYLIST, SEGMENT, recorded, spellings, write_working_files
-from tests.utils import make_session, require
+from tests.utils import make_session
+from tests.utils import raw_get as nginx_get
 from wagtail_live.models import LiveSession
 from wagtail_live.storage import private_root
 
@@ -42,59 +37,20 @@ def media(settings, tmp_path):
 @pytest.fixture
 def nginx(media, live_server, tmp_path):
     """nginx from ``live_nginx_config --full``, with the site's own ``location /media/``."""
-    binary = shutil.which("nginx") or "/usr/sbin/nginx"
-    require(os.path.exists(binary) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
     prefix = tmp_path / "nginx"
-    prefix.mkdir()
     port = free_port()
-    config = io.StringIO()
-    call_command(
-        "live_nginx_config",
-        "--full",
-        f"--site-url={live_server.url}",
-        f"--rtmp-port={free_port()}",
-        f"--http-port={port}",
-        f"--prefix={prefix}",
-        f"--media-root={media}",
-        f"--module-path={MODULE}",
-        stdout=config,
-    )
-    text = config.getvalue()
+    text = full_config(live_server.url, prefix, media, port)
     # What a site adds for MEDIA_URL: everything under MEDIA_ROOT, by path.
     site_media = f"location /media/ {{\n            alias {media}/;\n        }}\n        "
     text = text.replace("location / {", site_media + "location / {", 1)
-    (prefix / "nginx.conf").write_text(text)
-    process = subprocess.Popen(
-        [binary, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=0.2).connect()
-                break
-            except OSError:
-                time.sleep(0.1)
-        assert process.poll() is None, process.stderr.read().decode()
+    with running_nginx(prefix, text, port, rtmp=True):
         yield port
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def raw_get(port, path, cookie=None):
     """(status, body) for ``path`` sent exactly as written (no client-side normalising)."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.putrequest("GET", path, skip_accept_encoding=True)
-        if cookie:
-            connection.putheader("Cookie", cookie)
-        connection.endheaders()
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
+    status, _headers, body = nginx_get(port, path, {"Cookie": cookie} if cookie else None)
+    return status, body
 
 
 def test_nginx_serves_no_private_file_by_any_path(nginx, host, editor, client, tmp_path, media):

@@ -1,5 +1,6 @@
 """Plain test helpers (no factory framework), shared by every test module."""
 
+import http.client
 import os
 import shutil
 
@@ -69,3 +70,17 @@ def launch_chromium(playwright, *extra_args):
     return playwright.chromium.launch(
         executable_path=chromium_path(), args=[*CHROMIUM_ARGS, *extra_args]
     )
+
+
+def raw_get(port, path, headers=None, timeout=10):
+    """(status, headers, body) of a GET sent with exactly this path (no client normalising)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.putrequest("GET", path, skip_accept_encoding=True)
+        for name, value in (headers or {}).items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
