@@ -281,64 +281,6 @@ def test_the_player_block_names_its_page_in_the_calendar_link(host):
     html = page.body[0].render(context={"request": request, "page": page})
     assert f'href="/live/sessions/{session.pk}/calendar.ics?page={page.pk}"' in html
 
-def _page_with_player(title, session=None):
-    """A published page of the test project, holding a live player of ``session`` if given."""
-    from wagtail.models import ReferenceIndex, Site
-
-    from example_site.home.models import HomePage
-
-    body = [("live_player", {"session": session, "show_chat": True})] if session else []
-    root = Site.objects.get(is_default_site=True).root_page
-    page = root.add_child(instance=HomePage(title=title, body=body))
-    # Wagtail indexes references in a background task, after the commit this test never makes.
-    ReferenceIndex.create_or_update_for_object(page)
-    return page
-
-
-def _calendar_url(client, session, **params):
-    response = client.get(reverse("wagtail_live:session_calendar", args=[session.pk]), params)
-    assert response.status_code == 200
-    return str(Calendar.from_ical(response.content).walk("VEVENT")[0]["url"])
-
-
-def test_calendar_invite_links_to_the_page_with_the_player(client, host):
-    from datetime import datetime
-
-    session = make_session("Launch", owner=host, scheduled_start=datetime(2031, 1, 1, tzinfo=UTC))
-    unrelated = _page_with_player("About us")
-    first = _page_with_player("Launch night", session)
-    second = _page_with_player("Launch, again", session)
-    assert _calendar_url(client, session, page=first.pk) == first.full_url
-    assert _calendar_url(client, session, page=second.pk) == second.full_url
-    # Without a page, or with one that does not show this session: a page that does.
-    assert _calendar_url(client, session) in (first.full_url, second.full_url)
-    assert _calendar_url(client, session, page=unrelated.pk) in (first.full_url, second.full_url)
-    assert _calendar_url(client, session, page="x") in (first.full_url, second.full_url)
-    # A Referer is never trusted for it.
-    response = client.get(
-        reverse("wagtail_live:session_calendar", args=[session.pk]),
-        HTTP_REFERER="https://elsewhere.example/",
-    )
-    assert b"elsewhere" not in response.content
-    # An unpublished page is not a place to send people; with no page at all, the site root.
-    first.unpublish()
-    second.unpublish()
-    assert _calendar_url(client, session) == "http://testserver/"
-
-
-def test_the_player_block_names_its_page_in_the_calendar_link(host):
-    from datetime import datetime
-
-    from django.contrib.auth.models import AnonymousUser
-    from django.test import RequestFactory
-
-    session = make_session("Launch", owner=host, scheduled_start=datetime(2031, 1, 1, tzinfo=UTC))
-    page = _page_with_player("Launch night", session)
-    request = RequestFactory().get(page.url)
-    request.user = AnonymousUser()
-    html = page.serve(request).render().content.decode()
-    assert f'href="/live/sessions/{session.pk}/calendar.ics?page={page.pk}"' in html
-
 
 # The live folder is no longer under MEDIA_ROOT, so no by-path route exists to test here:
 # tests/test_private_files.py tries every spelling of one against the example site's URLs.

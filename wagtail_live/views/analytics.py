@@ -16,8 +16,8 @@ from wagtail.admin.viewsets.base import ViewSet
 from wagtail.admin.widgets import AdminDateInput
 
 from .. import analytics, schedule
-from ..exports import SafeSpreadsheetExportMixin
 from ..bounds import OutOfBounds, bounded_epoch_ms
+from ..exports import SafeSpreadsheetExportMixin
 from ..models import LiveSession
 from .base import SessionMixin, SessionScreenMixin, refuse
 
