@@ -23,6 +23,8 @@ from tests.utils import make_editor, make_session
 host = make_editor("host")
 make_editor("alice")
 make_editor("bob")
+# Site-wide bans need moderate_chat: a host may only mute in their own session.
+make_editor("moderator", "moderate_chat")
 session = make_session("Two workers", owner=host)
 session.start()
 result = session.pk
@@ -93,14 +95,14 @@ def test_chat_and_counts_cross_workers(sites):
         for client in (alice, bob):
             await client.expect("likes", where=lambda m: m["total"] == 8)
 
-        # A ban made on worker A closes bob's socket on worker B.
-        host = await Socket.open(first, pk, "host")
-        await host.send({"type": "mod.ban", "user_id": bob.state["user"]["id"], "reason": "x"})
+        # A site moderator's ban made on worker A closes bob's socket on worker B.
+        moderator = await Socket.open(first, pk, "moderator")
+        await moderator.send({"type": "mod.ban", "user_id": bob.state["user"]["id"], "reason": "x"})
         with pytest.raises(websockets.ConnectionClosed) as closed:
             while True:
                 await bob.receive(5)
         assert closed.value.rcvd.code == 4403
-        for client in (alice, host, *guests):
+        for client in (alice, moderator, *guests):
             await client.close()
 
     asyncio.run(scenario())
