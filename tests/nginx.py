@@ -18,6 +18,8 @@ from tests.utils import require
 
 #: Where Debian's libnginx-mod-rtmp puts the RTMP module.
 MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+#: The internal location through which nginx sends the files Django allows (X-Accel-Redirect).
+ACCEL = "/_live_media/"
 
 
 def free_port():
@@ -25,6 +27,16 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def use_accel_redirect(settings, media):
+    """Point the site at ``media`` (MEDIA_ROOT) with nginx sending files through ``ACCEL``."""
+    settings.MEDIA_ROOT = str(media)
+    settings.WAGTAIL_LIVE = {
+        "NGINX_SECRET": "a-test-secret-of-some-length",
+        "ACCEL_REDIRECT_PREFIX": ACCEL,
+    }
+    return media
 
 
 def full_config(site_url, prefix, media, http_port):

@@ -10,24 +10,19 @@ import urllib.request
 
 import pytest
 
-from tests.nginx import free_port, full_config, running_nginx
+from tests.nginx import ACCEL, free_port, full_config, running_nginx, use_accel_redirect
 from tests.utils import make_session
 from wagtail_live.models import LiveSession
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-ACCEL = "/_live_media/"
 PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\nseg-abc-00001.ts\n"
 SEGMENT = b"\x47" + b"\x01" * 187
 
 
 @pytest.fixture
 def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.WAGTAIL_LIVE = {
-        "NGINX_SECRET": "a-test-secret-of-some-length",
-        "ACCEL_REDIRECT_PREFIX": ACCEL,
-    }
+    use_accel_redirect(settings, tmp_path / "media")
     # nginx's rtmp block creates its record directory inside it, so it must exist.
     (tmp_path / "media" / "uploads" / "live").mkdir(parents=True)
     return tmp_path / "media"

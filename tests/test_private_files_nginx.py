@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from tests.nginx import free_port, full_config, running_nginx
+from tests.nginx import ACCEL, free_port, full_config, running_nginx, use_accel_redirect
 from tests.test_playback_nginx import member_cookie
 from tests.test_private_files import PLAYLIST, SEGMENT, recorded, spellings, write_working_files
 from tests.utils import make_session
@@ -20,16 +20,10 @@ from wagtail_live.storage import private_root
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
-ACCEL = "/_live_media/"
-
 
 @pytest.fixture
 def media(settings, tmp_path):
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    settings.WAGTAIL_LIVE = {
-        "NGINX_SECRET": "a-test-secret-of-some-length",
-        "ACCEL_REDIRECT_PREFIX": ACCEL,
-    }
+    use_accel_redirect(settings, tmp_path / "media")
     (tmp_path / "media").mkdir()
     return tmp_path / "media"
 
