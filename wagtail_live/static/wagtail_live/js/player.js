@@ -7,6 +7,8 @@
 // on a [data-live-player] element and polling stops (see docs/going-live.md).
 // Markup: wagtail_live/templates/wagtail_live/blocks/live_player.html.
 
+import { loadHlsJs } from "./hlsjs.js";
+
 const POLL_MS = 5000;
 const POLL_MS_FAR_AHEAD = 30000;
 
@@ -65,23 +67,6 @@ export function countdownParts(ms) {
     minutes: Math.floor((total % 3600) / 60),
     seconds: total % 60,
   };
-}
-
-let hlsjsLoading = null;
-
-/** Load the vendored hls.js once (a classic script that defines window.Hls). */
-function loadHlsJs(src) {
-  if (window.Hls) {
-    return Promise.resolve(window.Hls);
-  }
-  hlsjsLoading ??= new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = src;
-    script.onload = () => resolve(window.Hls);
-    script.onerror = reject;
-    document.head.append(script);
-  });
-  return hlsjsLoading;
 }
 
 class LivePlayer {

@@ -3,20 +3,7 @@
 // Markup: <video data-live-preview data-playback-url=… data-status-url=… data-hlsjs-url=…>
 // (data-status-url: the session's public status.json, which gives a fresh playback URL).
 
-let hlsjsLoading = null;
-
-/** Load the vendored hls.js once (a UMD script that defines window.Hls). */
-function loadHlsJs(src) {
-  if (window.Hls) return Promise.resolve(window.Hls);
-  hlsjsLoading ??= new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = src;
-    script.onload = () => resolve(window.Hls);
-    script.onerror = reject;
-    document.head.append(script);
-  });
-  return hlsjsLoading;
-}
+import { loadHlsJs } from "./hlsjs.js";
 
 // The screen may open (or reload into the preview) the moment the encoder connects, before
 // ffmpeg has written the first segment, and the URL's signed grant expires after minutes
