@@ -181,7 +181,8 @@ def test_viewers_see_isolated_text_their_restrictions_and_a_login_link(site):
             # Names and text are each isolated, so an override in one cannot reorder the rest.
             async def rtl_posts():
                 rtl = await RealSocket.open(site, pk, "rtl")
-                await rtl.send({"type": "chat.send", "text": "\u202eabc"})
+                # Right-to-left text (overrides themselves are refused: tests/test_chat_text.py).
+                await rtl.send({"type": "chat.send", "text": "\u05e9\u05dc\u05d5\u05dd abc"})
                 await rtl.expect("chat.message")
                 await rtl.close()
 
@@ -221,7 +222,9 @@ def test_viewers_see_isolated_text_their_restrictions_and_a_login_link(site):
             run_in_thread(moderate({"type": "mod.ban", "user_id": viewer_id}))
             expect(restriction).to_contain_text("banned", timeout=5000)
             expect(messages).to_have_count(1)
-            expect(messages.first.locator(".live-chat__text")).to_have_text("\u202eabc")
+            expect(messages.first.locator(".live-chat__text")).to_have_text(
+                "\u05e9\u05dc\u05d5\u05dd abc"
+            )
             expect(chat_input).to_be_disabled()
             expect(send).to_be_disabled()
             expect(realtime).to_have_attribute("data-close-code", "4403")

@@ -33,9 +33,9 @@ CLOSE_POLICY = 4008
 CLOSE_TOO_LARGE = 4009
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
-
 #: The channel layer (e.g. Redis) is down: the client reconnects with backoff.
 CLOSE_UNAVAILABLE = 4503
+
 #: The most likes one ``like`` frame may carry (the per-user rate limit still applies).
 MAX_LIKES_PER_FRAME = 100
 
