@@ -13,6 +13,7 @@ from django.urls import reverse
 from tests.nginx import ACCEL, free_port, full_config, running_nginx, use_accel_redirect
 from tests.test_playback_nginx import member_cookie
 from tests.test_private_files import PLAYLIST, SEGMENT, recorded, spellings, write_working_files
+from tests.test_recordings import ensure_default_site
 from tests.utils import make_session
 from tests.utils import raw_get as nginx_get
 from wagtail_live.models import LiveSession
@@ -23,6 +24,8 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def media(settings, tmp_path):
+    # A transactional test that ran before flushed the migrations' default site.
+    ensure_default_site()
     use_accel_redirect(settings, tmp_path / "media")
     (tmp_path / "media").mkdir()
     return tmp_path / "media"
