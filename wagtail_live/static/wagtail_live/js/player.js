@@ -275,6 +275,14 @@ class LivePlayer {
       this.hls.on(Hls.Events.BUFFER_CODECS, (_event, tracks) => {
         this.showAudioOnly(Boolean(tracks.audio || tracks.audiovideo) && !tracks.video);
       });
+      // hls.js picks the start position before it announces LEVEL_UPDATED, so the first
+      // playlist (a media playlist arrives with MANIFEST_LOADED) must set the distance.
+      this.hls.on(Hls.Events.MANIFEST_LOADED, (_event, data) => {
+        const details = data.levels?.[0]?.details;
+        if (details) {
+          this.followSegmentLength({ details });
+        }
+      });
       this.hls.on(Hls.Events.LEVEL_UPDATED, (_event, data) => this.followSegmentLength(data));
       this.hls.on(Hls.Events.ERROR, (_event, data) => this.onHlsError(Hls, data));
       this.hls.on(Hls.Events.FRAG_BUFFERED, () => {
