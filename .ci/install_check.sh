@@ -22,7 +22,9 @@ text = settings.read_text().replace(
     "INSTALLED_APPS = [\n",
     'INSTALLED_APPS = [\n    "wagtail_live",\n    "wagtailmedia",\n    "channels",\n', 1)
 text += ('\nASGI_APPLICATION = "mysite.asgi.application"\n'
-         'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n')
+         'CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}\n'
+         'DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE",'
+         ' "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"}\n')
 settings.write_text(text)
 urls = Path("mysite/urls.py")
 urls.write_text(urls.read_text().replace(
