@@ -12,7 +12,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -30,8 +30,18 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, port, rtmp_port, no_stream, **options):
+        self.stdout.write(
+            "Preparing the database and static files (the first run takes about 30 s)..."
+        )
+        # collectstatic touches no database: it runs beside migrate, which is most of a first start.
+        collect = subprocess.Popen(
+            [sys.executable, str(MANAGE), "collectstatic", "--noinput", "--verbosity", "0"],
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "example_site.settings"},
+            cwd=MANAGE.parent.parent,
+        )
         call_command("migrate", interactive=False, verbosity=0)
-        call_command("collectstatic", interactive=False, verbosity=0)
+        if collect.wait() != 0:
+            raise CommandError("collectstatic failed; see its output above.")
         admin, password = self.ensure_admin()
         demo = self.ensure_demo_content(admin)
         processes = self.start_processes(port, rtmp_port, no_stream)
