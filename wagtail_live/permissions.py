@@ -62,7 +62,7 @@ def can_chat(session, user):
         return False
     if user is None or not user.is_authenticated:
         return bool(live_settings.CHAT_ANONYMOUS)
-    return user.is_active and not is_banned(user)
+    return user.is_active  # can_watch has already refused a banned user
 
 
 def can_moderate_session(session, user):
