@@ -378,6 +378,75 @@ def test_denying_hook_closes_the_recording(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("privacy", ["public", "private"])
+@pytest.mark.parametrize("take_back", ["unpublish", "delete"])
+def test_a_recording_taken_back_from_visitors_is_served_to_its_editors_only(
+    client, host, viewer, site_moderator, privacy, take_back, media_root, tmp_path
+):
+    """Unpublishing (or deleting) the page revokes the checked file and poster routes."""
+    from wagtail_live.models import Recording
+
+    session = make_session(owner=host, privacy=privacy)
+    recording, page = published_recording(session, tmp_path)
+    routes = [
+        reverse("wagtail_live:recording_media", args=[recording.pk]),
+        reverse("wagtail_live:recording_poster", args=[recording.pk]),
+    ]
+    client.force_login(viewer)
+    assert [client.get(url).status_code for url in routes] == [200, 200]
+
+    page.refresh_from_db()  # publish() saved another instance of it
+    if take_back == "unpublish":
+        page.unpublish()
+    else:
+        page.delete()
+    recording = Recording.objects.select_related("page").get(pk=recording.pk)
+    assert permissions.can_watch_recording(recording, viewer) is False
+    assert [client.get(url).status_code for url in routes] == [403, 403]
+    client.logout()
+    assert [client.get(url).status_code for url in routes] == [403, 403]
+    for reviewer in (host, site_moderator):
+        client.force_login(reviewer)
+        assert [client.get(url).status_code for url in routes] == [200, 200], reviewer
+
+    if take_back == "unpublish":
+        page.save_revision().publish()
+        client.force_login(viewer)
+        assert [client.get(url).status_code for url in routes] == [200, 200]
+
+
+@pytest.mark.django_db
+def test_a_draft_recording_is_previewed_by_whoever_may_edit_its_page(
+    client, host, viewer, media_root, tmp_path
+):
+    from django.contrib.auth.models import Group
+    from django.core.files.base import ContentFile
+
+    from tests.recording_media import make_media
+    from wagtail_live import recordings
+    from wagtail_live.models import Recording
+    from wagtail_live.storage import working_storage
+
+    session = make_session(owner=host, privacy="private")
+    local = make_media(tmp_path / "recording.ts", "h264_aac")
+    source = working_storage().save(
+        session.media_path("recording.ts"), ContentFile(local.read_bytes())
+    )
+    recording = Recording.objects.create(session=session, source=source)
+    recordings.process_recording(recording)
+    recording.refresh_from_db()
+    assert recording.page is not None and not recording.page.live
+    url = reverse("wagtail_live:recording_media", args=[recording.pk])
+    client.force_login(viewer)
+    assert client.get(url).status_code == 403
+    editor = make_editor("page-editor")
+    editor.groups.add(Group.objects.get(name="Editors"))  # Wagtail's own, edits every page
+    assert recording.page.permissions_for_user(editor).can_edit()
+    client.force_login(editor)
+    assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
 def test_private_recording_page_shows_anonymous_visitors_no_title_or_description(
     client, host, media_root, tmp_path
 ):

@@ -56,7 +56,9 @@ def recorded(session, tmp_path):
     name = working_storage().save(session.media_path("recording.ts"), open(made, "rb"))
     recording = process_recording(Recording.objects.create(session=session, source=name))
     assert recording.status == Recording.Status.READY, recording.error
-    return recording
+    # Published, as visitors see it (a draft's file is for its reviewers only).
+    recording.page.specific.save_revision().publish()
+    return Recording.objects.select_related("page").get(pk=recording.pk)
 
 
 @pytest.fixture

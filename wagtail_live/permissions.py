@@ -10,6 +10,7 @@ never disagree about who is allowed (docs/permissions.md, docs/security.md).
 | take part in its chat | ``can_chat`` |
 | moderate this session's chat (remove, mute, slow mode, pin) | ``can_moderate_session`` |
 | moderate every chat (ban and unban site-wide, the ban list) | ``can_moderate_site`` |
+| watch a recording's file and poster (its page published, or an editor previewing) | ``can_watch_recording`` |
 
 Core layer: reads models, settings and Wagtail's hook registry, nothing else.
 """
@@ -49,6 +50,26 @@ def can_watch(session, user):
         if verdict is not None:
             return bool(verdict)
     return session.can_view(user)
+
+
+def can_watch_recording(recording, user):
+    """Whether ``user`` may fetch ``recording``'s file and poster (the checked views, grants).
+
+    ``can_watch`` of its session, and its page published: a recording waits as a draft
+    page, and unpublishing (or deleting) that page takes it back from visitors, whose
+    playback grants are then not renewed. Its host, site moderators and whoever may edit
+    the page still see it, to review it before publishing.
+    """
+    if not can_watch(recording.session, user):
+        return False
+    page = recording.page
+    if page is not None and page.live:
+        return True
+    if can_moderate_session(recording.session, user):
+        return True
+    return bool(
+        page is not None and _is_active_user(user) and page.permissions_for_user(user).can_edit()
+    )
 
 
 def can_chat(session, user):

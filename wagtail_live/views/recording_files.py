@@ -1,4 +1,4 @@
-"""A recording's MP4 and poster through ``can_watch``: the only route to a private session's."""
+"""A recording's MP4 and poster through ``can_watch_recording``: the only route to a private session's."""
 
 from django.db.models import F
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseForbidden
@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ..conf import live_settings
 from ..models import Recording
-from ..permissions import can_watch
+from ..permissions import can_watch, can_watch_recording
 from ..recordings import recording_file_for, recording_poster_name, recording_storage_for
 from ..storage import working_storage
 
@@ -26,7 +26,7 @@ def _recording_or_none(request, pk, *related):
     Anonymous visitors get the same 403 for a missing recording as for one they may not
     watch, so they cannot probe which ids exist; signed-in users get a 404 for a missing one.
     """
-    recording = Recording.objects.select_related("session", *related).filter(pk=pk).first()
+    recording = Recording.objects.select_related("session", "page", *related).filter(pk=pk).first()
     if recording is None and request.user.is_authenticated:
         raise Http404(_("No such recording."))
     return recording
@@ -40,7 +40,7 @@ def recording_media(request, pk):
     so seeking works); otherwise Django streams it from the storage.
     """
     recording = _recording_or_none(request, pk, "media")
-    if recording is None or not can_watch(recording.session, request.user):
+    if recording is None or not can_watch_recording(recording, request.user):
         return _members_only()
     name, content_type = recording_file_for(recording)
     if name is None:
@@ -53,7 +53,7 @@ def recording_poster(request, pk):
     """A recording's poster frame, to users who may watch its session (private sessions' posters
     are no Wagtail images, so this is their only route)."""
     recording = _recording_or_none(request, pk)
-    if recording is None or not can_watch(recording.session, request.user):
+    if recording is None or not can_watch_recording(recording, request.user):
         return _members_only()
     storage = recording_storage_for(recording)
     name = recording_poster_name(recording)
