@@ -1,4 +1,4 @@
-"""A real daphne serving the test project, for tests that need real websockets or a browser.
+"""A real daphne (or uvicorn) serving the test project, for tests that need real websockets or a browser.
 
 The server runs in its own process with its own SQLite file and media root, so
 tests set up data with :meth:`LiveSite.run` (Python run against the server's
@@ -19,7 +19,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(r"Listening on TCP address [\d.]+:(\d+)")
+# daphne: "Listening on TCP address 127.0.0.1:PORT"; uvicorn: "Uvicorn running on http://127.0.0.1:PORT".
+LISTENING = re.compile(r"(?:Listening on TCP address |Uvicorn running on http://)[\d.]+:(\d+)")
+# Both ASGI servers are supported (docs/deployment.md); WAGTAIL_LIVE_TEST_SERVER picks the default.
+SERVERS = ("daphne", "uvicorn")
 
 _PRELUDE = """
 import json, os, django
@@ -59,10 +62,29 @@ def _environment(database, media_root, live_settings):
     return env
 
 
-class LiveSite:
-    """One daphne process on a free 127.0.0.1 port, with its database and media root."""
+def server_command(server, port, app):
+    """The command line serving ASGI ``app`` with ``server`` on 127.0.0.1:``port`` (0: any)."""
+    if server == "daphne":
+        return [sys.executable, "-m", "daphne", "-e", f"tcp:{port}:interface=127.0.0.1", app]
+    if server == "uvicorn":
+        # Channels' router has no lifespan handler; uvloop + httptools come with uvicorn[standard].
+        return [
+            sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
+            "--lifespan", "off", "--loop", "uvloop", "--http", "httptools", app,
+        ]  # fmt: skip
+    raise ValueError(f"Unknown ASGI server {server!r}; use one of {SERVERS}.")
 
-    def __init__(self, directory, template_database, live_settings=None):
+
+class LiveSite:
+    """One daphne (or uvicorn) process on a free 127.0.0.1 port, with its database and media root.
+
+    ``server`` is ``"daphne"`` or ``"uvicorn"``; by default ``WAGTAIL_LIVE_TEST_SERVER`` or daphne.
+    """
+
+    def __init__(self, directory, template_database, live_settings=None, server=None):
+        self.server = server or os.environ.get("WAGTAIL_LIVE_TEST_SERVER") or "daphne"
+        if self.server not in SERVERS:
+            raise ValueError(f"Unknown ASGI server {self.server!r}; use one of {SERVERS}.")
         self.directory = Path(directory)
         self.database = self.directory / "site.sqlite3"
         self.media_root = self.directory / "media"
@@ -101,9 +123,8 @@ class LiveSite:
         """Start daphne (on the port it had before, if restarted) and wait until it listens."""
         log = self.log_path.open("a")
         start = self.log_path.stat().st_size
-        endpoint = f"tcp:{self.port or 0}:interface=127.0.0.1"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-e", endpoint, "tests.live_site_asgi:application"],
+            server_command(self.server, self.port or 0, "tests.live_site_asgi:application"),
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -120,7 +141,7 @@ class LiveSite:
                 break
             time.sleep(0.1)
         self.stop()
-        raise RuntimeError(f"daphne did not start:\n{self.log()}")
+        raise RuntimeError(f"{self.server} did not start:\n{self.log()}")
 
     def stop(self):
         """Stop daphne (and the ffmpeg processes it started)."""
