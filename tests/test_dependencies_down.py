@@ -145,7 +145,7 @@ def test_nginx_callbacks_take_the_stream_live_and_end_it(
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.WAGTAIL_LIVE = {"NGINX_SECRET": NGINX_SECRET, "RECONNECT_GRACE": 0}
     session = make_session()
-    key = session.issue_stream_key()
+    session.issue_stream_key()
 
     def post(name, data):
         # A callback announces when its transaction commits (the test's would never).
@@ -159,11 +159,11 @@ def test_nginx_callbacks_take_the_stream_live_and_end_it(
     playlist = hls_playlist_path(session)
     playlist.parent.mkdir(parents=True, exist_ok=True)
     playlist.write_text("#EXTM3U\n#EXTINF:1.000,\n0.ts\n")
-    update = {"app": "live", "name": key, "call": "update_publish"}
+    update = {"app": "live", "name": f"{session.pk}/hls", "call": "update_publish"}
     assert post("rtmp_on_update", update).status_code == 200  # the encoder stays
     assert status_of(session) == LiveSession.Status.LIVE
     assert post("rtmp_on_update", update).status_code == 200
-    inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
+    inner = {"app": "live", "name": f"{session.pk}/hls"}
     assert post("rtmp_on_publish_done", inner).status_code == 200
     assert status_of(session) == LiveSession.Status.ENDED
     assert layer_failures(redis_down)

@@ -318,7 +318,7 @@ def test_on_record_done_retries_and_a_second_delivery_does_nothing_twice(
     if point in ("recording row", "both"):
         fail_after(monkeypatch, Recording.objects, "get_or_create", times=2)
     layer, channel = subscribe(session.pk)
-    form = {"app": "live_hls", "name": f"{session.pk}/hls", "path": str(path)}
+    form = {"app": "live", "name": f"{session.pk}/hls", "path": str(path)}
     with django_capture_on_commit_callbacks(execute=True):
         assert callback(client, "rtmp_on_record_done", form).status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
@@ -339,7 +339,7 @@ def test_a_callback_that_stays_locked_answers_503_not_500(
     session.start()
     path = nginx_recorded(session)
     fail_after(monkeypatch, analytics, "store_final_figures", times=100)
-    form = {"app": "live_hls", "name": f"{session.pk}/hls", "path": str(path)}
+    form = {"app": "live", "name": f"{session.pk}/hls", "path": str(path)}
     response = callback(client, "rtmp_on_record_done", form)
     assert response.status_code == 503
     # Nothing half-done: the session is still live, so the clean-up task finishes it later.

@@ -19,7 +19,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
-from tests.ingest.streams import lavfi_args, playlist_segments, probe
+from tests.ingest.streams import lavfi_args, media_timestamps, playlist_segments, probe
 from tests.live_site import ROOT, LiveSite, migrated_database
 from tests.utils import make_session, require
 from wagtail_live.ffmpeg import ffmpeg_binary
@@ -64,15 +64,24 @@ def require_nginx():
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    """A real daphne serving the test project, its own database and media root."""
+def template_database(tmp_path_factory):
     require_nginx()
+    return migrated_database(tmp_path_factory.mktemp("nginx-db"))
+
+
+def start_site(tmp_path_factory, template, **live_settings):
+    """A real daphne serving the test project, its own database and media root."""
     directory = tmp_path_factory.mktemp("nginx-site")
-    template = migrated_database(directory)
-    site = LiveSite(
-        directory / "site", template, {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 0}
-    ).start()
+    site = LiveSite(directory / "site", template, {"NGINX_SECRET": SECRET, **live_settings})
+    site.start()
     site_live_root(site).mkdir(parents=True, exist_ok=True)
+    return site
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, template_database):
+    """The site without a grace period: an encoder that leaves ends the session."""
+    site = start_site(tmp_path_factory, template_database, RECONNECT_GRACE=0)
     yield site
     site.stop()
 
@@ -80,6 +89,24 @@ def site(tmp_path_factory):
 @pytest.fixture(scope="module")
 def nginx(site, tmp_path_factory):
     """A real nginx with the RTMP module, configured by ``live_nginx_config`` for ``site``."""
+    yield from run_nginx(site, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def graceful_site(tmp_path_factory, template_database):
+    """A site where an encoder may come back within 60 s and continue the session."""
+    site = start_site(tmp_path_factory, template_database, RECONNECT_GRACE=60)
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="module")
+def graceful_nginx(graceful_site, tmp_path_factory):
+    yield from run_nginx(graceful_site, tmp_path_factory)
+
+
+def run_nginx(site, tmp_path_factory):
+    """Run nginx with the printed ``--full`` config for ``site``; yield its RTMP port."""
     prefix = tmp_path_factory.mktemp("nginx")
     port = free_port()
     config = subprocess.run(
@@ -111,13 +138,29 @@ def _accepts(port):
         return False
 
 
-def push(port, key, seconds=4, **options):
+def stream_key_field(pk, key):
+    """What the Go Live screen shows as the stream key for nginx: ``<pk>/hls?key=<key>``."""
+    return f"{pk}/hls?key={key}"
+
+
+def push(port, stream, seconds=4, **options):
+    """ffmpeg publishing to *Server* ``rtmp://…/live`` with *Stream key* ``stream``, as OBS does.
+
+    ffmpeg takes the application from the URL's first path part only when the stream name has
+    no "/", so the stream name (``<pk>/hls?key=…``) is given as ``-rtmp_playpath``.
+    """
     return subprocess.Popen(
         [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error",
-         *lavfi_args(seconds, **options), "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{key}"],
+         *lavfi_args(seconds, **options), "-rtmp_playpath", stream, "-f", "flv",
+         f"rtmp://127.0.0.1:{port}/live"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )  # fmt: skip
+
+
+def push_session(port, pk, key, seconds=4, **options):
+    """ffmpeg publishing to session ``pk`` with its stream ``key``."""
+    return push(port, stream_key_field(pk, key), seconds, **options)
 
 
 def site_session(site, then=""):
@@ -184,14 +227,11 @@ def recording_handed_off(site, pk):
 @pytest.mark.slow
 def test_right_key_streams_hls_and_hands_off_the_recording(site, nginx):
     pk, key = site_session(site)
-    encoder = push(nginx, key, seconds=8)
+    encoder = push_session(nginx, pk, key, seconds=8)
     wait_until(lambda: segment_count(site, pk) >= 3, timeout=30)
     # Read the segments while the stream runs: nginx's hls_cleanup removes them soon after.
     segments = playlist_segments(playlist(site, pk))
-    # The relay joins the stream late (docs/ingest-backends.md, "Keyframes and the nginx
-    # relay"): on a loaded machine the first segment may also hold the rest of a 1 s GOP.
-    assert segments[0][0] <= 2.6, segments
-    assert all(duration <= 1.6 for duration, _ in segments[1:-1]), segments
+    assert all(duration <= 1.6 for duration, _ in segments[:-1]), segments
     assert probe(playlist(site, pk).parent / segments[0][1])[0] == ["aac", "h264"]
     # Live at the first on_update (every second) that finds a listed segment. The
     # stream may have ended by the time a loaded machine looks, so the proof it went
@@ -210,9 +250,130 @@ def test_right_key_streams_hls_and_hands_off_the_recording(site, nginx):
 
 @pytest.mark.services
 @pytest.mark.slow
+def test_a_long_keyframe_interval_loses_nothing_of_the_first_group_of_pictures(site, nginx):
+    # A keyframe every 12 s (issue 12). Through the relay the first group of pictures never
+    # reached HLS or the recording: the first segments had no video and the recording's
+    # video started a keyframe interval late. Published under its own name, nothing is lost.
+    pk, key = site_session(site)
+    encoder = push_session(nginx, pk, key, seconds=16, keyframe_seconds=12)
+    wait_until(lambda: segment_count(site, pk) >= 1, timeout=60)
+    first = playlist(site, pk).parent / playlist_segments(playlist(site, pk))[0][1]
+    assert "video" in packet_types(first)
+    assert video_start(first) < 1.5  # the encoder's first frame, not one 12 s later
+    assert encoder.wait(60) == 0
+
+    wait_until(lambda: recording_handed_off(site, pk), timeout=90, interval=0.5)
+    timestamps = media_timestamps(session_dir(site, pk) / "recording.flv")
+    assert timestamps[0] < 0.5, timestamps[:3]
+    assert len(timestamps) >= 16 * 15 * 0.9  # every frame, the first group of pictures too
+    assert site_state(site, pk)[1][0][1] == "ready"
+
+
+def video_start(path):
+    """The first video packet's time (s) in an MPEG-TS segment, from the stream's own start."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if packet.pts is not None:
+                return float(packet.pts * stream.time_base) - 1.4  # MPEG-TS starts at 1.4 s
+    return None
+
+
+def discontinuity_pair(path):
+    """The (before, after) segment names of a live playlist's first ``#EXT-X-DISCONTINUITY``
+    that follows a segment, or None."""
+    lines = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    previous = None
+    for index, line in enumerate(lines):
+        if line.startswith("#EXT-X-DISCONTINUITY") and previous:
+            following = [name for name in lines[index:] if not name.startswith("#")]
+            return (previous, following[0]) if following else None
+        if not line.startswith("#"):
+            previous = line
+    return None
+
+
+def frame_size(path):
+    import av
+
+    with av.open(str(path)) as container:
+        video = container.streams.video[0].codec_context
+        for frame in container.decode(video=0):
+            return frame.width, frame.height
+    return video.width, video.height
+
+
+@pytest.mark.services
+@pytest.mark.slow
+def test_a_reconnect_with_other_settings_is_marked_and_recorded_to_play_right_throughout(
+    graceful_site, graceful_nginx
+):
+    """720p 48 kHz stereo, then within the grace period 360p 44.1 kHz mono: the live playlist
+    marks the join, and the recording (one FLV nginx appended to) plays right throughout."""
+    from tests.ingest.test_rtmp import decoded_audio, tone_frequency
+
+    site, port = graceful_site, graceful_nginx
+    pk, key = site_session(site)
+    first = push_session(port, pk, key, seconds=4, size="1280x720", tone=1000)
+    assert first.wait(30) == 0
+    time.sleep(2)
+    second = push_session(
+        port, pk, key, seconds=5, size="640x360", tone=1000, sample_rate=44100, channels=1
+    )
+    # Read while the second part streams: nginx's hls_cleanup removes old segments soon.
+    pair = wait_until_value(lambda: discontinuity_pair(playlist(site, pk)), timeout=30)
+    directory = playlist(site, pk).parent
+    assert [frame_size(directory / name) for name in pair] == [(1280, 720), (640, 360)]
+    assert second.wait(30) == 0
+    assert site_state(site, pk)[0] == "live"  # one session across the reconnect
+
+    # The grace period over (the clean-up task, run as if an hour later), the recording is made.
+    site.run(
+        """
+        import time
+        from wagtail_live.ingest.base import end_stale_sessions
+        end_stale_sessions(now=time.time() + 3600)
+        """
+    )
+    path = site.run(
+        f"""
+        from wagtail_live.models import Recording
+        recording = Recording.objects.get(session_id={pk})
+        result = [recording.status, recording.error, recording.media.file.path]
+        """
+    )
+    assert path[:2] == ["ready", ""], path
+    path = path[2]
+    codecs, duration = probe(path)
+    assert codecs == ["aac", "h264"] and 8 < duration < 11.5, duration
+    samples, rate = decoded_audio(path, 0.5, 3.5)
+    assert rate == 48000 and tone_frequency(samples, rate) == pytest.approx(1000, rel=0.02)
+    samples, rate = decoded_audio(path, duration - 3.5, duration - 0.5)
+    assert rate == 48000 and tone_frequency(samples, rate) == pytest.approx(1000, rel=0.02)
+    import av
+
+    with av.open(path) as container:
+        sizes = {(frame.width, frame.height) for frame in container.decode(video=0)}
+    assert sizes == {(1280, 720)}  # part 2 scaled into part 1's frame, not misread
+
+
+def wait_until_value(load, timeout=20, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = load()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"condition not met within {timeout}s")
+
+
+@pytest.mark.services
+@pytest.mark.slow
 def test_audio_only_stream_goes_live_with_audio_hls_and_an_audio_recording(site, nginx):
     pk, key = site_session(site)
-    encoder = push(nginx, key, seconds=5, video=None)
+    encoder = push_session(nginx, pk, key, seconds=5, video=None)
     wait_until(lambda: segment_count(site, pk) >= 2)
     segments = playlist_segments(playlist(site, pk))
     # nginx-rtmp's segments always declare a video stream in their PMT: what counts is that
@@ -239,9 +400,15 @@ def test_audio_only_stream_goes_live_with_audio_hls_and_an_audio_recording(site,
 def test_no_log_records_a_stream_key_or_the_secret(site, nginx):
     """A real publish, a refused key and a second encoder; then every log is read."""
     pk, key = site_session(site)
-    encoder = push(nginx, key, seconds=3)
-    refused = push(nginx, "wrong-key-" + key[:8], seconds=1)
-    refused.communicate(timeout=20)
+    other_pk, other_key = site_session(site)
+    encoder = push_session(nginx, pk, key, seconds=3)
+    wrong = "wrong-key-" + key[:8]
+    for refused in (
+        push_session(nginx, other_pk, wrong, seconds=1),
+        push_session(nginx, other_pk, key, seconds=1),  # another session's key
+        push(nginx, other_key, seconds=1),  # the bare key, as before the one-application scheme
+    ):
+        refused.communicate(timeout=20)
     assert encoder.wait(30) == 0
     wait_until(lambda: recording_handed_off(site, pk), timeout=30, interval=0.5)
 
@@ -252,7 +419,7 @@ def test_no_log_records_a_stream_key_or_the_secret(site, nginx):
     assert "secret=" not in config and key not in config
     for path in logs:
         text = path.read_bytes()
-        for secret in (key, SECRET, "wrong-key-" + key[:8]):
+        for secret in (key, other_key, SECRET, wrong):
             assert secret.encode() not in text, f"{secret[:6]}… in {path.name}"
 
 
@@ -264,24 +431,49 @@ def packet_types(path):
         return {packet.stream.type for packet in container.demux() if packet.size}
 
 
-def assert_refused(site, port, pk, key):
-    encoder = push(port, key, seconds=2)
+def assert_refused(site, port, pk, stream):
+    encoder = push(port, stream, seconds=2)
     encoder.communicate(timeout=20)
     assert encoder.returncode != 0, "the encoder must be refused"
     assert not session_dir(site, pk).exists(), "nothing may be written for a refused encoder"
+    assert not (site_live_root(site) / f"{pk}%2Fhls.flv").exists()
 
 
 @pytest.mark.services
 def test_wrong_key_is_refused(site, nginx):
     pk, _ = site_session(site)
-    assert_refused(site, nginx, pk, "wrong-key")
+    assert_refused(site, nginx, pk, stream_key_field(pk, "wrong-key"))
     assert site_state(site, pk)[0] == "ready"
+
+
+@pytest.mark.services
+@pytest.mark.parametrize(
+    "stream",
+    [
+        "{pk}/hls",  # no key at all
+        "{pk}/hls?key=",
+        "{pk}/hls?key={other}",  # another session's key
+        "{pk}/hls?key={other}&key={key}",  # two keys: ambiguous
+        "{pk}/hls?key={key}&name={other_pk}/hls",  # a second name: ambiguous
+        "{other_pk}/hls?key={key}&name={pk}/hls",
+        "{key}",  # the bare key (configs before the one-application scheme)
+        "{pk}?key={key}",
+        "{pk}/hls/../hls?key={key}",
+    ],
+)
+def test_missing_other_or_ambiguous_keys_are_refused(site, nginx, stream):
+    pk, key = site_session(site)
+    other_pk, other = site_session(site)
+    values = {"pk": pk, "key": key, "other": other, "other_pk": other_pk}
+    assert_refused(site, nginx, pk, stream.format(**values))
+    assert not session_dir(site, other_pk).exists()
+    assert site_state(site, pk)[0] == "ready" and site_state(site, other_pk)[0] == "ready"
 
 
 @pytest.mark.services
 def test_revoked_key_is_refused(site, nginx):
     pk, key = site_session(site, then="session.revoke_stream_key()")
-    assert_refused(site, nginx, pk, key)
+    assert_refused(site, nginx, pk, stream_key_field(pk, key))
 
 
 @pytest.mark.services
@@ -291,22 +483,22 @@ def test_expired_key_is_refused(site, nginx):
         then="StreamKey.objects.filter(session=session).update("
         "issued_at=StreamKey.objects.get(session=session).issued_at - timedelta(days=30))",
     )
-    assert_refused(site, nginx, pk, key)
+    assert_refused(site, nginx, pk, stream_key_field(pk, key))
 
 
 @pytest.mark.services
 def test_ended_session_key_is_refused(site, nginx):
     pk, key = site_session(site, then="session.end()")
-    assert_refused(site, nginx, pk, key)
+    assert_refused(site, nginx, pk, stream_key_field(pk, key))
 
 
 @pytest.mark.services
 @pytest.mark.slow
 def test_second_encoder_is_refused_and_the_first_keeps_streaming(site, nginx):
     pk, key = site_session(site)
-    first = push(nginx, key, seconds=6)
+    first = push_session(nginx, pk, key, seconds=6)
     wait_until(lambda: segment_count(site, pk) >= 2)
-    second = push(nginx, key, seconds=2)
+    second = push_session(nginx, pk, key, seconds=2)
     second.communicate(timeout=20)
     assert second.returncode != 0
     count = segment_count(site, pk)
@@ -318,7 +510,7 @@ def test_second_encoder_is_refused_and_the_first_keeps_streaming(site, nginx):
 @pytest.mark.slow
 def test_encoder_dying_mid_stream_ends_the_session_and_keeps_the_recording(site, nginx):
     pk, key = site_session(site)
-    encoder = push(nginx, key, seconds=0)
+    encoder = push_session(nginx, pk, key, seconds=0)
     wait_until(lambda: segment_count(site, pk) >= 2)
     encoder.kill()  # no deleteStream, just a dropped TCP connection
     encoder.wait()
@@ -338,7 +530,7 @@ def test_encoder_dying_mid_stream_ends_the_session_and_keeps_the_recording(site,
 @pytest.mark.slow
 def test_end_live_in_the_admin_drops_the_nginx_encoder(site, nginx):
     pk, key = site_session(site)
-    encoder = push(nginx, key, seconds=0)
+    encoder = push_session(nginx, pk, key, seconds=0)
     try:
         wait_until(lambda: site_state(site, pk)[0] == "live")
         site.run(f"LiveSession.objects.get(pk={pk}).end()\nresult = None")
@@ -349,7 +541,7 @@ def test_end_live_in_the_admin_drops_the_nginx_encoder(site, nginx):
 
 
 async def publish_and_idle(port, key):
-    """Publish ``live/<key>`` like an encoder, then send no media; return (reader, writer, code)."""
+    """Publish ``live/<key>`` (the stream key field) like an encoder, then send no media; return (reader, writer, code)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(b"\x03" + b"\0" * 8 + os.urandom(1528))  # C0, C1 (plain handshake)
     s0s1s2 = await reader.readexactly(1 + 2 * 1536)
@@ -387,7 +579,7 @@ def test_an_encoder_that_publishes_and_sends_nothing_changes_nothing(site, nginx
     pk, key = site_session(site)
 
     async def scenario():
-        reader, writer, code = await publish_and_idle(nginx, key)
+        reader, writer, code = await publish_and_idle(nginx, stream_key_field(pk, key))
         assert code == "NetStream.Publish.Start"
         await asyncio.sleep(3)  # several on_update periods with nothing to play
         assert site_state(site, pk) == ["ready", []]
@@ -397,7 +589,7 @@ def test_an_encoder_that_publishes_and_sends_nothing_changes_nothing(site, nginx
     time.sleep(1)  # nginx's publish_done / record_done callbacks
     assert site_state(site, pk) == ["ready", []]
     # The session is untouched: the same key then streams for real.
-    encoder = push(nginx, key)
+    encoder = push_session(nginx, pk, key)
     wait_until(lambda: site_state(site, pk)[0] == "live")
     assert encoder.wait(20) == 0
 
@@ -494,49 +686,118 @@ def callback_url(name, **query):
     return reverse(f"wagtail_live:{name}") + (f"?{extra}" if extra else "")
 
 
-RELAY = "rtmp://127.0.0.1:1935/live_hls"
+def publish_form(session, key, **extra):
+    """on_publish's form as nginx-rtmp sends it: its fields, then the publish arguments."""
+    return {"app": "live", "call": "publish", "name": f"{session.pk}/hls", "type": "live",
+            "key": key, **extra}  # fmt: skip
 
 
 @db
-def test_on_publish_relays_the_stream_away_from_the_key(client, nginx_settings):
+def test_on_publish_accepts_the_session_s_own_name_with_its_key(client, nginx_settings):
     session, key = session_with_key()
-    response = client.post(
-        callback_url("rtmp_on_publish", relay=RELAY), {"app": "live", "name": key}
-    )
-    assert response.status_code == 302
-    location = response["Location"]
-    # No key and no token in the URL: nginx logs it ("notify: push ... to '<url>'").
-    assert location == f"{RELAY}/{session.pk}/hls"
+    response = client.post(callback_url("rtmp_on_publish"), publish_form(session, key))
+    assert response.status_code == 200
+    assert hls_playlist_path(session).parent.is_dir()  # nginx writes there
     assert status_of(session) == LiveSession.Status.READY  # live once media arrives
-    # The relay is let into the internal application for the session just accepted only.
-    inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
-    url = callback_url("rtmp_on_publish")
-    assert client.post(url, inner).status_code == 200
-    other, _ = session_with_key()
-    assert client.post(url, {**inner, "name": f"{other.pk}/hls"}).status_code == 403
-    assert client.post(url, {**inner, "name": "../x"}).status_code == 403
 
 
 @db
-def test_on_update_finds_a_relayed_stream_by_its_hash(client, nginx_settings):
-    """notify_relay_redirect renames the encoder's stream to the MD5 of its relay URL."""
-    from wagtail_live.ingest.nginx_rtmp import relay_url, relayed_stream_name
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"key": ""},
+        {"key": "wrong"},
+        {"key": "other"},  # another session's key
+        {"name": "{other}/hls"},  # another session's name with this key
+        {"name": "{pk}"},
+        {"name": "{pk}/hls/../../x"},
+        {"name": "{key}"},  # the bare key: a config from before the one-application scheme
+        {"name": ["{pk}/hls", "{other}/hls"]},  # args can repeat nginx's fields: ambiguous
+        {"key": ["{key}", "other"]},
+        {"key": None},
+        {"name": None},
+    ],
+)
+def test_on_publish_refuses_a_wrong_missing_or_ambiguous_key_or_name(
+    client, nginx_settings, change
+):
+    session, key = session_with_key()
+    other, other_key = session_with_key("Other")
+    values = {"pk": session.pk, "other": other.pk, "key": key}
 
+    def filled(value):
+        if isinstance(value, list):
+            return [filled(item) for item in value]
+        return other_key if value == "other" else value.format(**values)
+
+    form = publish_form(session, key)
+    for name, value in change.items():
+        if value is None:
+            del form[name]
+        else:
+            form[name] = filled(value)
+    response = client.post(callback_url("rtmp_on_publish"), form)
+    assert response.status_code == 403
+    assert key not in response.content.decode()
+    for each in (session, other):
+        assert not os.path.exists(each.media_dir)
+        assert status_of(each) == LiveSession.Status.READY
+
+
+@db
+def test_on_publish_refuses_a_revoked_key_and_an_ended_session(client, nginx_settings):
+    session, key = session_with_key()
+    session.revoke_stream_key()
+    assert (
+        client.post(callback_url("rtmp_on_publish"), publish_form(session, key)).status_code == 403
+    )
+    session, key = session_with_key()
+    session.end()
+    assert (
+        client.post(callback_url("rtmp_on_publish"), publish_form(session, key)).status_code == 403
+    )
+    assert not os.path.exists(session.media_dir)
+
+
+@db
+def test_an_nginx_encoder_may_come_back_at_once_but_not_over_another_backend(
+    client, nginx_settings
+):
+    from wagtail_live.ingest.encoders import note_encoder
+
+    nginx_settings.WAGTAIL_LIVE = {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 30}
     session, key = session_with_key()
     publish(client, session, key)
-    hashed = relayed_stream_name(relay_url(RELAY, session.pk))
-    update = callback_url("rtmp_on_update", relay=RELAY)
-    assert client.post(update, {"app": "live", "name": hashed}).status_code == 200
-    assert client.post(update, {"app": "live", "name": "0" * 32}).status_code == 404
-    session.end()
-    assert client.post(update, {"app": "live", "name": hashed}).status_code == 403
+    hls_playlist_path(session).write_text(PLAYLIST)  # a segment a second ago
+    client.post(callback_url("rtmp_on_update"), {"app": "live", "name": f"{session.pk}/hls"})
+    assert status_of(session) == LiveSession.Status.LIVE
+    # nginx itself refuses a second publisher of the same name; the site lets it resume.
+    assert (
+        client.post(callback_url("rtmp_on_publish"), publish_form(session, key)).status_code == 200
+    )
+    note_encoder(session, "browser")  # the Go Live screen's camera writes the same HLS now
+    assert (
+        client.post(callback_url("rtmp_on_publish"), publish_form(session, key)).status_code == 403
+    )
+
+
+@db
+def test_a_relaying_config_from_an_older_version_is_a_clear_400(client, nginx_settings):
+    """Its on_publish URL carries ``relay=``; its encoders publish the bare key."""
+    session, key = session_with_key()
+    url = callback_url("rtmp_on_publish", relay="rtmp://127.0.0.1:1935/live_hls")
+    response = client.post(url, {"app": "live", "name": key})
+    assert response.status_code == 400
+    assert "live_nginx_config" in response.content.decode()
+    assert key not in response.content.decode()
+    assert not os.path.exists(session.media_dir)
 
 
 @db
 def test_record_done_for_an_unknown_stream_is_ignored(client, nginx_settings):
     response = client.post(
         callback_url("rtmp_on_record_done"),
-        {"app": "live_hls", "name": "../x", "path": "/etc/passwd"},
+        {"app": "live", "name": "../x", "path": "/etc/passwd"},
     )
     assert response.status_code == 404
 
@@ -545,14 +806,10 @@ PLAYLIST = "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.000,\n0.ts\n"
 
 
 def publish(client, session, key):
-    """on_publish of the public application, then of nginx's relay; the internal form fields."""
-    response = client.post(
-        callback_url("rtmp_on_publish", relay=RELAY), {"app": "live", "name": key}
-    )
-    assert response.status_code == 302
-    inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
-    assert client.post(callback_url("rtmp_on_publish"), inner).status_code == 200
-    return inner
+    """on_publish as nginx sends it; returns the form of the stream's later callbacks."""
+    response = client.post(callback_url("rtmp_on_publish"), publish_form(session, key))
+    assert response.status_code == 200
+    return {"app": "live", "name": f"{session.pk}/hls"}
 
 
 @db
@@ -560,8 +817,8 @@ def test_on_update_goes_live_at_the_first_segment_and_drops_an_ended_session(
     client, nginx_settings
 ):
     session, key = session_with_key()
-    inner = publish(client, session, key)
-    update = {"app": "live", "name": key, "call": "update_publish"}  # the encoder's own stream
+    stream = publish(client, session, key)
+    update = {**stream, "call": "update_publish"}
     url = callback_url("rtmp_on_update")
 
     assert client.post(url, update).status_code == 200
@@ -574,17 +831,17 @@ def test_on_update_goes_live_at_the_first_segment_and_drops_an_ended_session(
     assert client.post(url, update).status_code == 200
     session.end()  # *End live* in the admin: the next update drops the encoder
     assert client.post(url, update).status_code == 403
-    assert client.post(url, {**update, "name": "not-a-key"}).status_code == 404
-    assert client.post(url, inner).status_code == 200  # nginx's relay is not judged here
+    assert client.post(url, {**update, "name": "not-a-stream"}).status_code == 404
+    assert client.post(url, {**update, "name": ["1/hls", "2/hls"]}).status_code == 404
 
 
 @db
 def test_an_encoder_that_sent_nothing_leaves_the_session_ready(client, nginx_settings):
     session, key = session_with_key()
-    inner = publish(client, session, key)
+    stream = publish(client, session, key)
     # drop_idle_publisher closed it: nginx reports the stream and its (empty) record done.
-    client.post(callback_url("rtmp_on_publish_done"), inner)
-    client.post(callback_url("rtmp_on_record_done"), {**inner, "path": "/nowhere.flv"})
+    client.post(callback_url("rtmp_on_publish_done"), stream)
+    client.post(callback_url("rtmp_on_record_done"), {**stream, "path": "/nowhere.flv"})
     assert status_of(session) == LiveSession.Status.READY
     assert not Recording.objects.filter(session=session).exists()
     assert LiveSession.objects.for_stream_key(key) == session  # the key still works
@@ -593,9 +850,9 @@ def test_an_encoder_that_sent_nothing_leaves_the_session_ready(client, nginx_set
 @db
 def test_a_stream_shorter_than_one_update_still_goes_live_and_ends(client, nginx_settings):
     session, key = session_with_key()
-    inner = publish(client, session, key)
+    stream = publish(client, session, key)
     hls_playlist_path(session).write_text(PLAYLIST)
-    client.post(callback_url("rtmp_on_publish_done"), inner)
+    client.post(callback_url("rtmp_on_publish_done"), stream)
     assert status_of(session) == LiveSession.Status.ENDED
 
 
@@ -605,14 +862,13 @@ def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
 ):
     nginx_settings.WAGTAIL_LIVE = {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 5}
     session, key = session_with_key()
-    client.post(callback_url("rtmp_on_publish", relay=RELAY), {"app": "live", "name": key})
+    stream = publish(client, session, key)
     recorded = private_root() / "uploads" / "live" / f"{session.pk}%2Fhls.flv"  # as nginx names it
     recorded.write_bytes(b"FLV" + b"\0" * 100)
     hls_playlist_path(session).write_text(PLAYLIST)
-    inner = {"app": "live_hls", "name": f"{session.pk}/hls"}
-    client.post(callback_url("rtmp_on_update"), inner)
-    client.post(callback_url("rtmp_on_publish_done"), inner)
-    client.post(callback_url("rtmp_on_record_done"), {**inner, "path": str(recorded)})
+    client.post(callback_url("rtmp_on_update"), stream)
+    client.post(callback_url("rtmp_on_publish_done"), stream)
+    client.post(callback_url("rtmp_on_record_done"), {**stream, "path": str(recorded)})
     assert status_of(session) == LiveSession.Status.LIVE  # it may still resume
     assert recorded.exists()
 
@@ -626,6 +882,17 @@ def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
     assert status_of(session) == LiveSession.Status.ENDED
     assert (Path(session.media_dir) / "recording.flv").exists()
     assert Recording.objects.get(session=session).source.name == session.media_path("recording.flv")
+
+
+def test_the_nginx_backend_gives_the_encoder_the_stream_name_with_the_key_as_an_argument():
+    from types import SimpleNamespace
+
+    from wagtail_live.ingest.nginx_rtmp import NginxRTMPBackend
+    from wagtail_live.ingest.rtmp import EmbeddedRTMPBackend
+
+    session = SimpleNamespace(pk=12)
+    assert NginxRTMPBackend().encoder_stream_key(session, "k3y") == "12/hls?key=k3y"
+    assert EmbeddedRTMPBackend().encoder_stream_key(session, "k3y") == "k3y"
 
 
 @pytest.mark.services

@@ -109,6 +109,10 @@ class IngestBackend:
         """Return the URL an encoder publishes to for ``session``."""
         raise NotImplementedError
 
+    def encoder_stream_key(self, session, key):
+        """What the host pastes into the encoder's *Stream key* field: ``key`` itself here."""
+        return key
+
     def playback_url(self, session):
         """Return the URL of ``session``'s HLS playlist."""
         url = getattr(session, "playback_url", None)

@@ -1,40 +1,43 @@
 """nginx with the RTMP module as the ingest (scale-out): the callbacks' logic and its config.
 
 nginx-rtmp receives the encoder, writes HLS and the recording itself, and asks
-the site through HTTP callbacks (``views/rtmp.py`` are their thin faces). Two
-RTMP applications keep the stream key out of every file name and URL:
+the site through HTTP callbacks (``views/rtmp.py`` are their thin faces). One
+RTMP application, ``live``, keeps the stream key out of every file name and URL:
+encoders publish the stream ``<pk>/hls`` with the key as an argument
+(OBS: *Server* ``rtmp://<host>:1935/live``, *Stream key* ``<pk>/hls?key=<key>``,
+see :meth:`NginxRTMPBackend.encoder_stream_key`).
 
-* ``live`` (public): encoders publish ``live/<stream key>``. Its ``on_publish``
-  checks the key before nginx accepts any media; a non-2xx answer refuses the
-  encoder. An accepted stream is answered with a redirect that makes nginx
-  relay it to ``rtmp://127.0.0.1:<port>/live_hls/<pk>/hls``;
-* ``live_hls`` (internal: publish from 127.0.0.1 only, and only for a session
-  the site just accepted an encoder for): writes HLS to
-  ``PRIVATE_ROOT/<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (the same place as the
-  embedded backends) and records the stream.
+* ``on_publish`` checks the key before nginx accepts any media: nginx-rtmp
+  POSTs the stream's arguments as form fields beside its own
+  (``…&name=12/hls&type=live&key=…``), so the key arrives in the body, never
+  in a URL. A non-2xx answer refuses the encoder;
+* the same application writes HLS to
+  ``PRIVATE_ROOT/<MEDIA_SUBDIR>/<pk>/hls/index.m3u8`` (``hls_nested``: the
+  folder is the stream's name, the arguments are not part of it; the same
+  place as the embedded backends) and records the stream to
+  ``<MEDIA_SUBDIR>/<pk>%2Fhls.flv``. No relay: nothing the encoder sends
+  before a relay would have connected is lost, so the first group of pictures
+  reaches HLS and the recording however far apart the keyframes are
+  (docs/ingest-backends.md, "Keyframes and nginx").
 
 Secrets stay out of URLs and logs (docs/security.md): nginx-rtmp cannot send
 headers, so its callbacks go to a loopback-only server of the same nginx that
 adds the shared secret as the ``X-Wagtail-Live-Secret`` header and proxies to
-the site (no access log); the relay URL carries no token;
-``notify_relay_redirect`` renames the relayed stream so nginx's error-level
-``notify: push`` line names a hash, not the stream key; the RTMP access log is
-off and the error log stays at ``notice`` (nginx-rtmp logs stream names at
-``info``).
+the site (no access log); the RTMP access log is off and the error log stays at
+``notice`` (nginx-rtmp logs ``publish: name=… args=…`` at ``info``).
 
-``on_update`` of the encoder's stream, every ``UPDATE_SECONDS`` while nginx
-receives it, moves the session to *live* once its first HLS segment is listed
-(nginx has no "first media" callback; a publisher that sends nothing leaves the
-session as it was), and drops the encoder with a non-2xx answer once the
-session was ended elsewhere (*End live* in the admin). ``on_publish_done`` of
-the internal stream ends the session at once when
+``on_update``, every ``UPDATE_SECONDS`` while nginx receives a stream, moves the
+session to *live* once its first HLS segment is listed (nginx has no "first
+media" callback; a publisher that sends nothing leaves the session as it was),
+and drops the encoder with a non-2xx answer once the session was ended elsewhere
+(*End live* in the admin). ``on_publish_done`` ends the session at once when
 ``RECONNECT_GRACE`` is 0, else the clean-up task ends it if nobody resumes;
 ``on_record_done`` hands the recording (moved to ``<pk>/recording.flv``) to
 ``enqueue_recording`` once the session is over: while it may resume, nginx
-appends to the same file (``record_append``).
+appends to the same file (``record_append``) and marks the join in the live
+playlist with ``#EXT-X-DISCONTINUITY`` (``hls_continuous``).
 """
 
-import hashlib
 import hmac
 import logging
 import os
@@ -62,19 +65,19 @@ from .encoders import note_encoder
 
 logger = logging.getLogger("wagtail_live.ingest.nginx")
 
-PUBLIC_APP = "live"
-INTERNAL_APP = "live_hls"
+#: The one RTMP application encoders publish to (the last part of the *Server* URL).
+APPLICATION = "live"
+#: The publish argument (and so the callbacks' form field) that carries the stream key.
+KEY_ARGUMENT = "key"
 # How often nginx calls on_update while it receives a stream (going live, noticing *End live*).
 UPDATE_SECONDS = 1
 # An encoder that stops sending media mid-stream is dropped after this long (nginx starts
 # counting at the first packet; one that never sends is dropped by nginx's own timeout).
 IDLE_PUBLISHER_SECONDS = 10
-# The internal stream of session 12 is "12/hls": nginx then writes 12/hls/index.m3u8.
-INTERNAL_NAME = re.compile(r"(\d+)/hls")
+# Session 12's stream is "12/hls": with hls_nested nginx then writes 12/hls/index.m3u8.
+STREAM_NAME = re.compile(r"(\d+)/hls")
 #: The header nginx's callback proxy adds; the secret is never in a callback's URL.
 SECRET_HEADER = "X-Wagtail-Live-Secret"
-# Seconds after accepting an encoder within which nginx's relay of it may publish internally.
-RELAY_WINDOW_SECONDS = 60
 
 
 class CallbackDenied(WagtailLiveError):
@@ -90,6 +93,19 @@ class NginxRTMPBackend(IngestBackend):
         """The nginx RTMP server URL (``RTMP_PUBLIC_URL``, else the site's host on ``RTMP_PORT``)."""
         return rtmp_publish_url(request)
 
+    def encoder_stream_key(self, session, key):
+        """``<pk>/hls?key=<key>``: the stream name nginx writes under, the key as an argument.
+
+        The name (not the key) names the HLS folder and the recording, and nginx
+        POSTs the argument to ``on_publish`` in the body, where the site checks it.
+        """
+        return f"{stream_name(session.pk)}?{KEY_ARGUMENT}={key}"
+
+
+def stream_name(pk):
+    """The stream name session ``pk`` is published under: ``<pk>/hls``."""
+    return f"{pk}/hls"
+
 
 def check_secret(provided):
     """Raise CallbackDenied unless ``provided`` (the ``SECRET_HEADER``) is ``NGINX_SECRET``.
@@ -104,119 +120,54 @@ def check_secret(provided):
         raise CallbackDenied(_("Wrong or missing callback secret."))
 
 
-def authorize_publish(stream_key, relay_base):
-    """on_publish of the public application: return the relay URL, or raise StreamRefused.
+def authorize_publish(name, stream_key):
+    """on_publish: accept the stream ``name`` (``<pk>/hls``) with ``stream_key``, or raise.
 
-    Refuses wrong, revoked and expired keys, ended sessions and a second
-    encoder while one is live, and creates the HLS directory nginx writes into.
-    The session goes *live* later, in :func:`publish_update`, once media arrived.
+    Raises StreamRefused (nginx-rtmp refuses the encoder on any non-2xx answer,
+    before it accepts media) for a name that is not a session's, a missing,
+    wrong, revoked or expired key, a key of another session, an ended session
+    and a second encoder while one is live. Creates the HLS directory nginx
+    writes into. The session goes *live* later, in :func:`publish_update`, once
+    media arrived. Returns the session.
     """
     from ..models import LiveSession
 
-    session = LiveSession.objects.for_stream_key(stream_key or "")
-    if session is None:  # also for a session that has ended: its keys are no longer usable
+    session = session_for_stream(name)
+    if session is None:
+        raise StreamRefused(
+            _(
+                "Unknown stream: publish <session id>/hls?key=<stream key>, as the Go Live screen shows."
+            )
+        )
+    # for_stream_key is None for an ended session too: its keys are no longer usable.
+    if not stream_key or LiveSession.objects.for_stream_key(stream_key) != session:
         raise StreamRefused(_("Unknown, revoked or expired stream key."))
-    if session.status == LiveSession.Status.LIVE and is_receiving_elsewhere(session):
+    if session.status == LiveSession.Status.LIVE and fed_by_another_backend(session):
         raise StreamRefused(_("Another encoder is already live on this session."))
     prepare_hls_dir(hls_dir(session))
     note_encoder(session, "nginx")
     logger.info("nginx: publishing to session %s", session.pk)
-    return relay_url(relay_base, session.pk)
+    return session
 
 
-def authorize_relay(name):
-    """on_publish of the internal application: only the relay of an encoder just accepted.
+def fed_by_another_backend(session):
+    """True while another backend (the browser, the embedded listener) writes ``session``'s HLS.
 
-    nginx lets only 127.0.0.1 publish there; the site also wants an encoder it
-    accepted for that session (:func:`authorize_publish` notes it) within
-    ``RELAY_WINDOW_SECONDS``. No token: a token in the relay URL would be in
-    nginx's error log (``notify: push … to '<url>'`` is logged at ``error``).
+    A second encoder through this nginx needs no check here: nginx-rtmp itself
+    refuses a second publisher of a stream name it receives (``already
+    publishing``, after ``on_publish``). So an nginx encoder that reconnects at
+    once, while its last segment is seconds old, is let back in.
     """
-    from datetime import timedelta
+    from .encoders import current_encoder
 
-    from django.utils import timezone
-    from wagtail.models import ModelLogEntry
-
-    from .encoders import ENCODER_ACTION
-
-    session = session_for_internal_stream(name)
-    since = timezone.now() - timedelta(seconds=RELAY_WINDOW_SECONDS)
-    accepted = (
-        session is not None
-        and ModelLogEntry.objects.for_instance(session)
-        .filter(action=ENCODER_ACTION, timestamp__gte=since, data__encoder="nginx")
-        .exists()
-    )
-    if not accepted:
-        raise StreamRefused(_("Only the site's own relay may publish here."))
+    return current_encoder(session) != "nginx" and is_receiving_elsewhere(session)
 
 
-def session_streaming_with_key(stream_key):
-    """The session an encoder that publishes with ``stream_key`` streams to, or None.
-
-    Unlike ``for_stream_key`` (may this encoder start?), a key replaced or past its
-    lifetime keeps the encoder already streaming: as with the embedded listener,
-    only the session's end drops it.
-    """
-    from ..models.sessions import find_stream_key
-
-    found = find_stream_key(stream_key)
-    return found.session if found is not None else None
-
-
-def relayed_stream_name(relay_url):
-    """The name nginx-rtmp gives a stream it relays to ``relay_url``.
-
-    With ``notify_relay_redirect on`` the stream is renamed to the hex MD5 of
-    the redirect's ``Location`` (``ngx_rtmp_notify_set_name``), and its later
-    callbacks (``on_update``) carry that name instead of the stream key.
-    """
-    return hashlib.md5(relay_url.encode(), usedforsecurity=False).hexdigest()
-
-
-def session_for_public_stream(name, relay_base):
-    """The session of the public stream ``name``: a stream key, or a relayed stream's hash.
-
-    The hash is matched against the relay URLs of the sessions nginx accepted an
-    encoder for in the last day (few: the ones streaming through nginx).
-    """
-    from datetime import timedelta
-
-    from django.utils import timezone
-    from wagtail.models import ModelLogEntry
-
-    from ..models import LiveSession
-    from .encoders import ENCODER_ACTION
-
-    session = session_streaming_with_key(name) if name else None
-    if session is not None or not relay_base or not re.fullmatch(r"[0-9a-f]{32}", name or ""):
-        return session
-    recent = (
-        ModelLogEntry.objects.filter(
-            content_type__model="livesession",
-            action=ENCODER_ACTION,
-            timestamp__gte=timezone.now() - timedelta(days=1),
-            data__encoder="nginx",
-        )
-        .values_list("object_id", flat=True)
-        .distinct()
-    )
-    for pk in {int(pk) for pk in recent if str(pk).isdigit()}:
-        if relayed_stream_name(relay_url(relay_base, pk)) == name:
-            return LiveSession.objects.filter(pk=pk).first()
-    return None
-
-
-def relay_url(relay_base, pk):
-    """Where nginx relays session ``pk``'s stream: the internal application, no token."""
-    return f"{relay_base.rstrip('/')}/{pk}/hls"
-
-
-def session_for_internal_stream(name):
-    """The session of an internal stream name ``<pk>/hls``, or None."""
+def session_for_stream(name):
+    """The session of the stream name ``<pk>/hls``, or None for any other name."""
     from ..models import LiveSession
 
-    match = INTERNAL_NAME.fullmatch(name or "")
+    match = STREAM_NAME.fullmatch(name or "")
     return LiveSession.objects.filter(pk=int(match[1])).first() if match else None
 
 
@@ -326,7 +277,6 @@ def nginx_config(
     site_url = site_url.rstrip("/")
 
     callback_port = callback_port or rtmp_port + 1
-    relay = f"rtmp://127.0.0.1:{rtmp_port}/{INTERNAL_APP}"
 
     def callback(name, **extra):
         query = "&".join(f"{key}={value}" for key, value in extra.items())
@@ -340,16 +290,14 @@ def nginx_config(
         "public_live_root": public_live_root,
         "rtmp_port": rtmp_port,
         "seg": live_settings.HLS_SEGMENT_SECONDS,
-        "on_publish": callback("rtmp_on_publish", relay=relay),
+        "on_publish": callback("rtmp_on_publish"),
         "on_publish_done": callback("rtmp_on_publish_done"),
         "on_record_done": callback("rtmp_on_record_done"),
-        # The relay base lets on_update find a relayed stream by its hash (relayed_stream_name).
-        "on_update": callback("rtmp_on_update", relay=relay),
+        "on_update": callback("rtmp_on_update"),
         "update": UPDATE_SECONDS,
         "idle": IDLE_PUBLISHER_SECONDS,
         "accel": "/" + accel.strip("/") + "/",
-        "public_app": PUBLIC_APP,
-        "internal_app": INTERNAL_APP,
+        "app": APPLICATION,
         "media_url": media_url.rstrip("/") + "/",
         "site_url": site_url,
         "callback_port": callback_port,
@@ -392,49 +340,40 @@ def _indent(text, spaces):
 
 
 RTMP_BLOCK = """\
-# RTMP ingest for wagtail_live: encoders publish to rtmp://<this host>:{rtmp_port}/{public_app}
-# with their session's stream key. nginx's worker user must be able to write to
-# {live_root} (run the workers as the site's user, or share a group with g+w).
+# RTMP ingest for wagtail_live: encoders publish to rtmp://<this host>:{rtmp_port}/{app}
+# the stream <session id>/hls?key=<stream key> (the Go Live screen shows it). nginx's
+# worker user must be able to write to {live_root} (run the workers as the site's user,
+# or share a group with g+w).
 rtmp {{
     server {{
         listen {rtmp_port};
         chunk_size 4096;
         notify_method post;
-        # The access log would record every stream name: that is the stream key.
+        # The access log would record every stream's arguments: the stream key.
         access_log off;
 
-        # Encoders publish here. The site checks the stream key before any media is
-        # accepted and relays accepted streams to {internal_app} under the session's id.
-        application {public_app} {{
+        # One application, no relay: what the encoder sends first (its first keyframe)
+        # reaches HLS and the recording. The site checks the key, which nginx POSTs to
+        # on_publish as a form field, before any media is accepted.
+        application {app} {{
             live on;
             deny play all;
             # An encoder that stops sending media mid-stream is dropped (the grace period applies).
             drop_idle_publisher {idle}s;
             on_publish {on_publish};
-            # The relayed stream is renamed to a hash of the relay URL, so nginx's
-            # error-level "notify: push" line does not name the stream key.
-            notify_relay_redirect on;
             on_publish_done {on_publish_done};
+            on_record_done {on_record_done};
             # Goes live at the first segment; a non-2xx answer (session ended) drops the encoder.
             on_update {on_update};
             notify_update_timeout {update}s;
-        }}
 
-        # Internal: only nginx's own relay, with a token the site signed, publishes here.
-        application {internal_app} {{
-            live on;
-            deny play all;
-            allow publish 127.0.0.1;
-            deny publish all;
-            on_publish {on_publish};
-            on_publish_done {on_publish_done};
-            on_record_done {on_record_done};
-
+            # The stream <id>/hls writes <id>/hls/index.m3u8 (the arguments name nothing).
             hls on;
             hls_path {live_root};
             hls_nested on;
             hls_fragment {seg}s;
             hls_playlist_length 6s;
+            # A resumed stream continues the numbering, after #EXT-X-DISCONTINUITY.
             hls_continuous on;
             hls_cleanup on;
 

@@ -10,6 +10,7 @@ from django.views.generic import TemplateView
 
 from ..exceptions import InvalidTransition
 from ..ingest import rtmp_publish_url
+from ..ingest.base import get_rtmp_backend
 from ..ingest.encoders import ENCODERS, current_encoder
 from ..playback import playback_url
 from .base import SessionMixin, SessionScreenMixin, refuse
@@ -54,7 +55,12 @@ class GoLiveView(SessionActionMixin, SessionScreenMixin, TemplateView):
         stream_key = None
         if self.session.can_see_stream_key(user):
             current = self.session.current_stream_key
-            stream_key = current.key if current else None
+            # What the encoder's Stream key field takes (nginx: <pk>/hls?key=<key>).
+            stream_key = (
+                get_rtmp_backend().encoder_stream_key(self.session, current.key)
+                if current
+                else None
+            )
         context.update(
             session=self.session,
             can_see_stream_key=self.session.can_see_stream_key(user),

@@ -1,7 +1,8 @@
 """nginx-rtmp's HTTP callbacks: check the shared secret, parse the form, call the service.
 
-nginx-rtmp POSTs form fields (the stream key arrives as ``name``); any non-2xx
-answer refuses the publisher. The logic lives in ``ingest/nginx_rtmp.py``.
+nginx-rtmp POSTs form fields (the stream's name as ``name``, its publish
+arguments, the stream key among them, as more fields); any non-2xx answer
+refuses the publisher. The logic lives in ``ingest/nginx_rtmp.py``.
 """
 
 import logging
@@ -18,18 +19,21 @@ from ..transient import is_transient, retry_transient
 logger = logging.getLogger("wagtail_live.ingest.nginx")
 
 
-def relay_to(url):
-    """A 3xx whose ``Location`` is an rtmp:// URL makes nginx-rtmp relay the stream there."""
-    response = HttpResponse(status=302)
-    response["Location"] = url
-    return response
-
-
 #: The 400's text for a callback with the secret in its query string (an older nginx config).
 SECRET_IN_URL = (
     "The shared secret is in this callback's URL, where access logs keep it: this nginx "
     "config is from an older version. Regenerate it with `manage.py live_nginx_config` "
     "(the secret now travels in the X-Wagtail-Live-Secret header) and change NGINX_SECRET."
+)
+
+
+#: The 400's text for an on_publish from a config that relayed streams (before the one-application
+#: scheme): its encoders publish the bare key, which no longer names a stream.
+RELAY_CONFIG = (
+    "This nginx config relays streams into an internal application, which this version no "
+    "longer uses: regenerate it with `manage.py live_nginx_config` and reload nginx. Encoders "
+    "then publish <session id>/hls?key=<stream key> (the Go Live screen shows the new "
+    "stream key field)."
 )
 
 
@@ -60,6 +64,9 @@ def callback(view):
         if secret_in_url(request):
             logger.warning("nginx callback refused: %s", SECRET_IN_URL)
             return HttpResponseBadRequest(SECRET_IN_URL)
+        if "relay" in request.GET:
+            logger.warning("nginx callback refused: %s", RELAY_CONFIG)
+            return HttpResponseBadRequest(RELAY_CONFIG)
         try:
             nginx_rtmp.check_secret(request.headers.get(nginx_rtmp.SECRET_HEADER))
         except nginx_rtmp.CallbackDenied as error:
@@ -78,41 +85,48 @@ def callback(view):
     return wrapped
 
 
-def is_internal(request):
-    return request.POST.get("app") == nginx_rtmp.INTERNAL_APP
+def field(request, name):
+    """The form field ``name`` when nginx sent it exactly once, else None.
+
+    nginx-rtmp appends the encoder's own publish arguments to its fields, so an
+    encoder could send ``name`` again (``12/hls?key=…&name=13/hls``); a field
+    given twice is ambiguous and answered as missing, which refuses the encoder.
+    """
+    values = request.POST.getlist(name)
+    return values[0] if len(values) == 1 else None
+
+
+def stream_session(request):
+    """The session whose stream (``name``: ``<pk>/hls``) a callback is about, or None."""
+    return nginx_rtmp.session_for_stream(field(request, "name"))
 
 
 @callback
 def on_publish(request):
-    """An encoder wants to publish: relay it (302), or refuse it (403)."""
+    """An encoder wants to publish ``<pk>/hls?key=…``: accept it (200) or refuse it (403)."""
     try:
-        if is_internal(request):
-            nginx_rtmp.authorize_relay(request.POST.get("name"))
-            return HttpResponse("ok")
-        relay = nginx_rtmp.authorize_publish(request.POST.get("name", ""), request.GET["relay"])
-    except (StreamRefused, KeyError) as error:
+        nginx_rtmp.authorize_publish(
+            field(request, "name"), field(request, nginx_rtmp.KEY_ARGUMENT)
+        )
+    except StreamRefused as error:
+        logger.info("nginx: encoder refused: %s", error)
         return HttpResponseForbidden(str(error))
-    return relay_to(relay)
+    return HttpResponse("ok")
 
 
 @callback
 def on_publish_done(request):
-    """An encoder left (the internal stream says which session)."""
-    if is_internal(request):
-        session = nginx_rtmp.session_for_internal_stream(request.POST.get("name"))
-        if session is not None:
-            nginx_rtmp.publish_done(session)
+    """An encoder left."""
+    session = stream_session(request)
+    if session is not None:
+        nginx_rtmp.publish_done(session)
     return HttpResponse("ok")
 
 
 @callback
 def on_update(request):
     """Every second while an encoder publishes: go live at the first segment, or drop it."""
-    if is_internal(request):
-        return HttpResponse("ok")
-    session = nginx_rtmp.session_for_public_stream(
-        request.POST.get("name"), request.GET.get("relay")
-    )
+    session = stream_session(request)
     if session is None:
         return HttpResponse("unknown stream", status=404)
     if not nginx_rtmp.publish_update(session):
@@ -123,8 +137,8 @@ def on_update(request):
 @callback
 def on_record_done(request):
     """nginx closed a recording file."""
-    session = nginx_rtmp.session_for_internal_stream(request.POST.get("name"))
+    session = stream_session(request)
     if session is None:
         return HttpResponse("unknown stream", status=404)
-    nginx_rtmp.record_done(session, request.POST.get("path", ""))
+    nginx_rtmp.record_done(session, field(request, "path") or "")
     return HttpResponse("ok")

@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from wagtail_live.conf import live_settings
 from wagtail_live.ffmpeg import ffmpeg_binary
+from wagtail_live.ingest.base import get_rtmp_backend
 from wagtail_live.ingest.rtmp_publisher import PublishRefused, publish_flv
 
 DEMO_TITLE = "Demo stream"
@@ -117,7 +118,8 @@ class Command(BaseCommand):
         while True:
             # A fresh key (and, if the last demo session ended, a fresh session) per attempt.
             session = self.demo_session(options["session"])
-            key = session.issue_stream_key()
+            # What the RTMP backend's encoders publish (nginx: <pk>/hls?key=<key>).
+            key = get_rtmp_backend().encoder_stream_key(session, session.issue_stream_key())
             self.stdout.write(f"Streaming to session {session.pk} ({session.title}) at {base}")
             args = demo_ffmpeg_args(
                 "pipe:1",
