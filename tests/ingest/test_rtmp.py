@@ -5,6 +5,7 @@ import os
 import subprocess
 from array import array
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -538,8 +539,18 @@ async def wait_for_async(load, timeout=30):
 
 
 def tone_frequency(samples, rate):
-    """The frequency (Hz) of a sine tone, from its zero crossings (rising edges)."""
-    rising = sum(1 for a, b in zip(samples, samples[1:], strict=False) if a < 0 <= b)
+    """The frequency (Hz) of a sine tone, from its rising edges.
+
+    An edge is a rise from below a quarter of the peak to above it: AAC's noise around
+    zero crosses zero several times in a row, which would count as extra periods.
+    """
+    threshold = max(abs(sample) for sample in samples) / 4
+    rising, low = 0, False
+    for sample in samples:
+        if sample < -threshold:
+            low = True
+        elif sample > threshold and low:
+            rising, low = rising + 1, False
     return rising * rate / len(samples)
 
 
@@ -614,3 +625,153 @@ async def test_long_keyframe_intervals_lose_nothing_of_the_first_group_of_pictur
     assert recording[0] == pytest.approx(first_segment[0], abs=0.1)
     assert recording[-1] - recording[0] > 10  # 11 s of video, none missing at the start
     assert len(recording) >= 15 * 10
+
+
+# -- codec parameters changing within one publish (issue 12) ------------------------------
+
+PART = {"seconds": 3, "tone": 1000, "realtime": False}
+FIRST = {"size": "640x360", "sample_rate": 48000, "channels": 2}
+CHANGES = {
+    "video-and-audio": {"size": "320x240", "sample_rate": 44100, "channels": 1},
+    "video": {"size": "320x240", "sample_rate": 48000, "channels": 2},
+    "audio": {"size": "640x360", "sample_rate": 44100, "channels": 1},
+}
+
+
+def flv_tags(data):
+    """The (type, timestamp in ms, body) of each tag of an FLV file."""
+    position = 13  # the FLV header and PreviousTagSize0
+    while position + 11 <= len(data):
+        size = int.from_bytes(data[position + 1 : position + 4], "big")
+        stamp = int.from_bytes(data[position + 4 : position + 7], "big") | data[position + 7] << 24
+        yield data[position], stamp, data[position + 11 : position + 11 + size]
+        position += 11 + size + 4
+
+
+def spliced_flv(path, parts):
+    """Write the FLV files ``parts`` one after another as a single FLV stream at ``path``.
+
+    Timestamps continue across the joins and each part keeps its own sequence headers:
+    what an encoder sends when its settings change without reconnecting. (The concat
+    demuxer cannot make this: it keeps the first file's codec parameters.)
+    """
+    from wagtail_live.ingest.rtmp import flv_header, flv_tag
+
+    out, offset = [flv_header()], 0
+    for index, part in enumerate(parts):
+        last = 0
+        for kind, stamp, body in flv_tags(part.read_bytes()):
+            if kind == 18 and index:
+                continue  # one onMetaData, at the start, as encoders send it
+            out.append(flv_tag(kind, stamp + offset, body))
+            last = max(last, stamp)
+        offset += last + 23  # about one audio frame after the part's last tag
+    path.write_bytes(b"".join(out))
+    return path
+
+
+async def publish_file(url, path):
+    """Publish an FLV file to ``url`` in real time, as it is (ffmpeg's flv muxer passes
+    each new sequence header on, mid-stream)."""
+    encoder = await asyncio.create_subprocess_exec(
+        ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+        "-i", str(path), "-c", "copy", "-f", "flv", url,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await encoder.communicate()
+    assert encoder.returncode == 0, stderr
+
+
+def video_sizes(path):
+    """The frame sizes of ``path``'s video, each once, in the order met."""
+    import av
+
+    with av.open(str(path)) as container:
+        return list(dict.fromkeys((f.width, f.height) for f in container.decode(video=0)))
+
+
+def audio_formats(path):
+    """The (sample rate, channels) of ``path``'s audio, each once, in the order met."""
+    import av
+
+    with av.open(str(path)) as container:
+        return list(
+            dict.fromkeys((f.sample_rate, f.layout.nb_channels) for f in container.decode(audio=0))
+        )
+
+
+def segments_around_the_change(playlist):
+    """The segment names just before and just after the playlist's mid-stream discontinuity."""
+    lines = Path(playlist).read_text().splitlines()
+    names = [line for line in lines if line and not line.startswith("#")]
+    for index, line in enumerate(lines):
+        if line == "#EXT-X-DISCONTINUITY" and any(n in lines[:index] for n in names):
+            before = [n for n in names if n in lines[:index]][-1]
+            after = next(n for n in names if n in lines[index:])
+            return before, after
+    raise AssertionError(f"no discontinuity after a segment in:\n{chr(10).join(lines)}")
+
+
+def decodes_without_error(path):
+    done = subprocess.run(
+        [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+         "-f", "null", "-"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return done.returncode == 0 and not done.stderr.strip(), done.stderr
+
+
+@pytest.mark.services
+@pytest.mark.slow
+@pytest.mark.parametrize("change", list(CHANGES))
+async def test_settings_changed_mid_publish_start_a_new_part_and_the_recording_plays_right(
+    server, tmp_path, change
+):
+    # One publish, no reconnect: 3 s, then the encoder's new settings (a new AVC sequence
+    # header, a new AAC AudioSpecificConfig, or both) for 3 s more. The same 1 kHz tone
+    # throughout: audio read with the first part's sample rate would come out 8.8 % sharp.
+    from tests.ingest.streams import encode_file
+    from tests.test_recordings import ensure_default_site
+
+    await sync_to_async(ensure_default_site)()
+    second = CHANGES[change]
+    parts = [tmp_path / "first.flv", tmp_path / "second.flv"]
+    for part, settings in zip(parts, (FIRST, second), strict=True):
+        await asyncio.to_thread(encode_file, part, **PART, **settings)
+    stream = spliced_flv(tmp_path / "stream.flv", parts)
+    session, key = await live_session_with_key()
+
+    await publish_file(url(server, key), stream)
+    await wait_until_ended(session, timeout=20)
+
+    # Live HLS: a discontinuity where the settings changed, each side in its own settings.
+    playlist = hls_playlist_path(session)
+    before, after = segments_around_the_change(playlist)
+    for name, settings in ((before, FIRST), (after, second)):
+        segment = hls_dir(session) / name
+        size = tuple(int(n) for n in settings["size"].split("x"))
+        assert video_sizes(segment) == [size]
+        rate, channels = settings["sample_rate"], settings["channels"]
+        assert audio_formats(segment) == [(rate, channels)]
+        samples, _ = decoded_audio(segment, 0, 99)
+        middle = samples[len(samples) // 10 : -len(samples) // 10]  # no encoder priming
+        assert tone_frequency(middle, rate) == pytest.approx(1000, rel=0.02)
+
+    # The recording: both parts, each as it was sent, then one MP4 that plays throughout.
+    raw = recording_path(session)
+    first_size = tuple(int(n) for n in FIRST["size"].split("x"))
+    second_size = tuple(int(n) for n in second["size"].split("x"))
+    assert video_sizes(raw) == list(dict.fromkeys([first_size, second_size]))
+    recording, media, _page = await wait_for_async(lambda: processed_recording(session), 120)
+    assert recording.status == Recording.Status.READY, recording.error
+    path = media.file.path
+    assert decodes_without_error(path) == (True, "")
+    codecs, duration = probe(path)
+    assert codecs == ["aac", "h264"] and 5.5 < duration < 6.8
+    assert audio_formats(path) == [(48000, 2)]  # the first part's format, the second resampled
+    for start, end in ((0.3, 2.7), (duration - 2.7, duration - 0.3)):
+        samples, rate = decoded_audio(path, start, end)
+        assert tone_frequency(samples, rate) == pytest.approx(1000, rel=0.02)
+    assert video_sizes(path) == [first_size]  # the smaller part scaled into the first's frame
+    expected = Recording.Conversion.AUDIO if change == "audio" else Recording.Conversion.TRANSCODE
+    assert recording.conversion == expected

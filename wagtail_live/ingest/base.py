@@ -169,8 +169,11 @@ def recording_storage_name(session):
     return session.media_path(RECORDING_NAME)
 
 
-def recording_end_seconds(path, tail_bytes=2 * 1024 * 1024):
-    """The last timestamp (seconds) in an MPEG-TS recording, read from its tail; 0 if none."""
+def recording_end_seconds(path, tail_bytes=2 * 1024 * 1024, *, kind=None):
+    """The last timestamp (seconds) in an MPEG-TS recording, read from its tail; 0 if none.
+
+    ``kind`` (``"audio"`` or ``"video"``) looks at that stream's packets only.
+    """
     import io
 
     import av
@@ -187,6 +190,8 @@ def recording_end_seconds(path, tail_bytes=2 * 1024 * 1024):
     try:
         with av.open(io.BytesIO(tail[max(start, 0) :]), format="mpegts") as container:
             for packet in container.demux():
+                if kind is not None and packet.stream.type != kind:
+                    continue
                 if packet.pts is not None and packet.time_base:
                     end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
     except (av.error.FFmpegError, ValueError):
@@ -194,12 +199,15 @@ def recording_end_seconds(path, tail_bytes=2 * 1024 * 1024):
     return end
 
 
-def resume_offset(session):
+def resume_offset(session, *, after=None):
     """Where a resumed part's timestamps start: just after the recording's last ones.
 
     Read from the file, not remembered, so a restarted listener resumes correctly too.
+    ``after="audio"`` starts it after the last audio only: a part cut mid-publish whose
+    first media is audio the previous part's video already runs past
+    (:meth:`Broadcast.next_part`).
     """
-    end = recording_end_seconds(recording_path(session))
+    end = recording_end_seconds(recording_path(session), kind=after)
     # A small gap keeps the next part's first timestamps strictly after the last ones.
     return end + 0.1 if end else 0.0
 
@@ -737,15 +745,23 @@ class Broadcast:
         ):
             raise StreamRefused(_("Another encoder is already live on this session."))
 
-    async def start_media(self, input_format, *, video_codec="h264", audio_codec="aac"):
-        """Start ffmpeg for the attached encoder's media (``"flv"`` or ``"webm"``)."""
+    async def start_media(
+        self, input_format, *, video_codec="h264", audio_codec="aac", resume_after=None
+    ):
+        """Start ffmpeg for the attached encoder's media (``"flv"`` or ``"webm"``).
+
+        ``resume_after`` is :func:`resume_offset`'s ``after``.
+        """
         resume = self.parts > 0 or recording_path(self.session).exists()
+        offset = 0.0
+        if resume:
+            offset = await sync_to_async(resume_offset)(self.session, after=resume_after)
         self.pipeline = LivePipeline(
             self.session,
             input_format,
             video_codec=video_codec,
             audio_codec=audio_codec,
-            ts_offset=await sync_to_async(resume_offset)(self.session) if resume else 0.0,
+            ts_offset=offset,
             resume=resume,
         )
         self.parts += 1
@@ -754,6 +770,29 @@ class Broadcast:
         encoder = ENCODER_OF_INPUT_FORMAT.get(input_format)
         if encoder:
             await sync_to_async(note_encoder)(self.session, encoder)
+
+    async def next_part(
+        self, input_format, *, video_codec="h264", audio_codec="aac", resume_after=None
+    ):
+        """Close this part and start the next one for the same encoder, which stays attached.
+
+        For an encoder that changes its codec parameters mid-stream (a new resolution,
+        sample rate or channel count): ffmpeg copies H.264 and AAC with the parameters it
+        met first (the AAC ADTS headers would keep the old sample rate, and the audio would
+        play sharp or flat), so the new parameters get their own ffmpeg. The next part is
+        joined as a reconnect is: the playlist continues after ``#EXT-X-DISCONTINUITY`` and
+        the recording after the last part's timestamps.
+        """
+        async with self._lock:
+            if self.pipeline is not None:
+                pipeline, self.pipeline = self.pipeline, None
+                await pipeline.close()
+        await self.start_media(
+            input_format,
+            video_codec=video_codec,
+            audio_codec=audio_codec,
+            resume_after=resume_after,
+        )
 
     async def write(self, data):
         """Feed the encoder's bytes; the first bytes move the session to *live*.

@@ -273,6 +273,11 @@ def flv_tag(tag_type, timestamp, payload):
     return header + payload + struct.pack(">I", len(payload) + 11)
 
 
+def flv_tag_body(tag):
+    """The body of an FLV tag made by :func:`flv_tag` (without header and PreviousTagSize)."""
+    return tag[11:-4]
+
+
 def video_codec_of(payload):
     """Name the codec of an FLV video tag body ("h264", "hevc", ...)."""
     if not payload:
@@ -289,6 +294,29 @@ def audio_codec_of(payload):
     if not payload:
         return None
     return FLV_AUDIO_CODECS.get(payload[0] >> 4, "unknown")
+
+
+def sequence_header_of(type_id, payload):
+    """The codec configuration an audio or video message carries, or None for a media frame.
+
+    The AVC/HEVC decoder configuration record (FLV video, AVCPacketType 0), Enhanced
+    RTMP's SequenceStart, and AAC's AudioSpecificConfig (AACPacketType 0): Adobe's FLV
+    specification v10.1, E.4.2.1 and E.4.3.1; Enhanced RTMP v1 (veovera). Returned as
+    the whole message body, so a re-sent identical header compares equal.
+    """
+    if len(payload) < 2:
+        return None
+    first = payload[0]
+    if type_id == VIDEO:
+        if first & 0x80:  # Enhanced RTMP: the low four bits are the packet type
+            return bytes(payload) if first & 0x0F == 0 else None
+        return bytes(payload) if first & 0x0F in (7, 12) and payload[1] == 0 else None
+    return bytes(payload) if first >> 4 == 10 and payload[1] == 0 else None
+
+
+def is_keyframe(payload):
+    """True for an FLV video tag body whose frame type is 1 (a keyframe, where decoding can start)."""
+    return bool(payload) and (payload[0] >> 4) & 0x07 == 1
 
 
 def strip_set_data_frame(payload):
@@ -332,6 +360,13 @@ class RTMPConnection:
         self.expect_video = True
         self.first_audio_ms = None
         self.last_audio_ms = None
+        # Codec parameters changing mid-publish (see route_media): the sequence header tag
+        # of each kind the running part was given, the changed ones not yet applied, and
+        # audio in the new parameters held for the next part.
+        self.headers = {}
+        self.changed = {}
+        self.held = []
+        self.held_bytes = 0
         self.peer = writer.get_extra_info("peername")
 
     async def run(self):
@@ -522,6 +557,11 @@ class RTMPConnection:
                 if self.first_audio_ms is None:
                     self.first_audio_ms = timestamp
                 self.last_audio_ms = timestamp
+            if self.broadcast.pipeline is not None:
+                await self.route_media(type_id, tag, payload)
+                return
+            if sequence_header_of(type_id, payload) is not None:
+                self.headers[type_id] = tag
         if self.broadcast.pipeline is not None:
             self.batch.append(tag)
             return
@@ -540,6 +580,64 @@ class RTMPConnection:
             pending = self.pending if has_video else [t for t in self.pending if t[0] != FLV_VIDEO]
             await self.broadcast.write(header + b"".join(pending))
             self.pending.clear()
+
+    async def route_media(self, type_id, tag, payload):
+        """Send an audio or video tag to the running part, or start the next part first.
+
+        An encoder may change its codec parameters without reconnecting (OBS when the
+        output resolution changes, hardware encoders when the audio settings do): it sends
+        a new sequence header, then media in the new parameters. That media goes to a new
+        ffmpeg part (:meth:`Broadcast.next_part`), cut where the next part can begin
+        decoding: at the first video frame after a new video header (a keyframe), or at
+        the next keyframe after a new audio header alone, the audio in the meantime held
+        for the new part and the old group of pictures finished in the old one.
+        """
+        header = sequence_header_of(type_id, payload)
+        if header is not None:
+            known = self.headers.setdefault(type_id, tag)
+            if flv_tag_body(known) != header:
+                self.changed[type_id] = tag
+                return
+        elif self.changed:
+            if self.is_cut(type_id, payload):
+                await self.start_next_part()
+            elif type_id in self.changed:
+                self.held.append(tag)
+                self.held_bytes += len(tag)
+                return
+        self.batch.append(tag)
+
+    def is_cut(self, type_id, payload):
+        """True when this media frame (parameters having changed) starts the next part."""
+        if self.video_codec is None or self.held_bytes > MAX_PENDING_BYTES:
+            return True  # audio alone, or no keyframe for far too long: cut now
+        return type_id == VIDEO and (VIDEO in self.changed or is_keyframe(payload))
+
+    async def start_next_part(self):
+        """Close the running ffmpeg part and start one with the changed sequence headers."""
+        await self.flush_media()
+        changed = sorted(self.changed)
+        if VIDEO in self.changed:
+            self.video_codec = video_codec_of(flv_tag_body(self.changed[VIDEO]))
+        if AUDIO in self.changed:
+            self.audio_codec = audio_codec_of(flv_tag_body(self.changed[AUDIO]))
+        self.headers.update(self.changed)
+        self.changed.clear()
+        held, self.held, self.held_bytes = self.held, [], 0
+        logger.info("rtmp %s: codec parameters changed (%s): next part", self.peer, changed)
+        await self.broadcast.next_part(
+            "flv",
+            video_codec=self.video_codec,
+            audio_codec=self.audio_codec,
+            # Held audio starts the part, earlier than the old part's last video.
+            resume_after="audio" if held else None,
+        )
+        has_video = self.video_codec is not None
+        self.batch = [
+            flv_header(self.expect_audio, has_video=has_video),
+            *(self.headers[kind] for kind in (VIDEO, AUDIO) if kind in self.headers),
+            *held,
+        ]
 
     async def flush_media(self):
         """Hand the media tags of the last read to ffmpeg in one write."""
