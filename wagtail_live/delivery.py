@@ -24,6 +24,8 @@ from collections import OrderedDict
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from django.core.signals import setting_changed
+
 from . import grants
 from .conf import live_settings
 from .playback import CONTENT_TYPES
@@ -53,6 +55,21 @@ SEGMENT_CACHE_SECONDS = 60
 # Files larger than this are streamed, never cached (recordings).
 MAX_CACHED_FILE = 8 * 1024 * 1024
 CHUNK = 256 * 1024
+# Grants already checked, per verifier: every viewer asks with the same grant once a second
+# or more, and a check costs more than a dict lookup. Forgotten all at once when full.
+MAX_VERIFIED_GRANTS = 10_000
+
+# Bumped when settings change (tests; a site's settings are fixed while it runs): each
+# verifier then forgets its prefix, cache and checked grants, which depend on them.
+_settings_generation = 0
+
+
+def _settings_changed(**kwargs):
+    global _settings_generation
+    _settings_generation += 1
+
+
+setting_changed.connect(_settings_changed)
 
 
 def parse_path(raw_path, prefix):
@@ -134,28 +151,41 @@ class FileCache:
         self.entries = OrderedDict()  # path -> (deadline, bytes)
 
     def get(self, path, now):
+        """The ``value`` put for ``path`` if not expired at ``now``, else None."""
         entry = self.entries.get(path)
         if entry is None or entry[0] < now:
             return None
         self.entries.move_to_end(path)
-        return entry[1]
+        return entry[2]
 
-    def put(self, path, body, lifetime, now):
+    def put(self, path, body, lifetime, now, value=None):
+        """Keep ``value`` (default ``body``) for ``lifetime`` seconds; ``body`` counts its size."""
         if len(body) > self.max_bytes:
             return
         old = self.entries.pop(path, None)
         if old is not None:
             self.size -= len(old[1])
-        self.entries[path] = (now + lifetime, body)
+        self.entries[path] = (now + lifetime, body, body if value is None else value)
         self.size += len(body)
         while self.size > self.max_bytes:
-            _, (_, dropped) = self.entries.popitem(last=False)
+            _, (_, dropped, _) = self.entries.popitem(last=False)
             self.size -= len(dropped)
 
 
 def _read(path):
     with open(path, "rb") as handle:
         return handle.read(MAX_CACHED_FILE + 1)
+
+
+def _load(session_id, name):
+    """The bytes of a session's HLS file, or None when it is not there (in a thread: disk)."""
+    path = file_path(session_id, name)
+    if path is None:
+        return None
+    try:
+        return _read(path)
+    except OSError:  # deleted between the check and the read (a playlist rewrite)
+        return None
 
 
 def _read_part(path, start, length):
@@ -173,14 +203,22 @@ class HLSVerifier:
 
     def __init__(self, app, prefix=None, cache_bytes=None):
         self.app = app
-        self._prefix = prefix
+        self._given_prefix = prefix
         self._cache_bytes = cache_bytes
+        self._forget()
+
+    def _forget(self):
+        """Drop what was derived from settings (prefix, cache, checked grants)."""
+        self._generation = _settings_generation
+        self._prefix = self._given_prefix
         self._cache = None
+        self._verified = {}  # (session id, token) -> expires (Unix seconds)
 
     @property
     def prefix(self):
+        # Looked up once: reverse() on every request cost more than the rest of the check.
         if self._prefix is None:
-            return urlsplit(grants.delivery_prefix()).path
+            self._prefix = urlsplit(grants.delivery_prefix()).path
         return self._prefix
 
     @property
@@ -192,9 +230,25 @@ class HLSVerifier:
             self._cache = FileCache(int(size))
         return self._cache
 
+    def is_granted(self, session_id, token):
+        """Whether the URL's grant is valid now; a valid one is remembered until it expires."""
+        now = time.time()
+        expires = self._verified.get((session_id, token))
+        if expires is not None:
+            return now < expires
+        grant = grants.verify(session_id, token, now)
+        if grant is None:
+            return False
+        if len(self._verified) >= MAX_VERIFIED_GRANTS:
+            self._verified.clear()
+        self._verified[(session_id, token)] = grant.expires
+        return True
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        if self._generation != _settings_generation:
+            self._forget()
         prefix = self.prefix
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "replace")
         # Every spelling that decodes into the prefix is ours (and refused unless canonical).
@@ -213,40 +267,41 @@ class HLSVerifier:
         if method not in ("GET", "HEAD"):
             return _plain(405, b"Method not allowed.", [(b"allow", b"GET, HEAD")])
         parts = parse_path(raw_path, prefix)
-        if parts is None or grants.verify(parts[0], parts[1]) is None:
+        if parts is None or not self.is_granted(parts[0], parts[1]):
             return _plain(403, b"Forbidden.")
         session_id, _token, name = parts
+        if name.startswith("hls/"):
+            found = await self.cached(session_id, name)
+            if found is None:
+                return _plain(404, b"Not found.")
+            headers, body = found
+            return 200, headers, b"" if method == "HEAD" else body
         path = await asyncio.to_thread(file_path, session_id, name)
         if path is None:
             return _plain(404, b"Not found.")
-        headers = [
-            (b"content-type", content_type(name).encode()),
-            (b"x-content-type-options", b"nosniff"),
-            (b"cache-control", cache_control(name).encode()),
-        ]
-        if name.startswith("hls/"):
-            body = await self.cached(path, name)
-            if body is None:
-                return _plain(404, b"Not found.")
-            headers.append((b"content-length", str(len(body)).encode()))
-            return 200, headers, b"" if method == "HEAD" else body
-        return await self.stream(scope, method, path, headers)
+        return await self.stream(scope, method, path, _file_headers(name))
 
-    async def cached(self, path, name):
-        """The bytes of a playlist or segment, from memory when fresh enough."""
+    async def cached(self, session_id, name):
+        """``(headers, bytes)`` of a playlist or segment, or None if missing.
+
+        From memory when fresh enough: a hit costs no thread, no disk and no header
+        building, which is what lets one process serve thousands of viewers
+        (docs/benchmarks.md). A miss reads the file in a thread, once per lifetime.
+        """
         now = time.monotonic()
-        key = str(path)
-        body = self.cache.get(key, now)
-        if body is not None:
-            return body
-        try:
-            body = await asyncio.to_thread(_read, path)
-        except OSError:  # deleted between the check and the read (a playlist rewrite)
+        key = (session_id, name)
+        found = self.cache.get(key, now)
+        if found is not None:
+            return found
+        body = await asyncio.to_thread(_load, session_id, name)
+        if body is None:
             return None
+        headers = _file_headers(name)
+        headers.append((b"content-length", str(len(body)).encode()))
         if len(body) <= MAX_CACHED_FILE:
             lifetime = PLAYLIST_CACHE_SECONDS if name.endswith(".m3u8") else SEGMENT_CACHE_SECONDS
-            self.cache.put(key, body, lifetime, now)
-        return body
+            self.cache.put(key, body, lifetime, now, (headers, body))
+        return headers, body
 
     async def stream(self, scope, method, path, headers):
         """A recording's file, whole or one byte range, read in chunks off the event loop."""
@@ -271,6 +326,14 @@ class HLSVerifier:
         if method == "HEAD":
             return status, headers, b""
         return status, headers, _file_writer(path, start, length)
+
+
+def _file_headers(name):
+    return [
+        (b"content-type", content_type(name).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"cache-control", cache_control(name).encode()),
+    ]
 
 
 def _file_writer(path, start, length):

@@ -1,0 +1,51 @@
+"""What the embedded verifier keeps in memory between requests stays correct (wagtail_live/delivery.py).
+
+A checked grant is remembered, but not past its expiry nor across a change of the grant key;
+a cached segment is served from memory; the prefix follows the settings.
+"""
+
+import pytest
+
+from tests.test_grants import call, inner_app, private_session, roots  # noqa: F401 (fixtures)
+from wagtail_live import delivery, grants
+from wagtail_live.delivery import HLSVerifier
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_remembered_grant_still_expires(private_session, monkeypatch):  # noqa: F811
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url
+    assert call(verifier, url)[0] == 200
+    expires = int(url.split("/")[4].split("-")[0])
+    monkeypatch.setattr(delivery.time, "time", lambda: expires + 1)
+    assert call(verifier, url)[0] == 403
+
+
+def test_a_new_grant_key_forgets_remembered_grants(private_session, settings):  # noqa: F811
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url
+    assert call(verifier, url)[0] == 200
+    settings.WAGTAIL_LIVE = {**settings.WAGTAIL_LIVE, "GRANT_KEY": "another-key-0123456789"}
+    code, _headers, body = call(verifier, url)
+    assert code == 403 and b"EXTM3U" not in body
+
+
+def test_a_cached_segment_comes_from_memory(private_session):  # noqa: F811
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url.replace("index.m3u8", "seg-abc-00001.ts")
+    first = call(verifier, url)
+    segment = private_session.media_dir / "hls" / "seg-abc-00001.ts"
+    segment.unlink()  # segments never change once listed: the copy in memory is still right
+    assert call(verifier, url) == first
+    assert call(HLSVerifier(inner_app), url)[0] == 404
+
+
+def test_the_remembered_grants_are_bounded(private_session, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(delivery, "MAX_VERIFIED_GRANTS", 3)
+    verifier = HLSVerifier(inner_app)
+    for hours in range(1, 6):
+        grant = grants.issue(private_session, seconds=hours * 3600)
+        assert verifier.is_granted(str(private_session.pk), grant.token)
+        assert 0 < len(verifier._verified) <= 3
+    assert not verifier.is_granted(str(private_session.pk), f"1-{'A' * 43}")
