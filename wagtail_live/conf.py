@@ -49,6 +49,21 @@ DEFAULTS = {
     # Shared secret nginx-rtmp sends with its callbacks (manage.py live_nginx_config); None
     # refuses every callback, so an unconfigured site cannot be published to through nginx.
     "NGINX_SECRET": None,
+    # --- WebRTC through Janus (issue 15; see docs/ingest-backends.md "Janus") ---
+    # None (off) or "janus": WHIP ingest and WebRTC playback through a Janus server.
+    "WEBRTC": None,
+    # Janus's HTTP API, reachable from the ASGI processes only (never from browsers).
+    "JANUS_URL": "http://127.0.0.1:8088/janus",
+    # Janus's api_secret and the VideoRoom/Streaming admin_key (live_janus_config makes them).
+    "JANUS_API_SECRET": None,
+    "JANUS_ADMIN_KEY": None,
+    # Address Janus forwards RTP to, where the ASGI process's ffmpeg listens.
+    "JANUS_FORWARD_HOST": "127.0.0.1",
+    # VideoRoom room ids are this plus the session id (share one Janus between sites).
+    "JANUS_ROOM_OFFSET": 0,
+    # Base URL of the WHIP endpoints shown to hosts (e.g. "https://live.example.com");
+    # None derives it from the request.
+    "WHIP_PUBLIC_URL": None,
     # --- browser ingest and playback (issue 4 part B; see docs/settings.md "Playback") ---
     # Seconds an ingest websocket may stay silent before it counts as a dropped encoder.
     "INGEST_IDLE_TIMEOUT": 20,

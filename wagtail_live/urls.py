@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import playback, recording_files, reminders, rtmp
+from .views import playback, recording_files, reminders, rtmp, whip
 
 app_name = "wagtail_live"
 
@@ -33,6 +33,9 @@ urlpatterns = [
         recording_files.recording_played,
         name="recording_played",
     ),
+    # WHIP (RFC 9725) through Janus (ingest/janus.py): the stream key is the bearer token.
+    path("whip/<int:pk>/", whip.whip_endpoint, name="whip"),
+    path("whip/<int:pk>/<str:resource>/", whip.whip_resource, name="whip_resource"),
     # nginx-rtmp callbacks (ingest/nginx_rtmp.py), guarded by WAGTAIL_LIVE["NGINX_SECRET"].
     path("rtmp/on_publish", rtmp.on_publish, name="rtmp_on_publish"),
     path("rtmp/on_publish_done", rtmp.on_publish_done, name="rtmp_on_publish_done"),

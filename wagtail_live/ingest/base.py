@@ -312,6 +312,7 @@ def build_ffmpeg_args(
     segment_seconds=None,
     segment_prefix=None,
     recording_fd=1,
+    input_args=None,
 ):
     """Return ffmpeg's arguments for one part of a live stream (without the binary).
 
@@ -321,6 +322,7 @@ def build_ffmpeg_args(
     copied; other video (VP8/VP9 from browsers) is transcoded to H.264 with a
     keyframe every segment, other audio (Opus) converted to AAC. ``video_codec=None``
     is an audio-only broadcast (a radio show): HLS and the recording carry audio alone.
+    ``input_args`` replaces the stdin input options (the Janus backend reads RTP, ingest/janus.py).
     """
     segment_seconds = segment_seconds or live_settings.HLS_SEGMENT_SECONDS
     # Random segment names: a private session's segments cannot be guessed from the playlist's URL.
@@ -329,7 +331,7 @@ def build_ffmpeg_args(
     args += ["-progress", "pipe:2", "-stats_period", "0.5", "-nostats"]
     # The encoder's bytes are read as exactly that: the demuxer forced (never a playlist or
     # concat list guessed from the content) and no protocol but the pipe (docs/security.md).
-    args += ["-protocol_whitelist", "pipe", "-f", input_format, "-i", "pipe:0"]
+    args += input_args or ["-protocol_whitelist", "pipe", "-f", input_format, "-i", "pipe:0"]
     if video_codec is None:
         args += ["-map", "0:a:0", "-vn"]
     else:
@@ -415,15 +417,7 @@ class LivePipeline:
         # resumed part lands after the previous one (MPEG-TS concatenates byte-wise).
         self._recording = open(recording_path(self.session), "ab")  # noqa: SIM115 - closed in close()
         fd = self._recording.fileno()
-        args = build_ffmpeg_args(
-            self.input_format,
-            directory,
-            video_codec=self.video_codec,
-            audio_codec=self.audio_codec,
-            ts_offset=self.ts_offset,
-            resume=self.resume,
-            recording_fd=fd,
-        )
+        args = self.ffmpeg_args(directory, fd)
         self._process = await asyncio.create_subprocess_exec(
             ffmpeg_binary(),
             *args,
@@ -435,6 +429,18 @@ class LivePipeline:
         self._tasks = [asyncio.create_task(self._read_progress())]
         self._health_task = asyncio.create_task(self._watch_health())
         logger.info("session %s: ffmpeg started (%s)", self.session.pk, " ".join(args))
+
+    def ffmpeg_args(self, directory, recording_fd):
+        """ffmpeg's arguments for this part (subclasses change the input, ingest/janus.py)."""
+        return build_ffmpeg_args(
+            self.input_format,
+            directory,
+            video_codec=self.video_codec,
+            audio_codec=self.audio_codec,
+            ts_offset=self.ts_offset,
+            resume=self.resume,
+            recording_fd=recording_fd,
+        )
 
     async def _watch_health(self):
         """Tell the host what arrives (``wagtail_live.health``) every few seconds while live."""

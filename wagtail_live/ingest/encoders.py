@@ -21,6 +21,7 @@ ENCODERS = {
     "rtmp": _("OBS or another RTMP encoder, through the embedded RTMP listener"),
     "nginx": _("OBS or another RTMP encoder, through nginx-rtmp"),
     "browser": _("The camera of a browser's Go Live screen"),
+    "whip": _("A WebRTC (WHIP) encoder, such as OBS's WHIP service, through Janus"),
 }
 
 #: Which encoder sends each format the embedded pipeline reads.

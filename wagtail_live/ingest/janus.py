@@ -1,0 +1,698 @@
+"""WebRTC ingest through the Janus WebRTC Server: WHIP publishers, RTP forwarded to ffmpeg.
+
+Django does the signalling and the authorisation; media flows between the encoder
+(OBS 30+'s *WHIP* service, a browser, any WHIP client) and Janus. For each publish:
+
+1. ``POST /live/whip/<pk>/`` (``views/whip.py``, RFC 9725) with the stream key as the
+   bearer token and an SDP offer: the key is checked before Janus hears of it;
+2. a Janus session and a VideoRoom handle are created (room = the session's id), the
+   offer goes in with ``joinandconfigure`` and Janus's SDP answer comes back;
+3. :class:`JanusBroadcast` (an asyncio task in the ASGI process that took the POST)
+   starts ffmpeg reading an SDP that describes two local UDP ports, asks Janus to
+   ``rtp_forward`` the publisher's audio and video there, and follows the handle's
+   events (long polls, which also keep the Janus session alive): the first
+   ``media`` event moves the session to *live*, ``hangup``/``detached`` start the
+   grace period (the encoder vanished), and the session ending elsewhere (*End live*,
+   ``DELETE``) hangs the publisher up;
+4. ffmpeg writes HLS and the recording exactly as for the other backends
+   (:func:`~.base.build_ffmpeg_args`: H.264 copied, Opus converted to AAC).
+
+Janus's API is used over plain HTTP (its ``janus.transport.http`` plugin, see
+https://janus.conf.meetecho.com/docs/rest.html): four kinds of request (create,
+attach, message, trickle/destroy) and a long-poll GET. That is small enough that
+our own client (:class:`JanusClient`, about a hundred lines on asyncio streams)
+beats pulling in a third-party one: the maintained Python clients on PyPI speak the
+WebSocket transport and bring an HTTP stack of their own (docs/ingest-backends.md).
+
+Secrets: ``JANUS_API_SECRET`` and ``JANUS_ADMIN_KEY`` go only into requests to Janus;
+they are never logged (requests are logged without their body) nor sent to a browser.
+"""
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import re
+import secrets
+import signal
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from asgiref.sync import sync_to_async
+
+from ..conf import live_settings
+from ..exceptions import WagtailLiveError
+from .base import (
+    Broadcast,
+    IngestBackend,
+    LivePipeline,
+    StreamRefused,
+    build_ffmpeg_args,
+    resume_offset,
+    start_session_quietly,
+)
+
+logger = logging.getLogger("wagtail_live.ingest.janus")
+
+VIDEOROOM = "janus.plugin.videoroom"
+# Janus's error codes we act on (janus_videoroom.c, janus.h).
+ROOM_EXISTS = 427
+NO_SUCH_SESSION = 458
+# Seconds Janus holds a long poll open when no event arrives (its HTTP transport's default is 30).
+LONG_POLL_SECONDS = 30
+# Payload types ffmpeg is told to expect; Janus rewrites the forwarded packets to them.
+AUDIO_PT = 111
+VIDEO_PT = 96
+# ffmpeg codec names of what Janus may negotiate (janus_videoroom's audiocodec/videocodec).
+FFMPEG_CODEC = {"opus": "opus", "h264": "h264", "vp8": "vp8", "vp9": "vp9", "av1": "av1"}
+SDP_ENCODING = {
+    "opus": "opus/48000/2",
+    "h264": "H264/90000",
+    "vp8": "VP8/90000",
+    "vp9": "VP9/90000",
+}
+SDP_ENCODING["av1"] = "AV1/90000"
+
+
+class JanusError(WagtailLiveError):
+    """Janus refused a request or could not be reached. ``code`` is Janus's error code, if any."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+
+# ---------------------------------------------------------------------------
+# The HTTP API client
+# ---------------------------------------------------------------------------
+
+
+class JanusClient:
+    """Janus's HTTP API (``janus.transport.http``) on asyncio streams.
+
+    ``url`` is the API's base, e.g. ``http://127.0.0.1:8088/janus``. Every request
+    carries ``apisecret`` when ``api_secret`` is set. Methods raise :class:`JanusError`
+    when Janus answers ``"janus": "error"`` or cannot be reached within ``timeout``.
+    """
+
+    _transactions = itertools.count(1)
+
+    def __init__(self, url=None, api_secret=None, timeout=10):
+        self.url = (url or live_settings.JANUS_URL).rstrip("/")
+        self.api_secret = api_secret if api_secret is not None else live_settings.JANUS_API_SECRET
+        self.timeout = timeout
+        parts = urlsplit(self.url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise JanusError(f"JANUS_URL must be an http:// URL, not {self.url!r}")
+        self._host, self._port, self._base = parts.hostname, parts.port or 80, parts.path
+
+    async def _http(self, method, path, body=None, timeout=None):
+        """One HTTP/1.1 exchange (a fresh connection each time); return the decoded JSON."""
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = (
+            f"{method} {self._base}{path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            "Connection: close\r\n\r\n"
+        ).encode()
+        try:
+            async with asyncio.timeout(timeout or self.timeout):
+                reader, writer = await asyncio.open_connection(self._host, self._port)
+                try:
+                    writer.write(head + payload)
+                    await writer.drain()
+                    raw = await reader.read()
+                finally:
+                    writer.close()
+        except (OSError, TimeoutError) as error:
+            # The body (with the secrets) is never part of the message.
+            raise JanusError(
+                f"Janus at {self.url} did not answer {method} {path}: {error}"
+            ) from error
+        header, _sep, data = raw.partition(b"\r\n\r\n")
+        status = header.split(b" ", 2)[1:2]
+        if not status or status[0] != b"200":
+            raise JanusError(f"Janus answered {method} {path} with {header[:80]!r}")
+        if b"transfer-encoding: chunked" in header.lower():
+            data = dechunk(data)
+        try:
+            return json.loads(data)
+        except ValueError as error:
+            raise JanusError(f"Janus sent no JSON for {method} {path}") from error
+
+    async def request(self, path, body):
+        """POST ``body`` (a Janus request) to ``path``; return the answer, raising on errors."""
+        body = {**body, "transaction": f"wl{next(self._transactions)}"}
+        if self.api_secret:
+            body["apisecret"] = self.api_secret
+        answer = await self._http("POST", path, body)
+        return self.checked(answer)
+
+    @staticmethod
+    def checked(answer):
+        """``answer``, or :class:`JanusError` for a core error or a plugin's ``error``."""
+        if answer.get("janus") == "error":
+            error = answer.get("error") or {}
+            raise JanusError(f"Janus: {error.get('reason')}", error.get("code"))
+        data = (answer.get("plugindata") or {}).get("data") or {}
+        if "error" in data:
+            raise JanusError(f"Janus plugin: {data['error']}", data.get("error_code"))
+        return answer
+
+    async def create_session(self):
+        """A new Janus session's id."""
+        return (await self.request("", {"janus": "create"}))["data"]["id"]
+
+    async def attach(self, session_id, plugin=VIDEOROOM):
+        """A new handle on ``plugin`` in ``session_id``; its id."""
+        answer = await self.request(f"/{session_id}", {"janus": "attach", "plugin": plugin})
+        return answer["data"]["id"]
+
+    async def message(self, session_id, handle_id, body, jsep=None):
+        """Send a plugin request; synchronous ones answer at once, others ``ack``."""
+        request = {"janus": "message", "body": body}
+        if jsep is not None:
+            request["jsep"] = jsep
+        return await self.request(f"/{session_id}/{handle_id}", request)
+
+    async def trickle(self, session_id, handle_id, candidates):
+        """Give Janus the encoder's ICE ``candidates`` (dicts; ``{"completed": True}`` ends)."""
+        await self.request(
+            f"/{session_id}/{handle_id}", {"janus": "trickle", "candidates": candidates}
+        )
+
+    async def hangup(self, session_id, handle_id):
+        """Close the handle's PeerConnection (the publisher stops)."""
+        await self.request(f"/{session_id}/{handle_id}", {"janus": "hangup"})
+
+    async def destroy(self, session_id):
+        """Destroy a Janus session and its handles (the publisher stops)."""
+        await self.request(f"/{session_id}", {"janus": "destroy"})
+
+    async def events(self, session_id, max_events=10):
+        """Long-poll ``session_id``'s events: a list, empty after ``LONG_POLL_SECONDS`` quiet.
+
+        Each poll also keeps the Janus session alive (``session_timeout``).
+        """
+        query = f"/{session_id}?maxev={max_events}"
+        if self.api_secret:
+            query += "&apisecret=" + self.api_secret
+        answer = await self._http("GET", query, timeout=LONG_POLL_SECONDS + self.timeout)
+        answers = answer if isinstance(answer, list) else [answer]
+        events = [event for event in answers if event.get("janus") != "keepalive"]
+        for event in events:
+            if event.get("janus") == "error":
+                self.checked(event)
+        return events
+
+
+def dechunk(data):
+    """The body of an HTTP/1.1 ``Transfer-Encoding: chunked`` message (Janus's answers)."""
+    body = bytearray()
+    while data:
+        size_line, _sep, rest = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        body += rest[:size]
+        data = rest[size + 2 :]
+    return bytes(body)
+
+
+# ---------------------------------------------------------------------------
+# SDP: what Janus negotiated, and what ffmpeg reads
+# ---------------------------------------------------------------------------
+
+
+def negotiated_streams(answer_sdp):
+    """``[{"type": "audio"|"video", "mid": str, "codec": str}]`` of an SDP answer's m-sections.
+
+    Sections that were rejected (port 0) or carry no media (data channels) are left out.
+    """
+    streams = []
+    for section in re.split(r"\r?\nm=", "\n" + answer_sdp)[1:]:
+        first, *lines = section.splitlines()
+        kind, port, _proto, *formats = first.split()
+        if kind not in ("audio", "video") or port == "0" or not formats:
+            continue
+        mid = next((line[6:] for line in lines if line.startswith("a=mid:")), None)
+        rtpmap = {}
+        for line in lines:
+            match = re.match(r"a=rtpmap:(\d+) ([^/\s]+)", line)
+            if match:
+                rtpmap[match.group(1)] = match.group(2).lower()
+        codec = rtpmap.get(formats[0], "")
+        if mid is not None and codec in FFMPEG_CODEC:
+            streams.append({"type": kind, "mid": mid, "codec": codec})
+    return streams
+
+
+def ffmpeg_sdp(host, streams):
+    """The SDP ffmpeg reads: one m-line per forwarded stream (``port`` set on each)."""
+    lines = ["v=0", f"o=- 0 0 IN IP4 {host}", "s=wagtail_live", f"c=IN IP4 {host}", "t=0 0"]
+    for stream in streams:
+        pt = VIDEO_PT if stream["type"] == "video" else AUDIO_PT
+        lines.append(f"m={stream['type']} {stream['port']} RTP/AVP {pt}")
+        lines.append(f"a=rtpmap:{pt} {SDP_ENCODING[stream['codec']]}")
+        if stream["codec"] == "h264":
+            lines.append(f"a=fmtp:{pt} packetization-mode=1")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def free_udp_port_pair(host):
+    """An even UDP port whose odd neighbour (its RTCP port) is free too, on ``host``."""
+    for _attempt in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind((host, 0))
+            port = probe.getsockname()[1] & ~1
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtp:
+                rtp.bind((host, port))
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rtcp:
+                    rtcp.bind((host, port + 1))
+            return port
+        except OSError:
+            continue
+    raise JanusError("No free UDP port pair for ffmpeg's RTP input")
+
+
+class RTPPipeline(LivePipeline):
+    """The live pipeline fed by Janus's RTP forwarders: ffmpeg reads an SDP, then UDP.
+
+    The SDP goes to ffmpeg's stdin (closed right after: ffmpeg reads it to the
+    end), which is the only file it opens; its protocols are limited to the pipe,
+    UDP and RTP. ffmpeg never sees the end of an RTP stream, so :meth:`close`
+    interrupts it (SIGINT: it finishes the playlist and the recording cleanly).
+    """
+
+    input_format = "sdp"
+
+    def ffmpeg_args(self, directory, recording_fd):
+        return build_ffmpeg_args(
+            "sdp",
+            directory,
+            video_codec=self.video_codec,
+            audio_codec=self.audio_codec,
+            ts_offset=self.ts_offset,
+            resume=self.resume,
+            recording_fd=recording_fd,
+            input_args=[
+                "-protocol_whitelist", "pipe,udp,rtp",
+                # Packets from the loopback come in order; a small queue keeps latency low.
+                "-reorder_queue_size", "64", "-max_delay", "200000",
+                "-analyzeduration", "2000000", "-probesize", "2000000",
+                "-f", "sdp", "-i", "pipe:0",
+            ],
+        )  # fmt: skip
+
+    async def feed_sdp(self, sdp):
+        await self.write(sdp.encode())
+        self._process.stdin.close()
+
+    async def close(self):
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                self._process.send_signal(signal.SIGINT)
+        return await super().close()
+
+
+# ---------------------------------------------------------------------------
+# One WHIP publisher
+# ---------------------------------------------------------------------------
+
+
+def room_id(session):
+    """The VideoRoom room of ``session`` (``JANUS_ROOM_OFFSET`` + its id)."""
+    return live_settings.JANUS_ROOM_OFFSET + session.pk
+
+
+async def publish(session, offer_sdp, client=None):
+    """Put a WHIP offer into Janus for ``session``; return ``(janus_session, handle, answer)``.
+
+    Claims the session first (:class:`~.base.StreamRefused` when another encoder is
+    live or it ended), so a refused encoder never reaches Janus. The claim is given
+    to a :class:`JanusBroadcast` started here, which then owns the media.
+    """
+    client = client or JanusClient()
+    broadcast = await Broadcast.open(session)
+    janus_session = None
+    try:
+        janus_session = await client.create_session()
+        handle = await client.attach(janus_session)
+        await ensure_room(client, janus_session, handle, session)
+        answer_event = await join_and_publish(client, janus_session, handle, session, offer_sdp)
+    except BaseException:
+        broadcast.attached = False
+        if not broadcast.started and not broadcast.parts:
+            Broadcast._active.pop(session.pk, None)
+        if janus_session is not None:
+            with contextlib.suppress(JanusError):
+                await client.destroy(janus_session)
+        raise
+    data = answer_event["plugindata"]["data"]
+    answer_sdp = answer_event["jsep"]["sdp"]
+    watcher = JanusBroadcast(broadcast, client, janus_session, handle, data.get("id"), answer_sdp)
+    watcher.begin()
+    return janus_session, handle, answer_sdp
+
+
+async def ensure_room(client, janus_session, handle, session):
+    """Create the session's VideoRoom (one publisher, keyframes every HLS segment)."""
+    body = {
+        "request": "create",
+        "room": room_id(session),
+        "publishers": 1,
+        "is_private": True,
+        "fir_freq": max(1, int(live_settings.HLS_SEGMENT_SECONDS)),
+        "audiocodec": "opus",
+        "videocodec": "h264,vp8,vp9",
+        "bitrate": int((live_settings.HEALTH_MAX_BITRATE_KBPS or 6000) * 1000),
+        "notify_joining": False,
+    }
+    if live_settings.JANUS_ADMIN_KEY:
+        body["admin_key"] = live_settings.JANUS_ADMIN_KEY
+    try:
+        await client.message(janus_session, handle, body)
+    except JanusError as error:
+        if error.code != ROOM_EXISTS:
+            raise
+
+
+async def join_and_publish(client, janus_session, handle, session, offer_sdp):
+    """``joinandconfigure`` with the offer; return the event carrying Janus's answer."""
+    body = {
+        "request": "joinandconfigure",
+        "ptype": "publisher",
+        "room": room_id(session),
+        "display": f"whip-{session.pk}",
+    }
+    await client.message(janus_session, handle, body, jsep={"type": "offer", "sdp": offer_sdp})
+    async with asyncio.timeout(client.timeout):
+        while True:
+            for event in await client.events(janus_session):
+                client.checked(event)
+                if event.get("sender") == handle and event.get("jsep"):
+                    return event
+
+
+class JanusBroadcast:
+    """Follows one Janus publisher and feeds its forwarded RTP to the session's pipeline."""
+
+    # Strong references: a task only referenced by the loop may be garbage-collected.
+    _running = set()
+
+    def __init__(self, broadcast, client, janus_session, handle, publisher_id, answer_sdp):
+        self.broadcast = broadcast
+        self.session = broadcast.session
+        self.client = client
+        self.janus_session = janus_session
+        self.handle = handle
+        self.publisher_id = publisher_id
+        self.streams = negotiated_streams(answer_sdp)
+        self.forwarding = False
+        self.ended_here = False
+
+    def begin(self):
+        task = asyncio.get_running_loop().create_task(self.run())
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def run(self):
+        try:
+            await self.start_pipeline()
+            await self.forward()
+            await self.follow()
+        except Exception:
+            logger.exception("session %s: WebRTC publisher failed", self.session.pk)
+        finally:
+            await self.stop()
+
+    async def start_pipeline(self):
+        """Start ffmpeg on free local ports and give it the SDP of the forwarded streams."""
+        host = live_settings.JANUS_FORWARD_HOST
+        for stream in self.streams:
+            stream["port"] = free_udp_port_pair(host)
+        video = next((s["codec"] for s in self.streams if s["type"] == "video"), None)
+        audio = next((s["codec"] for s in self.streams if s["type"] == "audio"), None)
+        broadcast = self.broadcast
+        resume = broadcast.parts > 0 or Path(self.session.media_dir, "recording.mpegts").exists()
+        offset = await sync_to_async(resume_offset)(self.session) if resume else 0.0
+        broadcast.pipeline = RTPPipeline(
+            self.session,
+            "sdp",
+            video_codec=FFMPEG_CODEC.get(video),
+            audio_codec=FFMPEG_CODEC.get(audio, "aac"),
+            ts_offset=offset,
+            resume=resume,
+        )
+        broadcast.parts += 1
+        await broadcast.pipeline.start()
+        await broadcast.pipeline.feed_sdp(ffmpeg_sdp(host, self.streams))
+        from .encoders import note_encoder
+
+        await sync_to_async(note_encoder)(self.session, "whip")
+
+    async def forward(self):
+        """Ask Janus to send the publisher's streams to ffmpeg's ports."""
+        body = {
+            "request": "rtp_forward",
+            "room": room_id(self.session),
+            "publisher_id": self.publisher_id,
+            "host": live_settings.JANUS_FORWARD_HOST,
+            "streams": [
+                {
+                    "mid": stream["mid"],
+                    "port": stream["port"],
+                    "pt": VIDEO_PT if stream["type"] == "video" else AUDIO_PT,
+                }
+                for stream in self.streams
+            ],
+        }
+        if live_settings.JANUS_ADMIN_KEY:
+            body["admin_key"] = live_settings.JANUS_ADMIN_KEY
+        await self.client.message(self.janus_session, self.handle, body)
+        self.forwarding = True
+
+    async def follow(self):
+        """Until the publisher goes: media moves the session live, *End live* hangs up."""
+        watch = asyncio.create_task(self.watch_status())
+        try:
+            while True:
+                try:
+                    events = await self.client.events(self.janus_session)
+                except JanusError as error:
+                    logger.info("session %s: Janus session gone (%s)", self.session.pk, error)
+                    return
+                for event in events:
+                    if event.get("sender") not in (None, self.handle):
+                        continue
+                    kind = event.get("janus")
+                    if kind == "media" and event.get("receiving") and not self.broadcast.started:
+                        await sync_to_async(start_session_quietly)(self.session)
+                        self.broadcast.started = True
+                    elif kind in ("hangup", "detached"):
+                        logger.info(
+                            "session %s: publisher gone (%s)", self.session.pk, event.get("reason")
+                        )
+                        return
+                if watch.done():
+                    return
+        finally:
+            watch.cancel()
+
+    async def watch_status(self):
+        """Re-read the session every few seconds; hang the publisher up once it ended."""
+        while True:
+            await asyncio.sleep(2)
+            await sync_to_async(self.session.refresh_from_db)(fields=["status"])
+            if self.session.has_ended:
+                self.ended_here = True
+                with contextlib.suppress(JanusError):
+                    await self.client.destroy(self.janus_session)
+                return
+
+    async def stop(self):
+        with contextlib.suppress(JanusError):
+            await self.client.destroy(self.janus_session)
+        await sync_to_async(self.session.refresh_from_db)(fields=["status"])
+        await self.broadcast.disconnected(end=self.session.has_ended)
+
+
+async def end_publish(janus_session):
+    """``DELETE`` of a WHIP resource: destroy its Janus session (the watcher then ends)."""
+    with contextlib.suppress(JanusError):
+        await JanusClient().destroy(janus_session)
+
+
+# ---------------------------------------------------------------------------
+# The backend and the operator's config
+# ---------------------------------------------------------------------------
+
+
+class JanusBackend(IngestBackend):
+    """WHIP ingest (and WebRTC playback) through Janus; picked by ``WAGTAIL_LIVE["WEBRTC"]``."""
+
+    name = "janus"
+
+    def publish_url(self, session, request=None):
+        """The session's WHIP endpoint URL (the stream key is the bearer token)."""
+        from django.urls import reverse
+
+        path = reverse("wagtail_live:whip", args=[session.pk])
+        if live_settings.WHIP_PUBLIC_URL:
+            return live_settings.WHIP_PUBLIC_URL.rstrip("/") + path
+        return request.build_absolute_uri(path) if request is not None else path
+
+
+def get_webrtc_backend():
+    """The WebRTC backend ``WAGTAIL_LIVE["WEBRTC"]`` picks, or None when WebRTC is off."""
+    from django.utils.module_loading import import_string
+
+    choice = live_settings.WEBRTC
+    if not choice:
+        return None
+    path = {"janus": "wagtail_live.ingest.janus.JanusBackend"}.get(choice, choice)
+    try:
+        return import_string(path)()
+    except ImportError as error:
+        raise WagtailLiveError(
+            f'WAGTAIL_LIVE["WEBRTC"] is {choice!r}: use None, "janus" or a dotted class path.'
+        ) from error
+
+
+PLUGINS_DIR = "/usr/lib/x86_64-linux-gnu/janus"
+UNUSED_PLUGINS = (
+    "audiobridge duktape echotest lua nosip recordplay sip textroom videocall voicemail"
+).split()
+UNUSED_TRANSPORTS = "mqtt nanomsg pfunix rabbitmq websockets".split()
+
+
+def janus_config(
+    *,
+    port=8088,
+    ip="127.0.0.1",
+    api_secret=None,
+    admin_key=None,
+    rtp_port_range="20000-40000",
+    libraries=PLUGINS_DIR,
+    nat_1_1_mapping=None,
+    stun_server=None,
+    ice_enforce_list=None,
+    configs_folder="/etc/janus",
+    keep_echotest=False,
+):
+    """The Janus config files this app needs: ``{file name: text}``.
+
+    ``janus.jcfg`` (core: only the VideoRoom and Streaming plugins and the HTTP
+    transport are loaded; no admin API), ``janus.transport.http.jcfg`` (the API on
+    ``ip:port``, which must not be reachable from the internet: it is Django's),
+    and the two plugins' files (no static rooms: Django creates one per session).
+    """
+    disabled_plugins = [p for p in UNUSED_PLUGINS if not (keep_echotest and p == "echotest")]
+    general = [
+        f'configs_folder = "{configs_folder}"',
+        f'plugins_folder = "{libraries}/plugins"',
+        f'transports_folder = "{libraries}/transports"',
+        f'events_folder = "{libraries}/events"',
+        f'loggers_folder = "{libraries}/loggers"',
+        "debug_level = 4",
+        'server_name = "wagtail_live"',
+        "session_timeout = 60",
+        "hide_dependencies = true",
+    ]
+    if api_secret:
+        general.append(f'api_secret = "{api_secret}"')
+    nat = ["nice_debug = false", "ignore_mdns = true"]
+    if nat_1_1_mapping:
+        nat.append(f'nat_1_1_mapping = "{nat_1_1_mapping}"')
+    if stun_server:
+        host, _sep, stun_port = stun_server.partition(":")
+        nat += [f'stun_server = "{host}"', f"stun_port = {stun_port or 3478}"]
+    if ice_enforce_list:
+        nat.append(f'ice_enforce_list = "{ice_enforce_list}"')
+    core = "\n".join(
+        [
+            "general: {",
+            *("\t" + line for line in general),
+            "}",
+            "media: {",
+            f'\trtp_port_range = "{rtp_port_range}"',
+            "}",
+            "nat: {",
+            *("\t" + line for line in nat),
+            "}",
+            "plugins: {",
+            '\tdisable = "' + ",".join(f"libjanus_{p}.so" for p in disabled_plugins) + '"',
+            "}",
+            "transports: {",
+            '\tdisable = "' + ",".join(f"libjanus_{t}.so" for t in UNUSED_TRANSPORTS) + '"',
+            "}",
+            "loggers: {",
+            '\tdisable = "libjanus_jsonlog.so"',
+            "}",
+            "events: {",
+            "\tbroadcast = false",
+            "}",
+            "",
+        ]
+    )
+    http = "\n".join(
+        [
+            "general: {",
+            '\tjson = "compact"',
+            '\tbase_path = "/janus"',
+            "\thttp = true",
+            f"\tport = {port}",
+            f'\tip = "{ip}"',
+            "\thttps = false",
+            "}",
+            "admin: {",
+            "\tadmin_http = false",
+            "}",
+            "",
+        ]
+    )
+    videoroom = "general: {\n" + (f'\tadmin_key = "{admin_key}"\n' if admin_key else "")
+    videoroom += "\tlock_rtp_forward = true\n}\n" if admin_key else "}\n"
+    streaming = "general: {\n" + (f'\tadmin_key = "{admin_key}"\n' if admin_key else "") + "}\n"
+    return {
+        "janus.jcfg": core,
+        "janus.transport.http.jcfg": http,
+        "janus.plugin.videoroom.jcfg": videoroom,
+        "janus.plugin.streaming.jcfg": streaming,
+        "janus.plugin.echotest.jcfg": "general: {\n}\n",
+    }
+
+
+def write_janus_config(directory, **options):
+    """Write :func:`janus_config` into ``directory``; return the path of ``janus.jcfg``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in janus_config(configs_folder=str(directory), **options).items():
+        path = directory / name
+        path.write_text(text)
+        path.chmod(0o600)  # the API secret and admin key are in here
+    return directory / "janus.jcfg"
+
+
+def new_secret():
+    """A random secret for ``JANUS_API_SECRET`` / ``JANUS_ADMIN_KEY``."""
+    return secrets.token_urlsafe(24)
+
+
+__all__ = [
+    "JanusBackend",
+    "JanusBroadcast",
+    "JanusClient",
+    "JanusError",
+    "RTPPipeline",
+    "StreamRefused",
+    "end_publish",
+    "ffmpeg_sdp",
+    "get_webrtc_backend",
+    "janus_config",
+    "negotiated_streams",
+    "publish",
+    "write_janus_config",
+]
