@@ -39,7 +39,9 @@ import websockets
 from procstat import process_cpu_seconds  # benchmarks/ is on sys.path as the script's folder
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTENING = re.compile(r"Listening on (?:TCP address [\d.]+:)?(\d+)")
+LISTENING = re.compile(
+    r"(?:Listening on (?:TCP address [\d.]+:)?|Uvicorn running on http://[\d.]+:)(\d+)"
+)
 CONNECT_CONCURRENCY = 50
 CONNECT_ATTEMPTS = 3
 LATENCY_SAMPLE = 10  # one viewer in ten times its messages
@@ -91,7 +93,17 @@ def prepare_site(data_dir):
     return json.loads(done.stdout.rsplit("@@", 1)[1])
 
 
-def start_server(kind, data_dir):
+def server_command(server, app):
+    """``server`` (daphne or uvicorn with uvloop + httptools) serving ``app`` on a free port."""
+    if server == "uvicorn":
+        return [
+            sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "0",
+            "--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log", app,
+        ]  # fmt: skip
+    return [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1", app]
+
+
+def start_server(kind, data_dir, server="daphne"):
     """Start ``hub`` (the example site), ``naive`` or ``floor``; return (process, port)."""
     if kind == "floor":
         command = [sys.executable, str(ROOT / "benchmarks" / "floor_server.py"), "0"]
@@ -101,7 +113,7 @@ def start_server(kind, data_dir):
             if kind == "hub"
             else "benchmarks.naive_asgi:application"
         )
-        command = [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1", app]
+        command = server_command(server, app)
     log_path = Path(data_dir) / f"{kind}.log"
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -378,6 +390,11 @@ def main():
     parser.add_argument(
         "--servers", default="hub,naive,floor", help="which of hub,naive,floor to measure"
     )
+    parser.add_argument(
+        "--asgi-servers",
+        default="daphne",
+        help="comma-separated ASGI servers for hub and naive (daphne, uvicorn), run in turn",
+    )
     parser.add_argument("--client-processes", type=int, default=2)
     parser.add_argument("--settle", type=float, default=2.0)
     parser.add_argument("--drain", type=float, default=5.0)
@@ -399,10 +416,16 @@ def main():
         data_dir = tempfile.mkdtemp(prefix="wagtail-live-bench-") if args.keep else temporary
         print(json.dumps({"data_dir": data_dir}), flush=True)
         site = prepare_site(data_dir)
-        for kind in args.servers.split(","):
-            process, port = start_server(kind, data_dir)
+        plan = [
+            (kind, server)
+            for kind in args.servers.split(",")
+            for server in (["-"] if kind == "floor" else args.asgi_servers.split(","))
+        ]
+        for kind, server in plan:
+            process, port = start_server(kind, data_dir, server)
             try:
                 run = fanout_run(kind, port, args, site, process.pid)
+                run["asgi_server"] = server
                 print(json.dumps(run), flush=True)
                 report["runs"].append(run)
                 if kind == "hub" and args.join:

@@ -540,6 +540,9 @@ def main():
     parser.add_argument("--seconds", type=int, default=8, help="wrk duration per URL")
     parser.add_argument("--connections", type=int, default=50, help="wrk connections")
     parser.add_argument("--no-viewers", dest="viewers", action="store_false")
+    parser.add_argument(
+        "--viewer-rounds", type=int, default=1, help="rounds that also run the viewer ramp"
+    )
     parser.add_argument("--start-viewers", type=int, default=100)
     parser.add_argument("--max-viewers", type=int, default=3200)
     parser.add_argument(
@@ -568,7 +571,7 @@ def main():
                 print(f"\nRound {number + 1}: wrk -t1 -c{args.connections} -d{args.seconds}s, "
                       f"load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
                 results["throughput"].append(throughput_round(targets, playlist, args))
-                if args.viewers:
+                if args.viewers and number < args.viewer_rounds:
                     ramps = {}
                     for name in args.viewer_targets.split(","):
                         port, base, pid = targets[name]
