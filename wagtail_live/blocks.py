@@ -25,7 +25,25 @@ PLAYER_TEXT = {
     "playbackError": _("The video could not be played. Retrying…"),
     "ended": _("This live stream has ended."),
     "recordingPage": _("Open the recording's page"),  # recordings (issue 6)
+    # The viewer (issue 14): the immersive phone view and the wide-screen controls.
+    "play": _("Play"),
+    "pause": _("Pause"),
+    "unmute": _("Unmute"),
+    "mute": _("Mute"),
+    "theatre": _("Theatre mode"),
+    "exitTheatre": _("Leave theatre mode"),
+    "fullScreen": _("Full screen"),
+    "exitFullScreen": _("Leave full screen"),
+    "hideChat": _("Hide chat"),
+    "showChat": _("Show chat"),
 }
+
+#: ``LivePlayerBlock``'s ``layout`` choices: how the stream's picture is framed.
+LAYOUT_CHOICES = [
+    ("auto", _("Automatic (from the stream's picture)")),
+    ("portrait", _("Portrait (a phone held upright)")),
+    ("landscape", _("Landscape (16:9)")),
+]
 
 
 class LivePlayerBlock(blocks.StructBlock):
@@ -35,11 +53,25 @@ class LivePlayerBlock(blocks.StructBlock):
     *Live*: a low-latency HLS player plus the chat, likes and viewer slots.
     *Ended*: a notice (and the recording, once it exists). Private sessions show
     visitors who may not watch a members-only notice and never a playback URL.
+
+    ``layout`` (``auto``, ``portrait``, ``landscape``; default ``auto``) frames the picture:
+    on a phone the immersive view covers the screen with a portrait stream and letterboxes
+    a landscape one; ``auto`` decides from the stream's own width and height (docs/watching.md).
     """
 
     session = SnippetChooserBlock("wagtail_live.LiveSession", label=_("Live session"))
     show_chat = blocks.BooleanBlock(
         required=False, default=True, label=_("Show chat, likes and viewer count")
+    )
+    layout = blocks.ChoiceBlock(
+        choices=LAYOUT_CHOICES,
+        default="auto",
+        required=False,
+        label=_("Layout"),
+        help_text=_(
+            "Portrait streams fill a phone's screen; landscape ones are letterboxed. "
+            "Automatic reads the stream's picture."
+        ),
     )
 
     class Meta:
@@ -76,6 +108,8 @@ def player_context(session, request, page=None):
         "playback_url": playback.playback_url(session) if allowed and session.is_live else "",
         "hlsjs_url": static("wagtail_live/vendor/hls.min.js"),
         "player_text": PLAYER_TEXT,
+        # Shown under the title in the immersive phone view (the chat's name for the owner).
+        "host_name": _host_name(session),
     }
     if allowed and session.has_ended:
         # Recordings (issue 6): the published recording replaces the "ended" notice.
@@ -91,6 +125,13 @@ def player_context(session, request, page=None):
     next_path = request.get_full_path() if request is not None else "/"
     context["login_url"] = f"{_login_url()}?{urlencode({'next': next_path})}"
     return context
+
+
+def _host_name(session):
+    # Imported here: chat pulls in the channel layer, which a page's models need not load.
+    from .chat import display_name
+
+    return display_name(session.owner) if session.owner_id else ""
 
 
 def _login_url():

@@ -14,6 +14,8 @@ const LIKE_FLUSH_MS = 250;
 // setTimeout's longest delay (about 24.8 days); a longer mute is re-read from `state` instead.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_HEARTS = 6;
+// How often the messages' relative times ("2 min") are redrawn.
+const RELATIVE_TIME_MS = 30000;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -41,6 +43,39 @@ function rememberVisitor(value) {
   document.cookie = `${VISITOR_COOKIE}=${value}; path=/; max-age=31536000; SameSite=Lax`;
 }
 
+// Whether this browser liked this session (kept for the tab's life, so a reload keeps the state).
+function likedKey(session) {
+  return `wagtail_live_liked:${session}`;
+}
+
+function storedLiked(session) {
+  try {
+    return window.sessionStorage.getItem(likedKey(session)) === "1";
+  } catch {
+    return false; // storage refused (a privacy setting): the state lasts for this page only
+  }
+}
+
+function storeLiked(session) {
+  try {
+    window.sessionStorage.setItem(likedKey(session), "1");
+  } catch {
+    // as above
+  }
+}
+
+/** "now", "2 min ago", "1 hr ago": in the page's language (Intl), for an ISO time. */
+export function relativeTime(iso, now, justNow, locale) {
+  const seconds = Math.round((Date.parse(iso) - now) / 1000);
+  if (!Number.isFinite(seconds) || seconds > -45) return justNow;
+  const format = new Intl.RelativeTimeFormat(locale || undefined, { style: "narrow" });
+  const minutes = Math.round(seconds / 60);
+  if (minutes > -60) return format.format(minutes, "minute");
+  const hours = Math.round(minutes / 60);
+  if (hours > -24) return format.format(hours, "hour");
+  return format.format(Math.round(hours / 24), "day");
+}
+
 function socketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${window.location.host}${path}`;
@@ -59,7 +94,14 @@ export class LiveRealtime {
     this.lastLikes = null;
     this.can = {};
     this.restriction = null;
+    this.liked = storedLiked(root.dataset.session);
+    this.locale = document.documentElement.lang || undefined;
     this.buildUi();
+    // The player's stage (viewer.js) likes on a double tap of the video.
+    root.addEventListener("live:like", () => {
+      if (this.likeButton && !this.likeButton.disabled) this.tapLike();
+    });
+    this.timeTimer = setInterval(() => this.refreshTimes(), RELATIVE_TIME_MS);
     this.connect();
   }
 
@@ -75,16 +117,20 @@ export class LiveRealtime {
     const chat = this.root.querySelector("[data-live-chat]");
 
     if (likes) {
-      this.likeButton = el("button", "live-like", "♥");
+      this.likeButton = el("button", "live-like");
       this.likeButton.type = "button";
       this.likeButton.setAttribute("aria-label", this.t("like", "Like"));
       this.likeButton.dataset.liveLikeButton = "";
       this.likesCount = el("span", "live-like__count", "0");
       this.likesCount.dataset.liveLikesCount = "";
+      // "You liked this": visible, and the button is pressed (aria-pressed) from the first tap.
+      this.likedEl = el("span", "live-like__you", this.t("liked", "You liked this"));
+      this.likedEl.dataset.liveLiked = "";
       this.hearts = el("div", "live-hearts");
       this.hearts.setAttribute("aria-hidden", "true");
-      likes.replaceChildren(this.likeButton, this.likesCount, this.hearts);
+      likes.replaceChildren(this.likeButton, this.likesCount, this.likedEl, this.hearts);
       this.likeButton.addEventListener("click", () => this.tapLike());
+      this.showLiked();
     }
 
     if (chat) {
@@ -165,6 +211,18 @@ export class LiveRealtime {
       text += " " + this.t("staff", "+%(count)s staff").replace("%(count)s", staff);
     }
     this.viewersEl.textContent = text;
+    // The player's stage shows it over the video in the phone view (viewer.js).
+    this.root.dispatchEvent(
+      new CustomEvent("live:viewers", { detail: { count, staff, text }, bubbles: true }),
+    );
+  }
+
+  showLiked() {
+    const glyph = this.liked ? "♥" : "♡";
+    this.likeButton.textContent = glyph;
+    this.likeButton.setAttribute("aria-pressed", String(this.liked));
+    this.likeButton.classList.toggle("is-liked", this.liked);
+    this.likedEl.hidden = !this.liked;
   }
 
   setLikes(total) {
@@ -201,10 +259,32 @@ export class LiveRealtime {
     item.dataset.messageId = String(message.id);
     item.dataset.userId = String(message.user_id ?? "");
     item.append(userText("live-chat__name", message.display_name));
-    if (message.badge) item.append(el("span", `live-chat__badge live-chat__badge--${message.badge}`, message.badge));
+    if (message.badge) item.append(this.badge(message.badge));
     item.append(userText("live-chat__text", message.text));
+    if (message.time) item.append(this.timeEl(message.time));
     if (this.moderationUi && this.can.moderate) item.append(this.modButtons(message));
     return item;
+  }
+
+  badge(kind) {
+    // The server's badge names are protocol words; what shows is the translated label.
+    const label = this.t(`badge_${kind}`, kind);
+    return el("span", `live-chat__badge live-chat__badge--${kind}`, label);
+  }
+
+  timeEl(iso) {
+    const node = el("time", "live-chat__time");
+    node.dateTime = iso;
+    node.textContent = relativeTime(iso, Date.now(), this.t("just_now", "now"), this.locale);
+    node.title = new Date(iso).toLocaleString(this.locale);
+    return node;
+  }
+
+  refreshTimes() {
+    const justNow = this.t("just_now", "now");
+    for (const node of this.root.querySelectorAll(".live-chat__time")) {
+      node.textContent = relativeTime(node.dateTime, Date.now(), justNow, this.locale);
+    }
   }
 
   modButtons(message) {
@@ -278,8 +358,9 @@ export class LiveRealtime {
     this.pinnedEl.append(
       el("span", "live-chat__pin-label", this.t("pinned", "Pinned")),
       userText("live-chat__name", message.display_name),
-      userText("live-chat__text", message.text),
     );
+    if (message.badge) this.pinnedEl.append(this.badge(message.badge));
+    this.pinnedEl.append(userText("live-chat__text", message.text));
     this.pinnedEl.dataset.userId = String(message.user_id ?? "");
     if (this.moderationUi && this.can.moderate) {
       const unpin = el("button", "button button-small button-secondary", this.t("unpin", "Unpin"));
@@ -433,6 +514,11 @@ export class LiveRealtime {
   }
 
   tapLike() {
+    if (!this.liked) {
+      this.liked = true;
+      storeLiked(this.root.dataset.session);
+      this.showLiked();
+    }
     this.pendingLikes += 1;
     this.floatHearts(1);
     this.lastLikes = (this.lastLikes ?? 0) + 1;

@@ -5,9 +5,11 @@
 // or from the realtime websocket: dispatch
 //   root.dispatchEvent(new CustomEvent("wagtail-live:status", {detail: {status: "live"}}))
 // on a [data-live-player] element and polling stops (see docs/going-live.md).
-// Markup: wagtail_live/templates/wagtail_live/blocks/live_player.html.
+// Markup: wagtail_live/templates/wagtail_live/blocks/live_player.html. The stage around
+// the video (the phone's immersive view, our controls, theatre) is viewer.js.
 
 import { loadHlsJs } from "./hlsjs.js";
+import { LiveViewer } from "./viewer.js";
 
 const POLL_MS = 5000;
 const POLL_MS_FAR_AHEAD = 30000;
@@ -90,6 +92,8 @@ class LivePlayer {
 
   init() {
     this.showLocalStartTime();
+    // The stage around the video: immersive phone view, side by side, theatre (viewer.js).
+    this.viewer = new LiveViewer(this.root, this.text).init();
     // live.js (the chat socket inside this player) sends the same updates as "live:status".
     for (const name of ["wagtail-live:status", "live:status"]) {
       this.root.addEventListener(name, (event) => {
@@ -233,6 +237,7 @@ class LivePlayer {
       this.play();
     } else {
       this.stopPlayback();
+      this.viewer?.leaveImmersive(); // the live ended under the phone view: show the notice
     }
   }
 
