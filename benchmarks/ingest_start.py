@@ -190,10 +190,15 @@ class Bench:
 
     def rtmp_start(self, port, title):
         pk, key = self.new_session(title)
+        # nginx takes the stream <pk>/hls with the key as an argument (docs/deploying-nginx-rtmp.md);
+        # ffmpeg needs a name with a "/" apart from the URL.
+        target = ["-rtmp_playpath", f"{pk}/hls?key={key}", f"rtmp://127.0.0.1:{port}/live"]
+        if port != self.nginx_port:
+            target = [f"rtmp://127.0.0.1:{port}/live/{key}"]
         started = time.monotonic()
         encoder = subprocess.Popen(
             [ffmpeg(), "-hide_banner", "-nostdin", "-loglevel", "error", "-re", *lavfi_720p30(8), *H264,
-             "-c:a", "aac", "-f", "flv", f"rtmp://127.0.0.1:{port}/live/{key}"],
+             "-c:a", "aac", "-f", "flv", *target],
         )  # fmt: skip
         try:
             return first_playable(self.playlist(pk), started)

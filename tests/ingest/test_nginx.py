@@ -8,6 +8,7 @@ shared between threads cannot take. The callbacks' own checks are tested in-proc
 import asyncio
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -760,6 +761,32 @@ def test_on_publish_refuses_a_revoked_key_and_an_ended_session(client, nginx_set
 
 
 @db
+def test_a_second_nginx_encoder_is_refused_and_its_callbacks_change_nothing(client, nginx_settings):
+    """nginx asks on_publish before it checks that nobody publishes the name yet, and sends a
+    publisher it then refuses ("Already publishing") on_publish_done and on_record_done."""
+    session, key = session_with_key()
+    url = callback_url
+    first = {"app": "live", "name": f"{session.pk}/hls", "clientid": "1"}
+    assert (
+        client.post(url("rtmp_on_publish"), publish_form(session, key, clientid="1")).status_code
+        == 200
+    )
+    hls_playlist_path(session).write_text(PLAYLIST)
+    assert client.post(url("rtmp_on_update"), first).status_code == 200
+    assert status_of(session) == LiveSession.Status.LIVE
+
+    second = {**first, "clientid": "5"}
+    assert (
+        client.post(url("rtmp_on_publish"), publish_form(session, key, clientid="5")).status_code
+        == 403
+    )
+    client.post(url("rtmp_on_publish_done"), second)
+    client.post(url("rtmp_on_record_done"), {**second, "path": "/x.flv"})
+    assert status_of(session) == LiveSession.Status.LIVE  # the first one streams on
+    assert client.post(url("rtmp_on_update"), first).status_code == 200
+
+
+@db
 def test_an_nginx_encoder_may_come_back_at_once_but_not_over_another_backend(
     client, nginx_settings
 ):
@@ -767,18 +794,35 @@ def test_an_nginx_encoder_may_come_back_at_once_but_not_over_another_backend(
 
     nginx_settings.WAGTAIL_LIVE = {"NGINX_SECRET": SECRET, "RECONNECT_GRACE": 30}
     session, key = session_with_key()
-    publish(client, session, key)
+    form = publish_form(session, key, clientid="1")
+    assert client.post(callback_url("rtmp_on_publish"), form).status_code == 200
     hls_playlist_path(session).write_text(PLAYLIST)  # a segment a second ago
-    client.post(callback_url("rtmp_on_update"), {"app": "live", "name": f"{session.pk}/hls"})
+    stream = {"app": "live", "name": f"{session.pk}/hls", "clientid": "1"}
+    client.post(callback_url("rtmp_on_update"), stream)
     assert status_of(session) == LiveSession.Status.LIVE
-    # nginx itself refuses a second publisher of the same name; the site lets it resume.
-    assert (
-        client.post(callback_url("rtmp_on_publish"), publish_form(session, key)).status_code == 200
-    )
+    client.post(callback_url("rtmp_on_publish_done"), stream)  # the encoder dropped
+    form = publish_form(session, key, clientid="2")
+    assert client.post(callback_url("rtmp_on_publish"), form).status_code == 200
+    client.post(callback_url("rtmp_on_publish_done"), {**stream, "clientid": "2"})
     note_encoder(session, "browser")  # the Go Live screen's camera writes the same HLS now
-    assert (
-        client.post(callback_url("rtmp_on_publish"), publish_form(session, key)).status_code == 403
-    )
+    form = publish_form(session, key, clientid="3")
+    assert client.post(callback_url("rtmp_on_publish"), form).status_code == 403
+
+
+@db
+def test_a_publisher_note_nginx_stopped_refreshing_does_not_lock_the_session(
+    client, nginx_settings
+):
+    """nginx restarted (its connection ids start again) or lost the publisher's callbacks."""
+    from wagtail_live.ingest.nginx_rtmp import IDLE_PUBLISHER_SECONDS, publisher_path
+
+    session, key = session_with_key()
+    form = publish_form(session, key, clientid="1")
+    assert client.post(callback_url("rtmp_on_publish"), form).status_code == 200
+    old = time.time() - IDLE_PUBLISHER_SECONDS - 1
+    os.utime(publisher_path(session), (old, old))
+    form = publish_form(session, key, clientid="2")
+    assert client.post(callback_url("rtmp_on_publish"), form).status_code == 200
 
 
 @db
@@ -948,3 +992,23 @@ def test_nginx_hls_cleanup_spares_what_the_embedded_pipeline_writes(site, nginx)
     wait_until(lambda: not control.parent.parent.exists(), timeout=45, interval=0.5)
     assert recording.exists()
     assert (ours / HLS_MARKER_NAME).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("backend", ["nginx", "embedded"])
+def test_the_go_live_screen_shows_the_stream_key_field_the_backend_takes(
+    client, settings, host, session, backend
+):
+    """OBS users paste Server and Stream key: for nginx the key field names the stream."""
+    import html
+
+    settings.WAGTAIL_LIVE = {"RTMP": backend, "NGINX_SECRET": SECRET}
+    key = session.issue_stream_key()
+    client.force_login(host)
+    content = html.unescape(
+        client.get(reverse("wagtail_live_admin:go_live", args=[session.pk])).content.decode()
+    )
+    field = re.search(r'id="live-stream-key"[^>]*value="([^"]*)"', content)[1]
+    assert field == (f"{session.pk}/hls?key={key}" if backend == "nginx" else key)
+    server = re.search(r'id="live-rtmp-url"[^>]*value="([^"]*)"', content)[1]
+    assert server.endswith("/live")

@@ -42,6 +42,7 @@ import hmac
 import logging
 import os
 import re
+import time
 from pathlib import Path
 
 from django.conf import settings
@@ -74,6 +75,8 @@ UPDATE_SECONDS = 1
 # An encoder that stops sending media mid-stream is dropped after this long (nginx starts
 # counting at the first packet; one that never sends is dropped by nginx's own timeout).
 IDLE_PUBLISHER_SECONDS = 10
+# Beside a session's hls/: which nginx connection publishes it (note_publisher).
+PUBLISHER_FILE = "nginx-publisher.txt"
 # Session 12's stream is "12/hls": with hls_nested nginx then writes 12/hls/index.m3u8.
 STREAM_NAME = re.compile(r"(\d+)/hls")
 #: The header nginx's callback proxy adds; the secret is never in a callback's URL.
@@ -120,15 +123,16 @@ def check_secret(provided):
         raise CallbackDenied(_("Wrong or missing callback secret."))
 
 
-def authorize_publish(name, stream_key):
+def authorize_publish(name, stream_key, client=None):
     """on_publish: accept the stream ``name`` (``<pk>/hls``) with ``stream_key``, or raise.
 
     Raises StreamRefused (nginx-rtmp refuses the encoder on any non-2xx answer,
     before it accepts media) for a name that is not a session's, a missing,
     wrong, revoked or expired key, a key of another session, an ended session
-    and a second encoder while one is live. Creates the HLS directory nginx
-    writes into. The session goes *live* later, in :func:`publish_update`, once
-    media arrived. Returns the session.
+    and a second encoder while one is live (``client`` is nginx's ``clientid``
+    of the connection, see :func:`note_publisher`). Creates the HLS directory
+    nginx writes into. The session goes *live* later, in :func:`publish_update`,
+    once media arrived. Returns the session.
     """
     from ..models import LiveSession
 
@@ -142,9 +146,13 @@ def authorize_publish(name, stream_key):
     # for_stream_key is None for an ended session too: its keys are no longer usable.
     if not stream_key or LiveSession.objects.for_stream_key(stream_key) != session:
         raise StreamRefused(_("Unknown, revoked or expired stream key."))
-    if session.status == LiveSession.Status.LIVE and fed_by_another_backend(session):
+    publisher = current_publisher(session)
+    if (publisher is not None and publisher != str(client or "")) or (
+        session.status == LiveSession.Status.LIVE and fed_by_another_backend(session)
+    ):
         raise StreamRefused(_("Another encoder is already live on this session."))
     prepare_hls_dir(hls_dir(session))
+    note_publisher(session, client)
     note_encoder(session, "nginx")
     logger.info("nginx: publishing to session %s", session.pk)
     return session
@@ -153,14 +161,65 @@ def authorize_publish(name, stream_key):
 def fed_by_another_backend(session):
     """True while another backend (the browser, the embedded listener) writes ``session``'s HLS.
 
-    A second encoder through this nginx needs no check here: nginx-rtmp itself
-    refuses a second publisher of a stream name it receives (``already
-    publishing``, after ``on_publish``). So an nginx encoder that reconnects at
-    once, while its last segment is seconds old, is let back in.
+    A second encoder through nginx is told apart by its connection instead
+    (:func:`current_publisher`), so an nginx encoder that reconnects at once,
+    while its last segment is seconds old, is let back in.
     """
     from .encoders import current_encoder
 
     return current_encoder(session) != "nginx" and is_receiving_elsewhere(session)
+
+
+def publisher_path(session):
+    """The file naming the nginx connection (``clientid``) that publishes ``session``."""
+    return Path(session.media_dir) / PUBLISHER_FILE
+
+
+def note_publisher(session, client):
+    """Remember ``client`` as ``session``'s publisher (on_publish), or that it is still there
+    (on_update, every ``UPDATE_SECONDS``: the file's time says so).
+
+    nginx-rtmp asks ``on_publish`` *before* it checks that nobody publishes
+    the name yet, and a publisher it then refuses (``Already publishing``)
+    still gets ``on_publish_done`` and ``on_record_done``: without knowing which
+    connection is the real one, those would end the session under the first
+    encoder. A file, because nginx and the site share the directory and the
+    callbacks may reach different site processes.
+    """
+    path = publisher_path(session)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(str(client or ""))
+
+
+def current_publisher(session):
+    """The ``clientid`` of the nginx connection publishing ``session``, or None.
+
+    None when none is noted, or its note is older than ``IDLE_PUBLISHER_SECONDS``
+    (no ``on_update`` for that long: nginx restarted or lost it).
+    """
+    path = publisher_path(session)
+    try:
+        if time.time() - path.stat().st_mtime > IDLE_PUBLISHER_SECONDS:
+            return None
+        return path.read_text()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None
+
+
+def is_publisher(session, client):
+    """Whether the callback of connection ``client`` is about ``session``'s real publisher.
+
+    True when it is the noted one, or none is noted (a stream older than the
+    note, a note that went stale): only another live connection is ignored.
+    """
+    publisher = current_publisher(session)
+    return publisher is None or publisher == str(client or "")
+
+
+def forget_publisher(session, client):
+    """on_publish_done of the publisher: the next encoder may come in at once."""
+    if current_publisher(session) == str(client or ""):
+        publisher_path(session).unlink(missing_ok=True)
 
 
 def session_for_stream(name):

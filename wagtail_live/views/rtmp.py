@@ -96,6 +96,11 @@ def field(request, name):
     return values[0] if len(values) == 1 else None
 
 
+def client(request):
+    """nginx's id of the RTMP connection a callback is about (``clientid``)."""
+    return field(request, "clientid")
+
+
 def stream_session(request):
     """The session whose stream (``name``: ``<pk>/hls``) a callback is about, or None."""
     return nginx_rtmp.session_for_stream(field(request, "name"))
@@ -106,7 +111,7 @@ def on_publish(request):
     """An encoder wants to publish ``<pk>/hls?key=…``: accept it (200) or refuse it (403)."""
     try:
         nginx_rtmp.authorize_publish(
-            field(request, "name"), field(request, nginx_rtmp.KEY_ARGUMENT)
+            field(request, "name"), field(request, nginx_rtmp.KEY_ARGUMENT), client(request)
         )
     except StreamRefused as error:
         logger.info("nginx: encoder refused: %s", error)
@@ -116,9 +121,10 @@ def on_publish(request):
 
 @callback
 def on_publish_done(request):
-    """An encoder left."""
+    """An encoder left (not one nginx refused after on_publish: "Already publishing")."""
     session = stream_session(request)
-    if session is not None:
+    if session is not None and nginx_rtmp.is_publisher(session, client(request)):
+        nginx_rtmp.forget_publisher(session, client(request))
         nginx_rtmp.publish_done(session)
     return HttpResponse("ok")
 
@@ -129,6 +135,8 @@ def on_update(request):
     session = stream_session(request)
     if session is None:
         return HttpResponse("unknown stream", status=404)
+    if nginx_rtmp.is_publisher(session, client(request)):
+        nginx_rtmp.note_publisher(session, client(request))  # still there
     if not nginx_rtmp.publish_update(session):
         return HttpResponseForbidden("the live session has ended")
     return HttpResponse("ok")
@@ -140,5 +148,7 @@ def on_record_done(request):
     session = stream_session(request)
     if session is None:
         return HttpResponse("unknown stream", status=404)
+    if not nginx_rtmp.is_publisher(session, client(request)):
+        return HttpResponse("not the stream's publisher")  # refused by nginx, recorded nothing
     nginx_rtmp.record_done(session, field(request, "path") or "")
     return HttpResponse("ok")
