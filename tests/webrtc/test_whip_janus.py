@@ -1,0 +1,181 @@
+"""WHIP ingest with real parts: Janus, daphne, ffmpeg and an aiortc publisher in a netns.
+
+Everything WebRTC runs inside a network namespace this module makes (tests/webrtc/netns.py):
+nothing is sent to or from the machine's own interfaces.
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.ingest.streams import probe
+from tests.live_site import ROOT, LiveSite, migrated_database
+from tests.utils import require
+from tests.webrtc.netns import Janus, Netns, require_janus, require_netns, site_in
+
+pytestmark = pytest.mark.slow
+
+GRACE = 3
+SETUP = """
+from tests.utils import make_editor
+make_editor("host")
+result = None
+"""
+
+
+def have_ffmpeg():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from wagtail_live.ffmpeg import ffmpeg_binary
+
+    try:
+        return bool(ffmpeg_binary())
+    except ImproperlyConfigured:
+        return False
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    require_netns()
+    require_janus()
+    require(have_ffmpeg(), "ffmpeg")
+    try:
+        import aiortc  # noqa: F401
+    except ImportError:
+        require(False, "aiortc (the test extra)")
+    directory = tmp_path_factory.mktemp("whip")
+    netns = Netns()
+    janus = site = None
+    try:
+        janus = Janus(netns, directory / "janus")
+        template = migrated_database(directory)
+        settings = {
+            "WEBRTC": "janus",
+            "JANUS_URL": janus.url,
+            "JANUS_API_SECRET": janus.api_secret,
+            "JANUS_ADMIN_KEY": janus.admin_key,
+            "RECONNECT_GRACE": GRACE,
+        }
+        site = site_in(netns, LiveSite(directory, template, settings))
+        site.run(SETUP)
+        site.start()
+        yield netns, janus, site
+    finally:
+        if site is not None:
+            site.stop()
+        if janus is not None:
+            janus.stop()
+        netns.close()
+
+
+def new_session_with_key(site):
+    return site.run(
+        """
+        from tests.utils import make_session
+        s = make_session(owner=User.objects.get(username="host"))
+        result = [s.pk, s.issue_stream_key()]
+        """
+    )
+
+
+def state(site, pk):
+    return site.run(
+        f"""
+        s = LiveSession.objects.get(pk={pk})
+        result = {{"status": s.status, "started_at": str(s.started_at),
+                   "pages": [r.page.title for r in s.recordings.all() if r.page_id],
+                   "drafts": [r.page.live for r in s.recordings.all() if r.page_id]}}
+        """
+    )
+
+
+def publisher(netns, site, pk, key, *args):
+    """Start the aiortc WHIP publisher inside the namespace; returns the process."""
+    return subprocess.Popen(
+        netns.command(
+            [sys.executable, "tests/webrtc/whip_publisher.py", f"{site.url}/live/whip/{pk}/", key]
+            + list(args)
+        ),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def steps(process, timeout=90):
+    out, err = process.communicate(timeout=timeout)
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return {line["step"]: line for line in lines}, err
+
+
+def wait_until(predicate, timeout=60, interval=0.5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+def live_dir(site, pk):
+    return site.media_root.parent / "live-private" / "uploads" / "live" / str(pk)
+
+
+def test_whip_publisher_goes_live_delete_ends_and_the_recording_becomes_a_draft(stack):
+    netns, janus, site = stack
+    pk, key = new_session_with_key(site)
+    done, err = steps(publisher(netns, site, pk, key, "--seconds", "6", "--end", "delete"))
+    assert done["post"]["status"] == 201, (done, err, site.log()[-3000:])
+    assert "connected" in done, err
+    assert done["delete"]["status"] == 200
+    directory = live_dir(site, pk)
+    # DELETE ended the session; the recording becomes a draft page (Huey runs inline here).
+    result = wait_until(lambda: (s := state(site, pk))["pages"] and s)
+    assert result["status"] == "ended" and result["started_at"] != "None"
+    assert result["drafts"] == [False]
+    playlist = (directory / "hls" / "index.m3u8").read_text()
+    assert "#EXT-X-ENDLIST" in playlist and ".ts" in playlist
+    codecs, duration = probe(directory / "recording.mpegts")
+    assert codecs == ["aac", "h264"]  # H.264 copied, Opus converted
+    assert duration > 3
+    # Janus's secrets never reached a log.
+    assert janus.api_secret not in site.log() and janus.admin_key not in site.log()
+    assert janus.api_secret not in janus.log()
+
+
+def test_wrong_key_and_second_encoder_are_refused_before_any_media(stack):
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    done, _err = steps(publisher(netns, site, pk, "not-the-key"))
+    assert done["post"]["status"] == 401
+    assert not live_dir(site, pk).exists()
+    first = publisher(netns, site, pk, key, "--end", "none")
+    try:
+        wait_until(lambda: state(site, pk)["status"] == "live")
+        done, _err = steps(publisher(netns, site, pk, key))
+        assert done["post"]["status"] == 409
+        assert "already live" in done["post"]["body"]
+        # End live in the admin hangs the first publisher up and ends the session.
+        site.run(f"LiveSession.objects.get(pk={pk}).end()")
+        wait_until(lambda: state(site, pk)["pages"])
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_vanished_encoder_ends_the_session_after_the_grace(stack):
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    done, err = steps(publisher(netns, site, pk, key, "--seconds", "4", "--end", "vanish"))
+    assert "connected" in done, err
+    assert state(site, pk)["status"] == "live"  # the grace period runs
+    result = wait_until(
+        lambda: (s := state(site, pk))["status"] == "ended" and s, timeout=GRACE + 40
+    )
+    assert result["started_at"] != "None"
+    wait_until(lambda: state(site, pk)["pages"])

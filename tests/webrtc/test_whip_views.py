@@ -1,0 +1,206 @@
+"""The WHIP endpoint's refusals (before Janus hears of anything) and the Janus helpers' parsing.
+
+The real Janus, publisher and ffmpeg are in ``test_whip_janus.py``; here every
+refusal is checked against the view itself, with Janus pointed at a closed port so
+that any request reaching it would show up as a 503.
+"""
+
+import socket
+
+import pytest
+from django.test import override_settings
+
+from wagtail_live.ingest import janus
+from wagtail_live.views.whip import candidates_of
+
+OFFER = (
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=rtpmap:96 H264/90000\r\n"
+)
+ANSWER = (
+    "v=0\r\no=- 1 1 IN IP4 10.254.0.1\r\ns=-\r\nt=0 0\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 103 104\r\na=mid:1\r\na=rtpmap:103 H264/90000\r\n"
+    "a=rtpmap:104 rtx/90000\r\n"
+    "m=application 0 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:2\r\n"
+)
+
+
+def closed_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def webrtc_on():
+    settings = {
+        "WEBRTC": "janus",
+        "JANUS_URL": f"http://127.0.0.1:{closed_port()}/janus",
+        "JANUS_API_SECRET": "never-shown",
+    }
+    with override_settings(WAGTAIL_LIVE=settings):
+        yield
+
+
+def post_offer(client, pk, key, body=OFFER, content_type="application/sdp"):
+    headers = {"Authorization": f"Bearer {key}"} if key is not None else {}
+    return client.post(f"/live/whip/{pk}/", body, content_type=content_type, headers=headers)
+
+
+@pytest.mark.django_db
+def test_whip_is_off_unless_webrtc_is_set(client, session):
+    key = session.issue_stream_key()
+    response = post_offer(client, session.pk, key)
+    assert response.status_code == 404
+    assert b"not enabled" in response.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("token", [None, "", "wrong-key"])
+def test_a_missing_or_wrong_key_is_refused_with_401(client, session, webrtc_on, token):
+    session.issue_stream_key()
+    response = post_offer(client, session.pk, token)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+@pytest.mark.django_db
+def test_a_revoked_key_is_refused(client, session, webrtc_on):
+    key = session.issue_stream_key()
+    session.revoke_stream_key()
+    assert post_offer(client, session.pk, key).status_code == 401
+
+
+@pytest.mark.django_db
+def test_a_replaced_key_is_refused(client, session, webrtc_on):
+    old = session.issue_stream_key()
+    session.issue_stream_key()
+    assert post_offer(client, session.pk, old).status_code == 401
+
+
+@pytest.mark.django_db
+def test_an_expired_key_is_refused(client, session, webrtc_on):
+    from datetime import timedelta
+
+    with override_settings(
+        WAGTAIL_LIVE={"WEBRTC": "janus", "STREAM_KEY_TTL": timedelta(seconds=-1)}
+    ):
+        key = session.issue_stream_key()
+        assert post_offer(client, session.pk, key).status_code == 401
+
+
+@pytest.mark.django_db
+def test_another_sessions_key_is_refused(client, session, host, webrtc_on):
+    from tests.utils import make_session
+
+    other = make_session("Other", owner=host)
+    key = other.issue_stream_key()
+    assert post_offer(client, session.pk, key).status_code == 401
+
+
+@pytest.mark.django_db
+def test_the_offer_must_be_sdp(client, session, webrtc_on):
+    key = session.issue_stream_key()
+    assert post_offer(client, session.pk, key, content_type="application/json").status_code == 415
+    assert post_offer(client, session.pk, key, body="hello").status_code == 400
+    huge = OFFER + "a=x:" + "y" * 70_000 + "\r\n"
+    assert post_offer(client, session.pk, key, body=huge).status_code == 413
+
+
+@pytest.mark.django_db
+def test_janus_down_is_a_503_without_secrets(client, session, webrtc_on, caplog):
+    key = session.issue_stream_key()
+    response = post_offer(client, session.pk, key)
+    assert response.status_code == 503
+    assert b"never-shown" not in response.content
+    assert "never-shown" not in caplog.text
+    session.refresh_from_db()
+    assert session.status == session.Status.READY  # nothing went live
+
+
+@pytest.mark.django_db
+def test_resource_requests_need_a_signed_resource_and_the_key(client, session, webrtc_on):
+    from django.core import signing
+
+    from wagtail_live.views.whip import RESOURCE_SALT
+
+    key = session.issue_stream_key()
+    forged = f"/live/whip/{session.pk}/not-signed/"
+    assert client.delete(forged, headers={"Authorization": f"Bearer {key}"}).status_code == 404
+    other = signing.dumps({"p": session.pk + 1, "s": 1, "h": 2}, salt=RESOURCE_SALT)
+    url = f"/live/whip/{session.pk}/{other}/"
+    assert client.delete(url, headers={"Authorization": f"Bearer {key}"}).status_code == 404
+    mine = signing.dumps({"p": session.pk, "s": 1, "h": 2}, salt=RESOURCE_SALT)
+    url = f"/live/whip/{session.pk}/{mine}/"
+    assert client.delete(url, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    response = client.generic(
+        "PATCH", url, "a=candidate:1", content_type="text/plain",
+        headers={"Authorization": f"Bearer {key}"},
+    )  # fmt: skip
+    assert response.status_code == 415
+
+
+@pytest.mark.django_db
+def test_delete_ends_the_session(client, session, webrtc_on):
+    from django.core import signing
+
+    from wagtail_live.views.whip import RESOURCE_SALT
+
+    key = session.issue_stream_key()
+    session.start()
+    resource = signing.dumps({"p": session.pk, "s": 1, "h": 2}, salt=RESOURCE_SALT)
+    url = f"/live/whip/{session.pk}/{resource}/"
+    assert client.delete(url, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+    session.refresh_from_db()
+    assert session.status == session.Status.ENDED
+    # A late DELETE (the key died with the session) is still answered.
+    assert client.delete(url, headers={"Authorization": f"Bearer {key}"}).status_code == 200
+
+
+def test_trickle_fragment_candidates():
+    fragment = (
+        "a=ice-ufrag:abcd\r\na=ice-pwd:efgh\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\n"
+        "a=candidate:1 1 udp 2130706431 10.254.0.2 50000 typ host\r\n"
+        "m=video 9 RTP/AVP 0\r\na=mid:1\r\n"
+        "a=candidate:2 1 udp 2130706431 10.254.0.2 50002 typ host\r\na=end-of-candidates\r\n"
+    )
+    assert candidates_of(fragment) == [
+        {"candidate": "candidate:1 1 udp 2130706431 10.254.0.2 50000 typ host",
+         "sdpMLineIndex": 0, "sdpMid": "0"},
+        {"candidate": "candidate:2 1 udp 2130706431 10.254.0.2 50002 typ host",
+         "sdpMLineIndex": 1, "sdpMid": "1"},
+        {"completed": True},
+    ]  # fmt: skip
+
+
+def test_negotiated_streams_and_ffmpeg_sdp():
+    streams = janus.negotiated_streams(ANSWER)
+    assert streams == [
+        {"type": "audio", "mid": "0", "codec": "opus"},
+        {"type": "video", "mid": "1", "codec": "h264"},
+    ]
+    streams[0]["port"], streams[1]["port"] = 5000, 5002
+    sdp = janus.ffmpeg_sdp("127.0.0.1", streams)
+    assert "m=audio 5000 RTP/AVP 111\r\na=rtpmap:111 opus/48000/2" in sdp
+    assert "m=video 5002 RTP/AVP 96\r\na=rtpmap:96 H264/90000" in sdp
+
+
+def test_janus_config_loads_only_what_the_app_uses(tmp_path):
+    path = janus.write_janus_config(tmp_path, api_secret="s3cret", admin_key="k3y")
+    core = path.read_text()
+    assert 'api_secret = "s3cret"' in core
+    assert "libjanus_websockets.so" in core and "libjanus_echotest.so" in core  # disabled
+    http = (tmp_path / "janus.transport.http.jcfg").read_text()
+    assert "admin_http = false" in http and 'ip = "127.0.0.1"' in http
+    assert 'admin_key = "k3y"' in (tmp_path / "janus.plugin.videoroom.jcfg").read_text()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_chunked_answers_are_decoded():
+    assert janus.dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n") == b"hello world"
+
+
+def test_janus_url_must_be_http():
+    with pytest.raises(janus.JanusError):
+        janus.JanusClient("ftp://example.invalid/janus", api_secret="")
