@@ -1,6 +1,6 @@
 """`make demo` as a new user runs it: the demo command's own processes, checked in Chromium.
 
-The browser test starts ``example_site/manage.py demo`` itself (daphne on
+The browser test starts ``example_site/manage.py demo`` itself (uvicorn on
 ``example_site.asgi:application``, Huey, the RTMP listener and the synthetic stream) on free
 ports and a fresh data folder, so static files are collected and served exactly as a fresh
 clone's ``make demo`` does it: no test-only ASGI wrapper anywhere.

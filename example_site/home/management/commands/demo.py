@@ -19,8 +19,23 @@ from django.utils import timezone
 MANAGE = Path(__file__).resolve().parents[4] / "example_site" / "manage.py"
 
 
+# Both serve the same ASGI application (chat, playback, the admin). uvicorn's "auto" picks
+# uvloop and httptools, which uvicorn[standard] installs where they build (not on Windows);
+# Channels' router has no lifespan handler, hence "--lifespan off".
+WEB_SERVERS = {
+    "uvicorn": lambda port: [
+        "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
+        "--loop", "auto", "--http", "auto",
+    ],
+    "daphne": lambda port: ["daphne", "-b", "127.0.0.1", "-p", str(port)],
+}  # fmt: skip
+
+
 class Command(BaseCommand):
-    help = "Migrate, create an admin login, then run daphne, Huey, the RTMP listener and a demo stream."
+    help = (
+        "Migrate, create an admin login, then run the site (uvicorn, or daphne with --server), "
+        "Huey, the RTMP listener and a demo stream."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=8000)
@@ -28,8 +43,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-stream", action="store_true", help="Do not start the synthetic demo stream."
         )
+        parser.add_argument(
+            "--server",
+            choices=sorted(WEB_SERVERS),
+            default="uvicorn",
+            help="ASGI server for the site (default uvicorn, the faster one: docs/benchmarks.md).",
+        )
 
-    def handle(self, *args, port, rtmp_port, no_stream, **options):
+    def handle(self, *args, port, rtmp_port, no_stream, server="uvicorn", **options):
         self.stdout.write(
             "Preparing the database and static files (the first run takes about 30 s)..."
         )
@@ -44,7 +65,7 @@ class Command(BaseCommand):
             raise CommandError("collectstatic failed; see its output above.")
         admin, password = self.ensure_admin()
         demo = self.ensure_demo_content(admin)
-        processes = self.start_processes(port, rtmp_port, no_stream)
+        processes = self.start_processes(port, rtmp_port, no_stream, server)
         go_live = reverse("wagtail_live_admin:go_live", args=[demo.pk])
         self.stdout.write(
             self.style.SUCCESS(
@@ -122,20 +143,11 @@ class Command(BaseCommand):
         home.save_revision().publish()
         return demo
 
-    def start_processes(self, port, rtmp_port, no_stream):
+    def start_processes(self, port, rtmp_port, no_stream, server="uvicorn"):
         env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_site.settings"}
         python = sys.executable
         commands = {
-            "web": [
-                python,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "example_site.asgi:application",
-            ],
+            "web": [python, "-m", *WEB_SERVERS[server](port), "example_site.asgi:application"],
             "huey": [python, str(MANAGE), "run_huey"],
             "rtmp": [
                 python,
