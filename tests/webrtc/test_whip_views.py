@@ -204,3 +204,31 @@ def test_chunked_answers_are_decoded():
 def test_janus_url_must_be_http():
     with pytest.raises(janus.JanusError):
         janus.JanusClient("ftp://example.invalid/janus", api_secret="")
+
+
+@pytest.mark.django_db
+def test_go_live_screen_shows_the_whip_url_and_token_beside_rtmp(client, session, host):
+    from django.urls import reverse
+
+    key = session.issue_stream_key()
+    client.force_login(host)
+    url = reverse("wagtail_live_admin:go_live", args=[session.pk])
+    assert b"live-whip-url" not in client.get(url).content  # WebRTC off: nothing shown
+    with override_settings(WAGTAIL_LIVE={"WEBRTC": "janus", "JANUS_API_SECRET": "never-shown"}):
+        page = client.get(url).content.decode()
+    assert f"http://testserver/live/whip/{session.pk}/" in page
+    assert f'id="live-whip-token" type="password" readonly value="{key}"' in page
+    assert "live-rtmp-url" in page
+    assert "never-shown" not in page
+
+
+@pytest.mark.django_db
+def test_whip_token_is_hidden_from_who_may_not_see_the_key(client, session, editor):
+    from django.urls import reverse
+
+    session.issue_stream_key()
+    client.force_login(editor)
+    with override_settings(WAGTAIL_LIVE={"WEBRTC": "janus"}):
+        page = client.get(reverse("wagtail_live_admin:go_live", args=[session.pk]))
+    if page.status_code == 200:
+        assert b"live-whip-token" not in page.content
