@@ -4,6 +4,8 @@ A checked grant is remembered, but not past its expiry nor across a change of th
 a cached segment is served from memory; the prefix follows the settings.
 """
 
+import asyncio
+
 import pytest
 
 from tests.test_grants import call, inner_app, private_session, roots  # noqa: F401 (fixtures)
@@ -49,3 +51,34 @@ def test_the_remembered_grants_are_bounded(private_session, monkeypatch):  # noq
         assert verifier.is_granted(str(private_session.pk), grant.token)
         assert 0 < len(verifier._verified) <= 3
     assert not verifier.is_granted(str(private_session.pk), f"1-{'A' * 43}")
+
+
+def test_viewers_asking_at_once_cost_one_read(private_session, monkeypatch):  # noqa: F811
+    reads = []
+    load = delivery._load
+
+    def counted(*args):
+        reads.append(args)
+        return load(*args)
+
+    monkeypatch.setattr(delivery, "_load", counted)
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url
+
+    async def many():
+        async def one():
+            sent = []
+
+            async def send(message):
+                sent.append(message)
+
+            scope = {"type": "http", "method": "GET", "path": url, "raw_path": url.encode()}
+            await verifier(scope, None, send)
+            return sent[0]["status"], sent[1]["body"]
+
+        return await asyncio.gather(*(one() for _ in range(20)))
+
+    answers = asyncio.run(many())
+    assert {status for status, _body in answers} == {200}
+    assert len({body for _status, body in answers}) == 1
+    assert len(reads) == 1

@@ -213,6 +213,7 @@ class HLSVerifier:
         self._prefix = self._given_prefix
         self._cache = None
         self._verified = {}  # (session id, token) -> expires (Unix seconds)
+        self._loading = {}  # (session id, name) -> the task reading it from disk
 
     @property
     def prefix(self):
@@ -288,11 +289,21 @@ class HLSVerifier:
         building, which is what lets one process serve thousands of viewers
         (docs/benchmarks.md). A miss reads the file in a thread, once per lifetime.
         """
-        now = time.monotonic()
         key = (session_id, name)
-        found = self.cache.get(key, now)
+        found = self.cache.get(key, time.monotonic())
         if found is not None:
             return found
+        # One read per file however many viewers ask at once (the playlist expires every
+        # 0.5 s under all of them); shielded, so one viewer leaving does not cancel it.
+        task = self._loading.get(key)
+        if task is None:
+            task = asyncio.ensure_future(self._fill(key, session_id, name))
+            self._loading[key] = task
+            task.add_done_callback(lambda _done: self._loading.pop(key, None))
+        return await asyncio.shield(task)
+
+    async def _fill(self, key, session_id, name):
+        now = time.monotonic()
         body = await asyncio.to_thread(_load, session_id, name)
         if body is None:
             return None
