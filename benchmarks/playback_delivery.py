@@ -17,7 +17,9 @@ process, the Python servers one process each, so every figure is per server proc
 
 Two measurements, interleaved target by target, each repeated ``--rounds`` times:
 
-1. **Throughput**: ``wrk -t1 -c50 -d<seconds>s`` on the live playlist and on a listed segment.
+1. **Throughput**: ``wrk -t1 -c50 -d<seconds>s --timeout 10s`` on the live playlist and on one
+   of the stream's segments (copied to ``hls/bench-00001.ts`` beside the others: the live ones
+   are deleted ~7 s after they are listed, and a 404 is cheaper than a segment).
 2. **Viewers** (``--viewers``): simulated hls.js viewers, each on one keep-alive connection,
    asking for the playlist every target duration and fetching each new segment once; the
    count doubles until the p99 segment fetch (request sent → last byte) reaches 1 s or a
@@ -342,7 +344,8 @@ WRK_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+),
 
 
 def wrk(url, seconds, connections, pin):
-    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", url]
+    # wrk's default 2 s timeout would drop the old view's slowest answers instead of counting them.
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", url]
     if pin:
         command = ["taskset", "-c", "1", *command]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
@@ -361,13 +364,23 @@ def wrk(url, seconds, connections, pin):
     return rate, failed
 
 
-def throughput_round(targets, playlist_path, args):
+BENCH_SEGMENT = "bench-00001.ts"
+
+
+def keep_a_segment(playlist_path):
+    """Copy the stream's newest segment to ``BENCH_SEGMENT`` in its folder; return its size."""
+    newest = playlist_path.parent / segment_names(playlist_path.read_text())[-1]
+    body = newest.read_bytes()
+    (playlist_path.parent / BENCH_SEGMENT).write_bytes(body)
+    return len(body)
+
+
+def throughput_round(targets, args):
     """{target: {"playlist": req/s, "segment": req/s, "failed": n}} for one round."""
     results = {}
     for name, (port, base, _pid) in targets.items():
-        newest = segment_names(playlist_path.read_text())[-1]
         row = {"failed": 0}
-        for kind, file in (("playlist", "index.m3u8"), ("segment", newest)):
+        for kind, file in (("playlist", "index.m3u8"), ("segment", BENCH_SEGMENT)):
             url = f"http://127.0.0.1:{port}{base}hls/{file}"
             rate, failed = wrk(url, args.seconds, args.connections, args.pin)
             row[kind] = rate
@@ -563,6 +576,8 @@ def main():
         processes, ports, pids = start_everything(data_dir, info, args.pin)
         try:
             playlist = wait_for_stream(info["live_root"], info["session"])
+            size = keep_a_segment(playlist)
+            print(f"segment for wrk: {size} bytes", flush=True)
             if args.pin:
                 os.sched_setaffinity(0, {1})
             targets = build_targets(info, ports, pids)
@@ -570,7 +585,7 @@ def main():
             for number in range(args.rounds):
                 print(f"\nRound {number + 1}: wrk -t1 -c{args.connections} -d{args.seconds}s, "
                       f"load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
-                results["throughput"].append(throughput_round(targets, playlist, args))
+                results["throughput"].append(throughput_round(targets, args))
                 if args.viewers and number < args.viewer_rounds:
                     ramps = {}
                     for name in args.viewer_targets.split(","):
