@@ -232,3 +232,20 @@ def test_whip_token_is_hidden_from_who_may_not_see_the_key(client, session, edit
         page = client.get(reverse("wagtail_live_admin:go_live", args=[session.pk]))
     if page.status_code == 200:
         assert b"live-whip-token" not in page.content
+
+
+def test_live_janus_config_writes_the_files_without_printing_secrets(tmp_path):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="JANUS_API_SECRET"):
+        call_command("live_janus_config", str(tmp_path / "none"))
+    out = StringIO()
+    secrets = {"JANUS_API_SECRET": "api-s3cret", "JANUS_ADMIN_KEY": "adm-k3y"}
+    with override_settings(WAGTAIL_LIVE=secrets):
+        call_command("live_janus_config", str(tmp_path / "janus"), "--public-ip", "203.0.113.5",
+                     stdout=out)  # fmt: skip
+    assert "api-s3cret" not in out.getvalue() and "adm-k3y" not in out.getvalue()
+    core = (tmp_path / "janus" / "janus.jcfg").read_text()
+    assert 'api_secret = "api-s3cret"' in core and 'nat_1_1_mapping = "203.0.113.5"' in core
