@@ -21,6 +21,8 @@ CAMERA_TEXT = {
     "refused": _("The server refused the stream."),
     "ending": _("Ending…"),
     "ended": _("The live has ended."),
+    "switching": _("Switching camera…"),
+    "microphoneOff": _("Microphone off: viewers hear nothing."),
 }
 
 

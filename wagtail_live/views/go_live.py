@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.generic import TemplateView
 
+from .. import chat, permissions
 from ..exceptions import InvalidTransition
 from ..ingest import rtmp_publish_url
 from ..ingest.base import get_rtmp_backend
@@ -67,6 +68,9 @@ class GoLiveView(SessionActionMixin, SessionScreenMixin, TemplateView):
             stream_key=stream_key,
             rtmp_url=rtmp_publish_url(self.request),
             status_url=reverse("wagtail_live_admin:status", args=[self.session.pk]),
+            # The phone studio's moderation sheet: Ban (and its reason dialog) for site moderators only.
+            can_moderate_site=permissions.can_moderate_site(user),
+            reason_max_length=chat.REASON_MAX_LENGTH,
         )
         if self.session.is_live:
             # An encoder feeds it already: show what viewers get, and from where, not the camera.

@@ -1,5 +1,6 @@
 // The Go Live screen's own behaviour: reveal and copy the stream key, keep the
-// status badge and elapsed time current, and make double submits harmless.
+// status badge and elapsed time current, and make double submits harmless; on a
+// phone, the studio view (issue 14) and its moderation sheet.
 // The camera (browser ingest) lives in its own module.
 
 const root = document.querySelector("[data-live-golive]");
@@ -56,6 +57,8 @@ function applyStatus(data) {
   if (end) end.hidden = data.status !== "live";
   const goForm = root.querySelector("[data-live-go-form]");
   if (goForm) goForm.hidden = data.status !== "scheduled" && data.status !== "ready";
+  // First, so the camera knows the live ended before the reload (and does not ask to leave).
+  root.dispatchEvent(new CustomEvent("live:status", { detail: data, bubbles: true }));
   if (previous !== data.status && (data.status === "ended" || data.status === "failed")) {
     window.location.reload();
   }
@@ -65,7 +68,151 @@ function applyStatus(data) {
   if (previous !== data.status && data.status === "live" && camera?.dataset.state !== "streaming") {
     window.location.reload();
   }
-  root.dispatchEvent(new CustomEvent("live:status", { detail: data, bubbles: true }));
+}
+
+// -- the studio view (phones) ------------------------------------------------
+
+// Phones and other narrow or touch screens get the studio view; the toggle's choice wins.
+const STUDIO_QUERY = "(max-width: 50em), (pointer: coarse)";
+const LAYOUT_KEY = "wagtail_live.golive_layout";
+
+function storedLayout() {
+  try {
+    return window.localStorage.getItem(LAYOUT_KEY);
+  } catch {
+    return null; // storage refused (a privacy setting): the screen decides each time
+  }
+}
+
+function storeLayout(layout) {
+  try {
+    window.localStorage.setItem(LAYOUT_KEY, layout);
+  } catch {
+    // as above
+  }
+}
+
+/** "studio" or "classic": the stored choice, else what the screen is. An ended session is classic. */
+export function chooseLayout(status, stored, isPhoneLike) {
+  if (status === "ended" || status === "failed") return "classic";
+  if (stored === "studio" || stored === "classic") return stored;
+  return isPhoneLike ? "studio" : "classic";
+}
+
+function applyLayout(layout) {
+  root.dataset.liveLayout = layout;
+  document.documentElement.classList.toggle("w-live-studio-open", layout === "studio");
+  const toggle = root.querySelector("[data-live-layout-toggle]");
+  if (toggle) {
+    toggle.textContent = layout === "studio" ? toggle.dataset.classicLabel : toggle.dataset.studioLabel;
+  }
+}
+
+function setUpLayout() {
+  const query = window.matchMedia(STUDIO_QUERY);
+  const choose = () => chooseLayout(root.dataset.status, storedLayout(), query.matches);
+  applyLayout(choose());
+  query.addEventListener?.("change", () => applyLayout(choose()));
+  root.querySelector("[data-live-layout-toggle]")?.addEventListener("click", () => {
+    const next = root.dataset.liveLayout === "studio" ? "classic" : "studio";
+    storeLayout(next);
+    applyLayout(next);
+  });
+}
+
+// -- the moderation sheet: a tap on a chat message in the studio view ------------
+
+function realtime() {
+  return root.querySelector("[data-live-realtime]")?.liveRealtime || null;
+}
+
+/** The message a chat item shows, as the protocol names its fields. */
+function messageOf(item) {
+  const userId = item.dataset.userId;
+  return {
+    id: Number(item.dataset.messageId),
+    user_id: userId ? Number(userId) : null,
+    display_name: item.querySelector(".live-chat__name")?.textContent || "",
+    text: item.querySelector(".live-chat__text")?.textContent || "",
+  };
+}
+
+function dialogOf(element) {
+  return element?.closest("[data-controller~='w-dialog']") || null;
+}
+
+function openModerationSheet(item) {
+  const live = realtime();
+  const sheet = document.querySelector("[data-live-modsheet]");
+  if (!live?.can?.moderate || !sheet) return;
+  const message = messageOf(item);
+  sheet.querySelector("[data-modsheet-name]").textContent = message.display_name;
+  sheet.querySelector("[data-modsheet-text]").textContent = message.text;
+  // Only what this user may do (the server's state says; wagtail_live/permissions.py):
+  // anyone who moderates removes; guests without an account and oneself are not muted or banned.
+  const person = message.user_id !== null && message.user_id !== live.userId;
+  sheet.querySelector("[data-modsheet-mute]").hidden = !person;
+  sheet.querySelector("[data-modsheet-ban]").hidden = !(person && live.can.ban);
+  sheet.message = message;
+  const dialog = dialogOf(sheet);
+  dialog.dispatchEvent(new CustomEvent("w-dialog:show"));
+  sheet.querySelector("[data-modsheet-remove]").focus();
+}
+
+function moderate(sheet, button) {
+  const live = realtime();
+  const message = sheet.message;
+  if (!live || !message) return;
+  const dialog = dialogOf(sheet);
+  if (button.matches("[data-modsheet-remove]")) {
+    live.send({ type: "mod.remove", message_id: message.id });
+  } else if (button.matches("[data-modsheet-mute-seconds]")) {
+    const seconds = button.dataset.modsheetMuteSeconds;
+    live.send({ type: "mod.mute", user_id: message.user_id, seconds: seconds ? Number(seconds) : null });
+  } else if (button.matches("[data-modsheet-ban]")) {
+    dialog.dispatchEvent(new CustomEvent("w-dialog:hide"));
+    live.askBanReason(message); // the reason, in ban_dialog.html; it sends mod.ban
+    return;
+  } else {
+    return;
+  }
+  dialog.dispatchEvent(new CustomEvent("w-dialog:hide"));
+}
+
+/** A button in each message, so the sheet opens from the keyboard and a screen reader too. */
+function addModerateButton(item, label) {
+  if (!item.matches?.(".live-chat__message") || item.querySelector("[data-live-moderate]")) return;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "w-live-moderate";
+  button.dataset.liveModerate = "";
+  button.textContent = "⋯";
+  const name = item.querySelector(".live-chat__name")?.textContent || "";
+  button.setAttribute("aria-label", label.replace("%(name)s", name));
+  item.append(button);
+}
+
+function setUpModeration() {
+  const chat = root.querySelector("[data-live-chat]");
+  if (!chat) return;
+  // The sheet lives in Wagtail's dialog, which is a <template> until Wagtail moves it to the
+  // end of <body> (after this module runs): it is looked up when needed, never kept.
+  const observer = new MutationObserver((records) => {
+    const label = document.querySelector("[data-live-modsheet]")?.dataset.openLabel;
+    if (!label || !realtime()?.can?.moderate) return;
+    for (const record of records) record.addedNodes.forEach((node) => addModerateButton(node, label));
+  });
+  observer.observe(chat, { childList: true, subtree: true });
+  chat.addEventListener("click", (event) => {
+    if (root.dataset.liveLayout !== "studio") return;
+    const item = event.target.closest(".live-chat__message");
+    if (item && !event.target.closest("a, input")) openModerationSheet(item);
+  });
+  document.addEventListener("click", (event) => {
+    const sheet = event.target.closest?.("[data-live-modsheet]");
+    const button = event.target.closest?.("button");
+    if (sheet && button) moderate(sheet, button);
+  });
 }
 
 async function pollStatus() {
@@ -92,6 +239,8 @@ if (root) {
     if (form.dataset.submitted) event.preventDefault();
     form.dataset.submitted = "1";
   });
+  setUpLayout();
+  setUpModeration();
   setInterval(tickElapsed, 1000);
   setInterval(pollStatus, 3000);
   tickElapsed();

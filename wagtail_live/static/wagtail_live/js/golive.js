@@ -8,6 +8,11 @@
 // stream it and stop it; without a camera they post as usual (OBS). The End live
 // form sits in Wagtail's confirmation dialog, which Wagtail moves to the end of
 // <body>: its submit is caught on the document.
+//
+// On a phone (the studio view, issue 14) the camera follows the screen's orientation (a
+// portrait screen asks for a 720x1280 camera), the front/back camera switches by
+// facingMode, the microphone mutes by disabling its track (the recording keeps an audio
+// track, silent), the screen stays on (Screen Wake Lock) and leaving the page asks first.
 
 // H.264 first: the server copies it and only converts Opus to AAC. VP8/VP9 get
 // transcoded, which costs the server CPU, so they are only fallbacks.
@@ -40,6 +45,24 @@ export function formatElapsed(totalSeconds) {
   return h ? `${h}:${String(m).padStart(2, "0")}:${s}` : `${m}:${s}`;
 }
 
+/**
+ * getUserMedia's video constraints: 1280x720, or 720x1280 on a portrait screen (a phone held
+ * upright), so the camera is not cropped to a square; `facingMode` ("user", "environment") or
+ * `deviceId` picks the camera. Ideal, not exact: a camera that cannot do it still opens.
+ */
+export function videoConstraints({ portrait = false, facingMode = null, deviceId = null } = {}) {
+  const [width, height] = portrait ? [720, 1280] : [1280, 720];
+  const video = { width: { ideal: width }, height: { ideal: height }, frameRate: { ideal: 30 } };
+  if (facingMode) video.facingMode = { ideal: facingMode };
+  else if (deviceId) video.deviceId = { exact: deviceId };
+  return video;
+}
+
+/** The facing mode the switch button asks for next. */
+export function otherFacingMode(current) {
+  return current === "environment" ? "user" : "environment";
+}
+
 /** Absolute ws:// or wss:// URL for a path on this site. */
 function websocketUrl(path) {
   const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -59,6 +82,13 @@ class CameraStudio {
     this.badge = root.querySelector("[data-live-badge]");
     this.elapsed = root.querySelector("[data-live-elapsed-camera]");
     this.statusLine = root.querySelector("[data-camera-status]");
+    this.flipButton = root.querySelector("[data-camera-flip]");
+    this.muteButton = root.querySelector("[data-microphone-mute]");
+    this.portraitQuery = window.matchMedia("(orientation: portrait)");
+    this.facingMode = null; // null until the switch button is used: the browser's default camera
+    this.microphoneMuted = false;
+    this.switching = false;
+    this.wakeLock = null;
     this.stream = null;
     this.recorder = null;
     this.socket = null;
@@ -77,6 +107,18 @@ class CameraStudio {
     });
     this.cameraSelect.addEventListener("change", () => this.openDevices());
     this.microphoneSelect.addEventListener("change", () => this.openDevices());
+    this.cameraSelect.addEventListener("change", () => (this.facingMode = null));
+    this.flipButton?.addEventListener("click", () => this.switchCamera());
+    this.muteButton?.addEventListener("click", () => this.toggleMicrophone());
+    // Turning the phone before going live turns the camera with it (not while live: that
+    // would restart the recording).
+    this.portraitQuery.addEventListener?.("change", () => this.openDevices());
+    document.addEventListener("visibilitychange", () => this.keepScreenOn());
+    // Ended elsewhere (the dashboard, another tab): the screen reloads, without asking.
+    document.addEventListener("live:status", (event) => {
+      if (["ended", "failed"].includes(event.detail?.status)) this.ending = true;
+    });
+    window.addEventListener("beforeunload", (event) => this.onBeforeUnload(event));
     if (!navigator.mediaDevices || !window.MediaRecorder) {
       this.say(this.text.unsupported, true);
       return;
@@ -97,12 +139,7 @@ class CameraStudio {
       return; // switching devices mid-stream would restart the recording
     }
     const constraints = {
-      video: {
-        width: { ideal: 1280 },
-        height: { ideal: 720 },
-        frameRate: { ideal: 30 },
-        ...(this.cameraSelect.value ? { deviceId: { exact: this.cameraSelect.value } } : {}),
-      },
+      video: this.videoConstraints(),
       audio: this.microphoneSelect.value ? { deviceId: { exact: this.microphoneSelect.value } } : true,
     };
     try {
@@ -110,11 +147,129 @@ class CameraStudio {
       this.stopTracks();
       this.stream = stream;
       this.preview.srcObject = stream;
-      this.say(this.text.ready);
+      this.applyMicrophoneMute();
+      this.say(this.microphoneMuted ? this.text.microphoneOff : this.text.ready);
     } catch (error) {
       this.stream = null;
       this.say(`${this.text.noCamera} (${error.name})`, true);
     }
+  }
+
+  videoConstraints() {
+    return videoConstraints({
+      portrait: this.portraitQuery.matches,
+      facingMode: this.facingMode,
+      deviceId: this.cameraSelect.value || null,
+    });
+  }
+
+  /**
+   * Front <-> back camera. Before going live the preview just changes; while live the new
+   * camera's track replaces the old one and the recording restarts on a fresh ingest
+   * connection, the server's resume path (a MediaRecorder stops when its stream's tracks
+   * change, and each connection carries one complete WebM stream).
+   */
+  async switchCamera() {
+    if (this.switching || this.ending || !this.stream) return;
+    const previous = this.facingMode;
+    this.facingMode = otherFacingMode(this.facingMode || this.currentFacingMode());
+    if (!this.live) {
+      await this.openDevices();
+      await this.listDevices();
+      return;
+    }
+    this.switching = true;
+    this.flipButton.disabled = true;
+    this.say(this.text.switching);
+    await this.stopRecording(); // its last chunk goes out on the current connection
+    // Some phones open one camera at a time: the old one goes first.
+    this.stream.getVideoTracks().forEach((track) => track.stop());
+    let video = await this.openCamera();
+    if (!video) {
+      this.facingMode = previous; // the other camera would not open: back to this one
+      video = await this.openCamera();
+    }
+    this.stream = new MediaStream([...(video ? [video] : []), ...this.stream.getAudioTracks()]);
+    this.preview.srcObject = this.stream;
+    this.socket?.close(1000); // onSocketClosed connects again at once, with the new stream
+  }
+
+  /** A video track from the camera the constraints name, or null (the error is shown). */
+  async openCamera() {
+    try {
+      const camera = await navigator.mediaDevices.getUserMedia({ video: this.videoConstraints() });
+      return camera.getVideoTracks()[0];
+    } catch (error) {
+      this.say(`${this.text.noCamera} (${error.name})`, true);
+      return null;
+    }
+  }
+
+  /** Stop the recorder; resolves once its last chunk has been handed to the socket. */
+  stopRecording() {
+    const recorder = this.recorder;
+    this.recorder = null;
+    if (!recorder || recorder.state === "inactive") return Promise.resolve();
+    return new Promise((resolve) => {
+      recorder.addEventListener("stop", resolve, { once: true });
+      recorder.stop();
+    });
+  }
+
+  /** The facing mode of the camera in use, when the browser tells ("user" otherwise). */
+  currentFacingMode() {
+    return this.stream?.getVideoTracks()[0]?.getSettings().facingMode || "user";
+  }
+
+  /** Mute keeps the audio track (disabled: silence), so the recording's audio stays continuous. */
+  toggleMicrophone() {
+    this.microphoneMuted = !this.microphoneMuted;
+    this.applyMicrophoneMute();
+    this.say(this.microphoneMuted ? this.text.microphoneOff : this.live ? this.text.live : this.text.ready);
+  }
+
+  applyMicrophoneMute() {
+    this.stream?.getAudioTracks().forEach((track) => (track.enabled = !this.microphoneMuted));
+    this.muteButton?.setAttribute("aria-pressed", String(this.microphoneMuted));
+    this.root.dataset.microphone = this.microphoneMuted ? "muted" : "on";
+  }
+
+  /**
+   * Keep the screen on while live (Screen Wake Lock). The browser releases the lock when the
+   * page is hidden, so it is asked again on visibilitychange. A refusal (no permission, a
+   * browser without the API, a headless one) is noted on the root and changes nothing else.
+   */
+  async keepScreenOn() {
+    if (!this.live || this.ending || document.visibilityState !== "visible") return;
+    if (this.wakeLock && !this.wakeLock.released) return;
+    if (!navigator.wakeLock) {
+      this.root.dataset.wakeLock = "unsupported";
+      return;
+    }
+    try {
+      this.wakeLock = await navigator.wakeLock.request("screen");
+      this.root.dataset.wakeLock = "on";
+      this.wakeLock.addEventListener("release", () => {
+        if (this.root.dataset.wakeLock === "on") this.root.dataset.wakeLock = "released";
+      });
+    } catch (error) {
+      this.wakeLock = null;
+      this.root.dataset.wakeLock = `refused:${error.name}`;
+    }
+  }
+
+  releaseScreen() {
+    const lock = this.wakeLock;
+    this.wakeLock = null;
+    this.root.dataset.wakeLock = "off";
+    lock?.release().catch(() => {});
+  }
+
+  /** Leaving the page (reload, back, closing the tab) while live would cut the stream: ask first. */
+  onBeforeUnload(event) {
+    if (!this.live || this.ending) return;
+    event.preventDefault();
+    event.returnValue = ""; // older browsers ask only when returnValue is set
   }
 
   /** Fill the pickers; labels are only available once permission was granted. */
@@ -246,6 +401,14 @@ class CameraStudio {
     if (this.ending || !this.live) {
       return;
     }
+    if (this.switching) {
+      // Our own close for a camera switch: the next connection resumes the same session at once.
+      this.switching = false;
+      this.flipButton.disabled = false;
+      this.droppedAt = Date.now();
+      this.connect();
+      return;
+    }
     const resuming = this.droppedAt !== null;
     const withinGrace = resuming && Date.now() - this.droppedAt < this.graceMs;
     // 4009 while resuming: the server has not noticed our old connection is gone yet.
@@ -270,7 +433,15 @@ class CameraStudio {
     if (this.goForm) {
       this.goForm.hidden = true;
     }
-    this.say(this.text.live);
+    this.say(this.microphoneMuted ? this.text.microphoneOff : this.text.live);
+    this.keepScreenOn();
+    // The screen's status poll takes a few seconds; the studio view shows the live controls now.
+    const screen = this.root.closest("[data-live-golive]");
+    if (screen) {
+      screen.dataset.status = "live";
+      const elapsed = screen.querySelector("[data-live-elapsed]");
+      if (elapsed && !elapsed.dataset.startedAt) elapsed.dataset.startedAt = new Date(startedAt).toISOString();
+    }
     clearInterval(this.timer);
     const tick = () => {
       this.elapsed.textContent = formatElapsed((Date.now() - this.startedAt) / 1000);
@@ -306,7 +477,9 @@ class CameraStudio {
   finish(message, isError = false) {
     this.live = false;
     this.ending = true;
+    this.switching = false;
     this.stopRecorder();
+    this.releaseScreen();
     clearInterval(this.timer);
     this.badge.hidden = true;
     this.say(message, isError);
