@@ -5,6 +5,7 @@ nothing is sent to or from the machine's own interfaces.
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -179,3 +180,57 @@ def test_a_vanished_encoder_ends_the_session_after_the_grace(stack):
     )
     assert result["started_at"] != "None"
     wait_until(lambda: state(site, pk)["pages"])
+
+
+@pytest.fixture(scope="module")
+def chromium_in_netns(stack, tmp_path_factory):
+    """Playwright's Chromium, started inside the namespace through a small wrapper script."""
+    from tests.utils import CHROMIUM_ARGS, chromium_path
+
+    require(os.path.exists(chromium_path()), f"chromium at {chromium_path()}")
+    from playwright.sync_api import sync_playwright
+
+    netns, _janus, _site = stack
+    wrapper = tmp_path_factory.mktemp("chromium") / "chromium-in-netns"
+    wrapper.write_text("#!/bin/sh\nexec " + " ".join(netns.command([chromium_path()])) + ' "$@"\n')
+    wrapper.chmod(0o755)
+    args = [
+        *CHROMIUM_ARGS,
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        # libnice answers from the veth addresses; Chromium must accept its own machine's peers.
+        "--allow-loopback-in-peer-connection",
+        "--disable-background-timer-throttling",
+        "--disable-renderer-backgrounding",
+    ]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(wrapper), args=args)
+        yield browser
+        browser.close()
+
+
+@pytest.mark.browser
+def test_the_go_live_screens_low_latency_switch_publishes_over_whip(stack, chromium_in_netns):
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    context = chromium_in_netns.new_context()
+    cookie = site.login_cookie("host").split("=", 1)[1]
+    context.add_cookies([{"name": "sessionid", "value": cookie, "url": site.url}])
+    page = context.new_page()
+    page.goto(f"{site.url}/admin/live/{pk}/go-live/")
+    assert page.input_value("#live-whip-url") == f"{site.url}/live/whip/{pk}/"
+    assert page.input_value("#live-whip-token") == key
+    page.wait_for_function("document.querySelector('[data-camera-preview]').videoWidth > 0")
+    page.check("[data-live-low-latency]")
+    page.click("[data-live-go]")
+    page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=30000)
+    wait_until(lambda: state(site, pk)["status"] == "live")
+    playlist = live_dir(site, pk) / "hls" / "index.m3u8"
+    wait_until(lambda: playlist.exists() and ".ts" in playlist.read_text())
+    page.click("[data-live-end]")
+    page.click("[data-live-end-confirm]")  # in Wagtail's confirmation dialog
+    result = wait_until(lambda: (s := state(site, pk))["pages"] and s)
+    assert result["status"] == "ended"
+    codecs, _duration = probe(live_dir(site, pk) / "recording.mpegts")
+    assert codecs == ["aac", "h264"]
+    context.close()

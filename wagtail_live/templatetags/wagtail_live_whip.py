@@ -26,4 +26,10 @@ def live_whip_fields(context, session):
         whip_url = get_webrtc_backend().publish_url(session, request)
         current = session.current_stream_key if can_see else None
         token = current.key if current else None
-    return {"shown": shown, "whip_url": whip_url, "whip_token": token, "can_see": can_see}
+    return {
+        "shown": shown,
+        "whip_url": whip_url,
+        "whip_token": token,
+        "can_see": can_see,
+        "session": session,
+    }

@@ -335,7 +335,29 @@ class CameraStudio {
     this.cameraSelect.disabled = true;
     this.microphoneSelect.disabled = true;
     this.say(this.text.connecting);
-    this.connect();
+    // The "low latency" switch (whip_fields.html): WebRTC through WHIP instead of the socket.
+    const lowLatency = document.querySelector("[data-live-low-latency]");
+    if (lowLatency?.checked) {
+      this.connectWhip(lowLatency);
+    } else {
+      this.connect();
+    }
+  }
+
+  /** Low latency: publish the camera over WebRTC (whip-publish.js); the server goes live on media. */
+  async connectWhip(toggle) {
+    try {
+      const { publishWhip } = await import("./whip-publish.js");
+      this.whip = await publishWhip({
+        stream: this.stream,
+        url: toggle.dataset.whipUrl,
+        token: toggle.dataset.whipToken,
+        onGone: () => this.live && !this.ending && this.finish(this.text.refused, true),
+      });
+      this.showLive(Date.now());
+    } catch (error) {
+      this.finish(error.message || this.text.refused, true);
+    }
   }
 
   connect() {
@@ -458,6 +480,11 @@ class CameraStudio {
     this.ending = true;
     this.setButtonsBusy(true);
     this.say(this.text.ending);
+    if (this.whip) {
+      // WHIP's DELETE ends the session (views/whip.py).
+      this.whip.stop().finally(() => this.finish(this.text.ended));
+      return;
+    }
     const socket = this.socket;
     const recorder = this.recorder;
     const sendEnd = () => {
@@ -488,6 +515,8 @@ class CameraStudio {
     this.cameraSelect.disabled = false;
     this.microphoneSelect.disabled = false;
     this.socket?.close();
+    this.whip?.close();
+    this.whip = null;
     if (!isError) {
       this.stopTracks(); // the live is over: turn the camera light off
       this.stream = null;
