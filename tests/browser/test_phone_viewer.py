@@ -296,6 +296,11 @@ def test_the_view_works_by_keyboard(site, browser):
         stage = page.locator("[data-live-stage]")
         expect(stage).to_have_attribute("role", "dialog")
         expect(page.locator("[data-live-close]")).to_be_focused()
+        # A modal view: the focus stays inside it (Shift+Tab from the first control wraps).
+        page.keyboard.press("Shift+Tab")
+        assert page.evaluate("Boolean(document.activeElement.closest('[data-live-stage]'))")
+        page.keyboard.press("Tab")
+        expect(page.locator("[data-live-close]")).to_be_focused()
         # The chat toggle is a labelled button, pressed while the chat is hidden.
         toggle = page.get_by_role("button", name="Hide chat")
         toggle.focus()

@@ -60,7 +60,9 @@ export class LiveViewer {
     });
     document.addEventListener("fullscreenchange", () => this.fullScreenChanged());
     this.stage.addEventListener("keydown", (event) => {
-      if (event.key === "Escape" && this.immersive) this.leave();
+      if (!this.immersive) return;
+      if (event.key === "Escape") this.leave();
+      if (event.key === "Tab") this.keepFocusInside(event);
     });
     this.showPlayback();
     return this;
@@ -165,6 +167,23 @@ export class LiveViewer {
     if (this.video.paused) this.video.play().catch(() => {});
     this.showNewestMessages();
     this.button("close").focus();
+  }
+
+  /** A modal view: Tab past the last control comes back to the first (and Shift+Tab the other way). */
+  keepFocusInside(event) {
+    const focusable = [
+      ...this.stage.querySelectorAll("button, input, select, textarea, a[href]"),
+    ].filter((node) => !node.disabled && node.getClientRects().length);
+    if (!focusable.length) return;
+    const first = focusable[0];
+    const last = focusable[focusable.length - 1];
+    if (event.shiftKey && document.activeElement === first) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && document.activeElement === last) {
+      event.preventDefault();
+      first.focus();
+    }
   }
 
   /** The chat's list got shorter (over the video): keep its newest messages in view. */
