@@ -501,10 +501,18 @@ async def viewers_step(port, base, count, pid):
     }
 
 
-def viewers_ramp(port, base, pid, start, limit):
-    """Double the viewers until a step misses (p99 ≥ 1 s or a failure) or ``limit``."""
-    steps, count = [], start
-    while count <= limit:
+def doubling(args):
+    counts, count = [], args.start_viewers
+    while count <= args.max_viewers:
+        counts.append(count)
+        count *= 2
+    return counts
+
+
+def viewers_ramp(port, base, pid, counts):
+    """Try each viewer count in turn until a step misses (p99 ≥ 1 s or a failure)."""
+    steps = []
+    for count in counts:
         step = asyncio.run(viewers_step(port, base, count, pid))
         step["sustained"] = step["p99"] < P99_LIMIT and step["failed"] == 0
         steps.append(step)
@@ -514,7 +522,6 @@ def viewers_ramp(port, base, pid, start, limit):
               flush=True)  # fmt: skip
         if not step["sustained"]:
             break
-        count *= 2
     return steps
 
 
@@ -556,6 +563,10 @@ def main():
     parser.add_argument(
         "--viewer-rounds", type=int, default=1, help="rounds that also run the viewer ramp"
     )
+    parser.add_argument("--no-throughput", dest="throughput", action="store_false")
+    parser.add_argument(
+        "--steps", help="comma-separated viewer counts to try in turn (instead of doubling)"
+    )
     parser.add_argument("--start-viewers", type=int, default=100)
     parser.add_argument("--max-viewers", type=int, default=3200)
     parser.add_argument(
@@ -581,21 +592,22 @@ def main():
             if args.pin:
                 os.sched_setaffinity(0, {1})
             targets = build_targets(info, ports, pids)
+            steps = [int(n) for n in args.steps.split(",")] if args.steps else doubling(args)
             results = {"throughput": [], "viewers": []}
             for number in range(args.rounds):
                 print(f"\nRound {number + 1}: wrk -t1 -c{args.connections} -d{args.seconds}s, "
                       f"load average {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
-                results["throughput"].append(throughput_round(targets, args))
+                if args.throughput:
+                    results["throughput"].append(throughput_round(targets, args))
                 if args.viewers and number < args.viewer_rounds:
                     ramps = {}
                     for name in args.viewer_targets.split(","):
                         port, base, pid = targets[name]
                         print(f"  viewers, {name}:", flush=True)
-                        ramps[name] = viewers_ramp(
-                            port, base, pid, args.start_viewers, args.max_viewers
-                        )
+                        ramps[name] = viewers_ramp(port, base, pid, steps)
                     results["viewers"].append(ramps)
-            report_throughput(results["throughput"])
+            if args.throughput:
+                report_throughput(results["throughput"])
             if args.viewers:
                 report_viewers(results["viewers"])
             if args.json:
