@@ -4,8 +4,10 @@ Everything WebRTC runs inside a network namespace this module makes (tests/webrt
 nothing is sent to or from the machine's own interfaces.
 """
 
+import contextlib
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -83,14 +85,26 @@ def new_session_with_key(site):
 
 
 def state(site, pk):
-    return site.run(
-        f"""
-        s = LiveSession.objects.get(pk={pk})
-        result = {{"status": s.status, "started_at": str(s.started_at),
-                   "pages": [r.page.title for r in s.recordings.all() if r.page_id],
-                   "drafts": [r.page.live for r in s.recordings.all() if r.page_id]}}
-        """
-    )
+    """The session's status, start, and its recordings' pages (and whether they are live).
+
+    Read straight from the site's SQLite file: polling through ``site.run`` would start a
+    Python process with Django every time.
+    """
+    with contextlib.closing(sqlite3.connect(site.database, timeout=20)) as database:
+        status, started_at = database.execute(
+            "SELECT status, started_at FROM wagtail_live_livesession WHERE id = ?", (pk,)
+        ).fetchone()
+        pages = database.execute(
+            "SELECT p.title, p.live FROM wagtail_live_recording r "
+            "JOIN wagtailcore_page p ON p.id = r.page_id WHERE r.session_id = ?",
+            (pk,),
+        ).fetchall()
+    return {
+        "status": status,
+        "started_at": str(started_at),
+        "pages": [title for title, _live in pages],
+        "drafts": [bool(live) for _title, live in pages],
+    }
 
 
 def publisher(netns, site, pk, key, *args):
