@@ -591,7 +591,10 @@ def test_an_encoder_that_publishes_and_sends_nothing_changes_nothing(site, nginx
     assert site_state(site, pk) == ["ready", []]
     # The session is untouched: the same key then streams for real.
     encoder = push_session(nginx, pk, key)
-    wait_until(lambda: site_state(site, pk)[0] == "live")
+    try:
+        wait_until(lambda: site_state(site, pk)[0] == "live", timeout=40)
+    except TimeoutError:
+        pytest.fail(f"not live; encoder: {encoder.stderr.read()!r}\n{site.log()[-3000:]}")
     assert encoder.wait(20) == 0
 
 

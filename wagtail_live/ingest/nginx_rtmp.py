@@ -38,6 +38,7 @@ appends to the same file (``record_append``) and marks the join in the live
 playlist with ``#EXT-X-DISCONTINUITY`` (``hls_continuous``).
 """
 
+import contextlib
 import hmac
 import logging
 import os
@@ -176,8 +177,7 @@ def publisher_path(session):
 
 
 def note_publisher(session, client):
-    """Remember ``client`` as ``session``'s publisher (on_publish), or that it is still there
-    (on_update, every ``UPDATE_SECONDS``: the file's time says so).
+    """Remember ``client`` (nginx's ``clientid``) as ``session``'s publisher (on_publish).
 
     nginx-rtmp asks ``on_publish`` *before* it checks that nobody publishes
     the name yet, and a publisher it then refuses (``Already publishing``)
@@ -189,6 +189,17 @@ def note_publisher(session, client):
     path = publisher_path(session)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(str(client or ""))
+
+
+def publisher_still_there(session, client):
+    """on_update of ``client``, every ``UPDATE_SECONDS``: refresh its note (the file's time).
+
+    Only an existing note of the same connection: an update that reaches the
+    site after that publisher's ``on_publish_done`` must not bring it back.
+    """
+    if current_publisher(session) == str(client or ""):
+        with contextlib.suppress(FileNotFoundError):  # its publish_done came in between
+            os.utime(publisher_path(session))
 
 
 def current_publisher(session):

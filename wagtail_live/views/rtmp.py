@@ -135,8 +135,7 @@ def on_update(request):
     session = stream_session(request)
     if session is None:
         return HttpResponse("unknown stream", status=404)
-    if nginx_rtmp.is_publisher(session, client(request)):
-        nginx_rtmp.note_publisher(session, client(request))  # still there
+    nginx_rtmp.publisher_still_there(session, client(request))
     if not nginx_rtmp.publish_update(session):
         return HttpResponseForbidden("the live session has ended")
     return HttpResponse("ok")
