@@ -112,3 +112,41 @@ def media_timestamps(path):
             for packet in container.demux(stream)
             if packet.pts is not None
         ]
+
+
+def video_sizes(path):
+    """The frame sizes of ``path``'s video, each once, in the order met."""
+    with av.open(str(path)) as container:
+        return list(dict.fromkeys((f.width, f.height) for f in container.decode(video=0)))
+
+
+def audio_formats(path):
+    """The (sample rate, channels) of ``path``'s audio, each once, in the order met."""
+    with av.open(str(path)) as container:
+        return list(
+            dict.fromkeys((f.sample_rate, f.layout.nb_channels) for f in container.decode(audio=0))
+        )
+
+
+def segments_around_the_change(playlist):
+    """The segment names just before and just after the playlist's mid-stream discontinuity."""
+    lines = Path(playlist).read_text().splitlines()
+    names = [line for line in lines if line and not line.startswith("#")]
+    for index, line in enumerate(lines):
+        if line == "#EXT-X-DISCONTINUITY" and any(n in lines[:index] for n in names):
+            before = [n for n in names if n in lines[:index]][-1]
+            after = next(n for n in names if n in lines[index:])
+            return before, after
+    raise AssertionError(f"no discontinuity after a segment in:\n{chr(10).join(lines)}")
+
+
+def decodes_without_error(path):
+    """(True, "") when ffmpeg decodes all of ``path`` without a word, else (False, its words)."""
+    import subprocess
+
+    done = subprocess.run(
+        [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
+         "-f", "null", "-"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return done.returncode == 0 and not done.stderr.strip(), done.stderr

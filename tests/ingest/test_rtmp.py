@@ -5,12 +5,21 @@ import os
 import subprocess
 from array import array
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.ingest.streams import media_timestamps, playlist_segments, probe, push_rtmp, wait_for
+from tests.ingest.streams import (
+    audio_formats,
+    decodes_without_error,
+    media_timestamps,
+    playlist_segments,
+    probe,
+    push_rtmp,
+    segments_around_the_change,
+    video_sizes,
+    wait_for,
+)
 from tests.utils import make_session, require
 from wagtail_live.ffmpeg import ffmpeg_binary
 from wagtail_live.ingest import amf0, rtmp_publish_url
@@ -682,45 +691,6 @@ async def publish_file(url, path):
     assert encoder.returncode == 0, stderr
 
 
-def video_sizes(path):
-    """The frame sizes of ``path``'s video, each once, in the order met."""
-    import av
-
-    with av.open(str(path)) as container:
-        return list(dict.fromkeys((f.width, f.height) for f in container.decode(video=0)))
-
-
-def audio_formats(path):
-    """The (sample rate, channels) of ``path``'s audio, each once, in the order met."""
-    import av
-
-    with av.open(str(path)) as container:
-        return list(
-            dict.fromkeys((f.sample_rate, f.layout.nb_channels) for f in container.decode(audio=0))
-        )
-
-
-def segments_around_the_change(playlist):
-    """The segment names just before and just after the playlist's mid-stream discontinuity."""
-    lines = Path(playlist).read_text().splitlines()
-    names = [line for line in lines if line and not line.startswith("#")]
-    for index, line in enumerate(lines):
-        if line == "#EXT-X-DISCONTINUITY" and any(n in lines[:index] for n in names):
-            before = [n for n in names if n in lines[:index]][-1]
-            after = next(n for n in names if n in lines[index:])
-            return before, after
-    raise AssertionError(f"no discontinuity after a segment in:\n{chr(10).join(lines)}")
-
-
-def decodes_without_error(path):
-    done = subprocess.run(
-        [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
-         "-f", "null", "-"],
-        capture_output=True, text=True,
-    )  # fmt: skip
-    return done.returncode == 0 and not done.stderr.strip(), done.stderr
-
-
 @pytest.mark.services
 @pytest.mark.slow
 @pytest.mark.parametrize("change", list(CHANGES))
@@ -775,3 +745,54 @@ async def test_settings_changed_mid_publish_start_a_new_part_and_the_recording_p
     assert video_sizes(path) == [first_size]  # the smaller part scaled into the first's frame
     expected = Recording.Conversion.AUDIO if change == "audio" else Recording.Conversion.TRANSCODE
     assert recording.conversion == expected
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_new_audio_held_for_the_next_keyframe_is_recorded_when_the_encoder_stops_first(
+    server, tmp_path
+):
+    # New audio settings wait for a keyframe to start their part; here the encoder stops
+    # after 1 s of the new audio and no keyframe comes: that audio still gets its part.
+    from tests.ingest.streams import encode_file
+    from wagtail_live.ingest.rtmp import flv_header, flv_tag
+
+    first, second = tmp_path / "first.flv", tmp_path / "second.flv"
+    await asyncio.to_thread(encode_file, first, **PART, **FIRST)
+    await asyncio.to_thread(encode_file, second, **{**PART, "seconds": 1}, **CHANGES["audio"])
+    audio = [flv_tag(kind, stamp, body) for kind, stamp, body in flv_tags(second.read_bytes())]
+    second.write_bytes(flv_header() + b"".join(tag for tag in audio if tag[0] == 8))
+    session, key = await live_session_with_key()
+
+    await publish_file(url(server, key), spliced_flv(tmp_path / "stream.flv", [first, second]))
+    await wait_until_ended(session, timeout=20)
+
+    raw = recording_path(session)
+    assert audio_formats(raw) == [(48000, 2), (44100, 1)]
+    assert decodes_without_error(raw) == (True, "")
+    samples, rate = decoded_audio(raw, 0, 99)
+    last = samples[-int(0.7 * rate) : -int(0.1 * rate)]  # inside the last part, before its end
+    assert rate == 44100 and tone_frequency(last, rate) == pytest.approx(1000, rel=0.02)
+
+
+def test_sequence_headers_keyframes_and_other_video_tags_are_told_apart():
+    from wagtail_live.ingest.rtmp import AUDIO, VIDEO, is_keyframe, sequence_header_of
+
+    avc_header, avc_keyframe = b"\x17\x00\x00\x00\x00\x01\x42", b"\x17\x01\x00\x00\x00\x65"
+    end_of_sequence, inter_frame = b"\x17\x02\x00\x00\x00", b"\x27\x01\x00\x00\x00\x41"
+    hevc_start, hevc_frame = b"\x90hvc1\x01", b"\x93hvc1\x26"  # Enhanced RTMP, keyframes
+    for payload, header, keyframe in [
+        (avc_header, True, False),
+        (avc_keyframe, False, True),
+        (end_of_sequence, False, False),  # ffmpeg's last tag: flagged a keyframe, no picture
+        (inter_frame, False, False),
+        (hevc_start, True, False),
+        (hevc_frame, False, True),
+    ]:
+        assert (sequence_header_of(VIDEO, payload) is not None, is_keyframe(payload)) == (
+            header,
+            keyframe,
+        ), payload
+    assert sequence_header_of(AUDIO, b"\xaf\x00\x12\x10") == b"\xaf\x00\x12\x10"  # AAC config
+    assert sequence_header_of(AUDIO, b"\xaf\x01\x21") is None  # an AAC frame
+    assert sequence_header_of(AUDIO, b"\x2f\xff\xfb") is None  # MP3 has no sequence header

@@ -315,8 +315,16 @@ def sequence_header_of(type_id, payload):
 
 
 def is_keyframe(payload):
-    """True for an FLV video tag body whose frame type is 1 (a keyframe, where decoding can start)."""
-    return bool(payload) and (payload[0] >> 4) & 0x07 == 1
+    """True for an FLV video tag body holding a keyframe (frame type 1), where decoding can start.
+
+    Not AVC's end-of-sequence tag (AVCPacketType 2, which ffmpeg sends last with frame
+    type 1) nor a sequence header: neither holds a picture.
+    """
+    if len(payload) < 2 or (payload[0] >> 4) & 0x07 != 1:
+        return False
+    if payload[0] & 0x80:  # Enhanced RTMP: CodedFrames or CodedFramesX
+        return payload[0] & 0x0F in (1, 3)
+    return payload[0] & 0x0F not in (7, 12) or payload[1] == 1
 
 
 def strip_set_data_frame(payload):
@@ -367,6 +375,7 @@ class RTMPConnection:
         self.changed = {}
         self.held = []
         self.held_bytes = 0
+        self.last_keyframe = None
         self.peer = writer.get_extra_info("peername")
 
     async def run(self):
@@ -593,6 +602,8 @@ class RTMPConnection:
         for the new part and the old group of pictures finished in the old one.
         """
         header = sequence_header_of(type_id, payload)
+        if type_id == VIDEO and header is None and is_keyframe(payload):
+            self.last_keyframe = tag
         if header is not None:
             known = self.headers.setdefault(type_id, tag)
             if flv_tag_body(known) != header:
@@ -613,8 +624,11 @@ class RTMPConnection:
             return True  # audio alone, or no keyframe for far too long: cut now
         return type_id == VIDEO and (VIDEO in self.changed or is_keyframe(payload))
 
-    async def start_next_part(self):
-        """Close the running ffmpeg part and start one with the changed sequence headers."""
+    async def start_next_part(self, still=None):
+        """Close the running ffmpeg part and start one with the changed sequence headers.
+
+        ``still`` is a video tag to start the part with, before the held audio.
+        """
         await self.flush_media()
         changed = sorted(self.changed)
         if VIDEO in self.changed:
@@ -636,6 +650,7 @@ class RTMPConnection:
         self.batch = [
             flv_header(self.expect_audio, has_video=has_video),
             *(self.headers[kind] for kind in (VIDEO, AUDIO) if kind in self.headers),
+            *([still] if still else []),
             *held,
         ]
 
@@ -694,8 +709,26 @@ class RTMPConnection:
         )
         await self.writer.drain()
 
+    async def record_held_media(self):
+        """Audio held for a next part (see route_media) when the encoder leaves before it began."""
+        if not self.held or self.session_over or self.broadcast.pipeline is None:
+            return
+        # ffmpeg cannot start a part whose video has no frame: the last keyframe, in the
+        # video settings it was made with, stays on screen while that audio plays.
+        self.changed.pop(VIDEO, None)
+        stamp = int.from_bytes(self.held[0][4:7], "big") | self.held[0][7] << 24
+        still = flv_tag(FLV_VIDEO, stamp, flv_tag_body(self.last_keyframe))
+        try:
+            await self.start_next_part(still)
+            await self.flush_media()
+        except Exception:  # the connection must close whatever this hit
+            logger.exception(
+                "rtmp %s: the last audio, held for a new part, not recorded", self.peer
+            )
+
     async def close(self):
         if self.broadcast is not None:
+            await self.record_held_media()
             broadcast, self.broadcast = self.broadcast, None
             try:
                 await broadcast.disconnected(end=self.session_over)
