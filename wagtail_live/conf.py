@@ -61,6 +61,8 @@ DEFAULTS = {
     "JANUS_FORWARD_HOST": "127.0.0.1",
     # VideoRoom room ids are this plus the session id (share one Janus between sites).
     "JANUS_ROOM_OFFSET": 0,
+    # WebRTC viewers per session (sub-second playback); more, and every failure, get HLS.
+    "WEBRTC_MAX_VIEWERS": 50,
     # Base URL of the WHIP endpoints shown to hosts (e.g. "https://live.example.com");
     # None derives it from the request.
     "WHIP_PUBLIC_URL": None,

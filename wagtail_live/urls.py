@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import playback, recording_files, reminders, rtmp, whip
+from .views import playback, recording_files, reminders, rtmp, webrtc_watch, whip
 
 app_name = "wagtail_live"
 
@@ -36,6 +36,13 @@ urlpatterns = [
     # WHIP (RFC 9725) through Janus (ingest/janus.py): the stream key is the bearer token.
     path("whip/<int:pk>/", whip.whip_endpoint, name="whip"),
     path("whip/<int:pk>/<str:resource>/", whip.whip_resource, name="whip_resource"),
+    # Sub-second playback of a WebRTC-fed session (views/webrtc_watch.py), authorised by a grant.
+    path("webrtc/<int:pk>/<str:grant>/", webrtc_watch.watch, name="webrtc_watch"),
+    path(
+        "webrtc/<int:pk>/<str:grant>/<str:resource>/",
+        webrtc_watch.viewer,
+        name="webrtc_viewer",
+    ),
     # nginx-rtmp callbacks (ingest/nginx_rtmp.py), guarded by WAGTAIL_LIVE["NGINX_SECRET"].
     path("rtmp/on_publish", rtmp.on_publish, name="rtmp_on_publish"),
     path("rtmp/on_publish_done", rtmp.on_publish_done, name="rtmp_on_publish_done"),

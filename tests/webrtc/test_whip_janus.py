@@ -61,6 +61,7 @@ def stack(tmp_path_factory):
             "JANUS_API_SECRET": janus.api_secret,
             "JANUS_ADMIN_KEY": janus.admin_key,
             "RECONNECT_GRACE": GRACE,
+            "WEBRTC_MAX_VIEWERS": 1,
         }
         site = site_in(netns, LiveSite(directory, template, settings))
         site.run(SETUP)
@@ -194,6 +195,46 @@ def test_a_vanished_encoder_ends_the_session_after_the_grace(stack):
     )
     assert result["started_at"] != "None"
     wait_until(lambda: state(site, pk)["pages"])
+
+
+def viewer(netns, site, url, *args):
+    """Start the aiortc WebRTC viewer inside the namespace; returns the process."""
+    return subprocess.Popen(
+        netns.command([sys.executable, "tests/webrtc/webrtc_viewer.py", url, *args]),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_viewers_watch_over_webrtc_with_a_grant_up_to_the_cap(stack):
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    token = site.run(f"from wagtail_live import grants\nresult = grants.issue({pk}).token")
+    watch_url = f"{site.url}/live/webrtc/{pk}/{token}/"
+    # Not streaming yet: the player is told to play HLS.
+    done, _err = steps(viewer(netns, site, watch_url))
+    assert done["watch"]["status"] == 404 and done["watch"]["fallback"] == "hls"
+    first = publisher(netns, site, pk, key, "--end", "none")
+    try:
+        wait_until(lambda: state(site, pk)["status"] == "live")
+        watching = viewer(netns, site, watch_url, "--frames", "30", "--hold", "4")
+        started = json.loads(watching.stdout.readline())  # counted from here on
+        assert started["step"] == "watch" and started["status"] == 201, started
+        # A forged grant is refused; over the cap (1 here) the next viewer gets HLS.
+        done, _err = steps(viewer(netns, site, f"{site.url}/live/webrtc/{pk}/1-{'A' * 43}/"))
+        assert done["watch"]["status"] == 403
+        done, _err = steps(viewer(netns, site, watch_url))
+        assert done["watch"]["status"] == 503 and done["watch"]["fallback"] == "hls"
+        done, err = steps(watching)
+        assert done["answer"]["status"] == 204
+        assert done["frames"]["count"] == 30 and done["frames"]["width"] == 640
+        assert done["keepalive"]["status"] == 204 and done["delete"]["status"] == 200
+    finally:
+        first.kill()
+        first.wait()
+        site.run(f"LiveSession.objects.get(pk={pk}).end()")
 
 
 @pytest.fixture(scope="module")

@@ -519,6 +519,75 @@ class JanusBroadcast:
         await self.broadcast.disconnected(end=self.session.has_ended)
 
 
+# ---------------------------------------------------------------------------
+# WebRTC viewers: VideoRoom subscribers, signalled through Django
+# ---------------------------------------------------------------------------
+
+
+class NotStreaming(JanusError):
+    """The session has no WebRTC publisher (not live over WebRTC, or it just ended)."""
+
+
+async def publisher_of(client, janus_session, handle, session):
+    """The VideoRoom publisher id of ``session``'s room, or :class:`NotStreaming`."""
+    try:
+        answer = await client.message(
+            janus_session, handle, {"request": "listparticipants", "room": room_id(session)}
+        )
+    except JanusError as error:
+        raise NotStreaming(str(error), error.code) from error
+    data = answer["plugindata"]["data"]
+    for participant in data.get("participants", []):
+        if participant.get("publisher"):
+            return participant["id"]
+    raise NotStreaming("No WebRTC publisher in this session's room")
+
+
+async def subscribe(session, client=None):
+    """Start a viewer of ``session``: ``(janus_session, handle, offer_sdp)``.
+
+    Janus makes the offer (VideoRoom subscribers answer); the viewer answers with
+    :func:`start_watching` and keeps the Janus session alive with :func:`keep_watching`.
+    Raises :class:`NotStreaming` when no WebRTC publisher feeds the session.
+    """
+    client = client or JanusClient()
+    janus_session = await client.create_session()
+    try:
+        handle = await client.attach(janus_session)
+        feed = await publisher_of(client, janus_session, handle, session)
+        body = {
+            "request": "join",
+            "ptype": "subscriber",
+            "room": room_id(session),
+            "streams": [{"feed": feed}],
+        }
+        await client.message(janus_session, handle, body)
+        async with asyncio.timeout(client.timeout):
+            while True:
+                for event in await client.events(janus_session):
+                    client.checked(event)
+                    if event.get("sender") == handle and event.get("jsep"):
+                        return janus_session, handle, event["jsep"]["sdp"]
+    except BaseException:
+        with contextlib.suppress(JanusError):
+            await client.destroy(janus_session)
+        raise
+
+
+async def start_watching(janus_session, handle, answer_sdp, client=None):
+    """Give Janus the viewer's SDP answer: media starts flowing to the viewer."""
+    client = client or JanusClient()
+    await client.message(
+        janus_session, handle, {"request": "start"}, jsep={"type": "answer", "sdp": answer_sdp}
+    )
+
+
+async def keep_watching(janus_session, client=None):
+    """Keep a viewer's Janus session alive (the viewer calls this every ~20 s)."""
+    client = client or JanusClient()
+    await client.request(f"/{janus_session}", {"janus": "keepalive"})
+
+
 async def end_publish(janus_session):
     """``DELETE`` of a WHIP resource: destroy its Janus session (the watcher then ends)."""
     with contextlib.suppress(JanusError):
