@@ -35,7 +35,7 @@ DESK_CHAT = """
 from wagtail_live import chat
 session = LiveSession.objects.get(pk={pk})
 for username, text in [
-    ("ann", "Joining from the Porto office 👋"),
+    ("ann", "Joining from the Porto office!"),
     ("bob", "Will the slides be shared afterwards?"),
     ("mod", "Yes: the recording and the slides go on this page after the live"),
     ("host", "Welcome! We start with the numbers, then questions"),
