@@ -289,3 +289,42 @@ def test_the_go_live_screens_low_latency_switch_publishes_over_whip(stack, chrom
     codecs, _duration = probe(live_dir(site, pk) / "recording.mpegts")
     assert codecs == ["aac", "h264"]
     context.close()
+
+
+PUT_PLAYER_ON_HOME_PAGE = """
+from example_site.home.models import HomePage
+page = HomePage.objects.get(slug="home")
+page.body = [("live_player", {{"session": LiveSession.objects.get(pk={pk}), "show_chat": False}})]
+page.save_revision().publish()
+"""
+
+
+@pytest.mark.browser
+def test_the_player_plays_over_webrtc_and_falls_back_to_hls_over_the_cap(stack, chromium_in_netns):
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    site.run(PUT_PLAYER_ON_HOME_PAGE.format(pk=pk))
+    first = publisher(netns, site, pk, key, "--end", "none")
+    context = chromium_in_netns.new_context()
+    try:
+        wait_until(lambda: state(site, pk)["status"] == "live")
+        playlist = live_dir(site, pk) / "hls" / "index.m3u8"
+        wait_until(lambda: playlist.exists() and playlist.read_text().count(".ts") >= 2)
+        video = "document.querySelector('[data-live-video]')"
+        webrtc = context.new_page()
+        webrtc.goto(site.url + "/")
+        webrtc.wait_for_function(
+            f"{video}.dataset.transport === 'webrtc' && {video}.currentTime > 1", timeout=45000
+        )
+        assert webrtc.evaluate(f"{video}.srcObject !== null && {video}.videoWidth") == 640
+        # The cap is 1 WebRTC viewer here: the next one plays HLS by itself.
+        hls = context.new_page()
+        hls.goto(site.url + "/")
+        hls.wait_for_function(f"{video}.currentTime > 1", timeout=60000)
+        assert hls.evaluate(f"{video}.dataset.transport") is None
+        assert hls.evaluate(f"{video}.srcObject") is None
+    finally:
+        context.close()
+        first.kill()
+        first.wait()
+        site.run(f"LiveSession.objects.get(pk={pk}).end()")

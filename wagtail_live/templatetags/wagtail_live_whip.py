@@ -33,3 +33,17 @@ def live_whip_fields(context, session):
         "can_see": can_see,
         "session": session,
     }
+
+
+@register.simple_tag
+def live_webrtc_url():
+    """The prefix of the WebRTC viewer endpoint (``/live/webrtc/``) when WebRTC is on, else "".
+
+    The player (webrtc-player.js) adds ``<session>/<grant>/`` to it.
+    """
+    if not live_settings.WEBRTC:
+        return ""
+    from django.urls import reverse
+
+    path = reverse("wagtail_live:webrtc_watch", args=[0, "g"])
+    return path[: -len("0/g/")]

@@ -261,8 +261,28 @@ class LivePlayer {
   }
 
   async play() {
-    if (!this.video || !this.playbackUrl || this.hls || this.video.src) {
+    if (!this.video || !this.playbackUrl || this.hls || this.video.src || this.webrtc) {
       return;
+    }
+    // Sub-second WebRTC first where the site offers it (webrtc-player.js); HLS otherwise,
+    // and as soon as WebRTC fails or the WebRTC audience is full.
+    if (this.root.dataset.webrtcUrl && !this.webrtcTried) {
+      this.webrtcTried = true;
+      const { playWebRTC } = await import("./webrtc-player.js");
+      this.webrtc = await playWebRTC({
+        video: this.video,
+        baseUrl: this.root.dataset.webrtcUrl,
+        session: this.root.dataset.session,
+        grantToken: () => this.grant?.token,
+        onFail: () => {
+          this.webrtc = null;
+          this.play();
+        },
+      });
+      if (this.webrtc) {
+        this.scheduleRenewal();
+        return;
+      }
     }
     // Metadata tells whether the stream has a picture: an audio-only live (a radio show)
     // shows a note instead of a black box.
