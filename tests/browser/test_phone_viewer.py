@@ -332,6 +332,44 @@ def test_an_empty_chat_draws_no_box_and_a_landscape_stream_is_letterboxed(site, 
         context.close()
 
 
+ENDING_SETUP = """
+from wagtail.models import Site
+from example_site.home.models import HomePage
+from tests.utils import make_session
+
+session = make_session("Short live", owner=User.objects.get(username="host"))
+session.start()
+root = Site.objects.get(is_default_site=True).root_page
+page = root.add_child(instance=HomePage(
+    title="Short live", slug="short-live",
+    body=[("live_player", {"session": session, "show_chat": True})],
+))
+result = [session.pk, page.url]
+"""
+
+
+def test_when_the_live_ends_the_immersive_view_closes_on_the_ended_notice(site, browser):
+    from playwright.sync_api import expect
+
+    pk, path = site.run(ENDING_SETUP)
+    context = logged_in_context(browser, site, "ann", **PHONES["iphone13"])
+    try:
+        page = context.new_page()
+        page.goto(site.url + path)
+        expect(page.locator("[data-live-realtime]")).to_have_attribute(
+            "data-connection", "open", timeout=20000
+        )
+        page.locator("[data-live-open]").tap()
+        player = page.locator("[data-live-player]")
+        expect(player).to_have_class(_has("is-immersive"))
+        site.run(f"LiveSession.objects.get(pk={pk}).end()")
+        expect(player).not_to_have_class(_has("is-immersive"), timeout=15000)
+        expect(page.locator('[data-live-state="ended"]')).to_be_visible()
+        assert page.url.endswith(path)
+    finally:
+        context.close()
+
+
 # -- a wide screen --------------------------------------------------------------------------
 
 
