@@ -118,3 +118,55 @@ def test_construct_live_player_context_hook_can_change_the_context(host):
 def test_block_without_a_session_renders_nothing():
     block = LivePlayerBlock()
     assert block.render(block.to_python({"session": None})).strip() == ""
+
+
+# -- the viewer (issue 14) --
+
+
+def render_layout(session, **value):
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
+    block = LivePlayerBlock()
+    return block.render(block.to_python({"session": session.pk, **value}), {"request": request})
+
+
+def test_layout_defaults_to_auto_and_frames_the_picture(host):
+    session = make_session("Run", owner=host)
+    session.start()
+    assert LivePlayerBlock().child_blocks["layout"].get_default() == "auto"
+    # A value saved before the option existed reads as auto (and starts landscape until the
+    # stream's first frame says otherwise).
+    html = render_layout(session, show_chat=True)
+    assert 'data-layout="auto" data-picture="landscape"' in html
+    html = render_layout(session, show_chat=True, layout="portrait")
+    assert 'data-layout="portrait" data-picture="portrait"' in html
+    html = render_layout(session, show_chat=True, layout="landscape")
+    assert 'data-layout="landscape" data-picture="landscape"' in html
+
+
+def test_layout_refuses_an_unknown_value():
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        LivePlayerBlock().child_blocks["layout"].clean("sideways")
+
+
+def test_the_phone_view_names_the_host_isolated_and_its_strings_are_translatable(host):
+    host.first_name, host.last_name = "\u05d3\u05e0\u05d4", "Host"
+    host.save()
+    session = make_session("Run", owner=host)
+    session.start()
+    html = render_layout(session, show_chat=True)
+    assert (
+        '<bdi dir="auto" class="wagtail-live-player__heading-host">\u05d3\u05e0\u05d4 Host</bdi>'
+        in html
+    )
+    assert '<bdi dir="auto" class="wagtail-live-player__heading-title">Run</bdi>' in html
+    for text in ("Watch full screen", "Leave the full-screen view", "Hide chat", "Theatre mode"):
+        assert text in html
+    player_text = json.loads(
+        re.search(r"data-live-player-text><script[^>]*>(.*?)</script>", html).group(1)
+    )
+    assert player_text["showChat"] == "Show chat" and player_text["exitFullScreen"]
+    # The comments about the stage are template comments, not text on the page.
+    assert "{#" not in html and "viewer.js" not in html
