@@ -260,6 +260,24 @@ def test_on_a_phone_a_tap_opens_the_immersive_view_with_the_chat_over_the_video(
         context.close()
 
 
+def test_a_visitor_sees_log_in_to_chat_over_the_video(site, browser):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(**PHONES["pixel7"])
+    try:
+        page = open_player(context, site, "phone-live")
+        page.locator("[data-live-open]").tap()
+        expect(page.locator("[data-live-player]")).to_have_class(_has("is-immersive"))
+        login = page.locator("[data-live-chat-login]")
+        expect(login).to_be_visible()
+        expect(login).to_have_text("Log in to chat")
+        expect(page.locator(".live-chat__form")).to_be_hidden()
+        height = PHONES["pixel7"]["viewport"]["height"]
+        assert height / 2 < box(page, "[data-live-chat-login]")["y"] < height
+    finally:
+        context.close()
+
+
 def test_with_reduced_motion_no_hearts_float(site, browser):
     from playwright.sync_api import expect
 
