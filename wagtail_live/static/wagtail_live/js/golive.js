@@ -105,9 +105,11 @@ class CameraStudio {
     document.addEventListener("submit", (event) => {
       if (event.target.matches("[data-live-end-form]")) this.onEndSubmit(event);
     });
-    this.cameraSelect.addEventListener("change", () => this.openDevices());
+    this.cameraSelect.addEventListener("change", () => {
+      this.facingMode = null; // a camera picked by name wins over the switch's facing mode
+      this.openDevices();
+    });
     this.microphoneSelect.addEventListener("change", () => this.openDevices());
-    this.cameraSelect.addEventListener("change", () => (this.facingMode = null));
     this.flipButton?.addEventListener("click", () => this.switchCamera());
     this.muteButton?.addEventListener("click", () => this.toggleMicrophone());
     // Turning the phone before going live turns the camera with it (not while live: that
