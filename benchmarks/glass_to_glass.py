@@ -9,6 +9,14 @@ the barcode off the frame it is showing and subtracts it from its own clock
 
 Run:  .venv/bin/python benchmarks/glass_to_glass.py [--seconds 30]
 Needs Debian's chromium (``apt-get install chromium``).
+
+``--webrtc`` measures the WebRTC tier instead (docs/ingest-backends.md, Janus): the host's
+page publishes the same clock with the Go Live screen's low-latency switch (WHIP into a
+real Janus), one viewer watches over WebRTC and a second one, over the WebRTC audience cap
+(1 here), over HLS of the same stream, in the same run. Everything runs in a network
+namespace the benchmark makes (tests/webrtc/netns.py; needs root, ``ip``, ``janus``).
+Goal: WebRTC median <= 0.5 s. It also reports Janus's CPU with the publisher alone and
+with the WebRTC viewer, whose difference is the CPU one WebRTC viewer costs.
 """
 
 import argparse
@@ -141,6 +149,132 @@ def measure(seconds):
     return samples
 
 
+def cpu_seconds(pid):
+    """User + system CPU seconds of process ``pid`` so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def janus_cpu_percent(pid, seconds):
+    start = cpu_seconds(pid)
+    time.sleep(seconds)
+    return round(100 * (cpu_seconds(pid) - start) / seconds, 2)
+
+
+def sample(page, seconds):
+    samples = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        latency = page.evaluate(READ_LATENCY)
+        if latency is not None:
+            samples.append(latency / 1000)
+        time.sleep(0.25)
+    return samples
+
+
+def measure_webrtc(seconds):
+    """WHIP in, one WebRTC and one HLS viewer; ``(webrtc samples, hls samples, janus cpu)``."""
+    import django
+    from playwright.sync_api import sync_playwright
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    django.setup()  # the Janus config writer is the app's own
+    from tests.webrtc.netns import Janus, Netns, site_in
+
+    with tempfile.TemporaryDirectory() as directory:
+        netns = Netns()
+        try:
+            janus = Janus(netns, Path(directory) / "janus")
+        except BaseException:
+            netns.close()
+            raise
+        site = LiveSite(
+            directory,
+            migrated_database(directory),
+            {
+                "WEBRTC": "janus",
+                "JANUS_URL": janus.url,
+                "JANUS_API_SECRET": janus.api_secret,
+                "JANUS_ADMIN_KEY": janus.admin_key,
+                "WEBRTC_MAX_VIEWERS": 1,
+            },
+        )
+        site_in(netns, site)
+        pk = site.run(SETUP + "\nsession.issue_stream_key()\n")
+        cookie = site.login_cookie("host").split("=", 1)[1]
+        site.start()
+        wrapper = Path(directory) / "chromium-in-netns"
+        wrapper.write_text(
+            "#!/bin/sh\nexec " + " ".join(netns.command([chromium_path()])) + ' "$@"\n'
+        )
+        wrapper.chmod(0o755)
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=str(wrapper),
+                    args=[*CHROMIUM_ARGS, "--allow-loopback-in-peer-connection"],
+                    headless=True,
+                )
+                host = browser.new_context()
+                host.add_cookies([{"name": "sessionid", "value": cookie, "url": site.url}])
+                host.add_init_script(CLOCK_CAMERA)
+                host_page = host.new_page()
+                host_page.goto(f"{site.url}/admin/live/{pk}/go-live/")
+                host_page.wait_for_function(
+                    "document.querySelector('[data-camera-preview]').videoWidth > 0"
+                )
+                host_page.check("[data-live-low-latency]")
+                host_page.click("[data-live-go]")
+                host_page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=30000)
+                time.sleep(3)
+                cpu = {"publisher_only_percent": janus_cpu_percent(janus.process.pid, 5)}
+                video = "document.querySelector('[data-live-video]')"
+                webrtc_page = browser.new_context().new_page()
+                webrtc_page.goto(site.url + "/")
+                webrtc_page.wait_for_function(
+                    f"{video}?.dataset.transport === 'webrtc' && {video}.currentTime > 0",
+                    timeout=60000,
+                )
+                hls_page = browser.new_context().new_page()
+                hls_page.goto(site.url + "/")
+                hls_page.wait_for_function(f"{video}?.currentTime > 0", timeout=60000)
+                time.sleep(3)  # let hls.js settle at its target distance from the live edge
+                start = cpu_seconds(janus.process.pid)
+                began = time.monotonic()
+                webrtc, hls = [], []
+                deadline = time.monotonic() + seconds
+                while time.monotonic() < deadline:
+                    webrtc += sample(webrtc_page, 1)
+                    hls += sample(hls_page, 1)
+                elapsed = time.monotonic() - began
+                cpu["with_one_webrtc_viewer_percent"] = round(
+                    100 * (cpu_seconds(janus.process.pid) - start) / elapsed, 2
+                )
+                cpu["per_webrtc_viewer_percent"] = round(
+                    cpu["with_one_webrtc_viewer_percent"] - cpu["publisher_only_percent"], 2
+                )
+                browser.close()
+        finally:
+            site.stop()
+            janus.stop()
+            netns.close()
+    return webrtc, hls, cpu
+
+
+def summary(samples, goal):
+    samples = sorted(samples)
+    result = {
+        "samples": len(samples),
+        "median_s": round(statistics.median(samples), 3),
+        "p90_s": round(samples[int(len(samples) * 0.9) - 1], 3),
+        "min_s": round(samples[0], 3),
+        "max_s": round(samples[-1], 3),
+        "goal_s": goal,
+    }
+    result["meets_goal"] = result["median_s"] <= goal
+    return result
+
+
 def machine():
     """A one-line description of where this ran."""
     cpu = platform.processor() or platform.machine()
@@ -156,7 +290,22 @@ def machine():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30, help="how long to sample")
+    parser.add_argument(
+        "--webrtc", action="store_true", help="WHIP in, WebRTC and HLS viewers (Janus, a netns)"
+    )
     args = parser.parse_args()
+    if args.webrtc:
+        webrtc, hls, cpu = measure_webrtc(args.seconds)
+        if not webrtc or not hls:
+            sys.exit("no frame could be read: is the stream playing?")
+        result = {
+            "webrtc": summary(webrtc, 0.5),
+            "hls": summary(hls, 4.0),
+            "janus_cpu": cpu,
+            "machine": machine(),
+        }
+        print(json.dumps(result, indent=2))
+        return
     samples = measure(args.seconds)
     if not samples:
         sys.exit("no frame could be read: is the stream playing?")
