@@ -1,0 +1,61 @@
+"""Attacks on the embedded playback verifier (wagtail_live/delivery.py) and its grants.
+
+Each test here failed when written. Called in process through the ASGI app, as
+tests/test_grants.py does (the same verifier under daphne is tests/test_delivery.py).
+"""
+
+import pytest
+from wagtail.models import Page
+
+from tests.test_grants import call, inner_app, roots  # noqa: F401 (roots: autouse fixture)
+from tests.utils import make_session
+from wagtail_live import grants
+from wagtail_live.conf import live_settings
+from wagtail_live.delivery import HLSVerifier
+from wagtail_live.models import LiveSession, Recording
+from wagtail_live.permissions import can_watch_recording
+
+pytestmark = pytest.mark.django_db
+
+
+def recording_with_file(session, name, page=None):
+    recording = Recording.objects.create(session=session, source=f"{name}.mpegts", page=page)
+    session.media_dir.mkdir(parents=True, exist_ok=True)
+    (session.media_dir / f"recording-{recording.pk}.mp4").write_bytes(name.encode() * 100)
+    (session.media_dir / f"recording-{recording.pk}-poster.jpg").write_bytes(b"\xff\xd8poster")
+    return recording
+
+
+def published_page(slug):
+    root = Page.get_first_root_node()
+    return root.add_child(instance=Page(title=slug, slug=slug, live=True))
+
+
+def test_a_published_recordings_grant_does_not_open_a_draft_recording_of_the_same_session(
+    host, viewer
+):
+    """A member may watch recording A (published page) but not recording B (a draft in review).
+
+    docs/delivery.md: "A recording's grant URL is handed out only with its published page
+    (and to its reviewers while it is a draft)". But the grant signs only the session, so
+    the 4-hour grant handed out with A's page (``granted_recording_url``) serves every
+    ``recording-<n>.mp4`` and ``-poster.jpg`` in the session's folder: the member edits
+    the file name in the URL and downloads the draft B.
+    """
+    session = make_session(owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    published = recording_with_file(session, "published", page=published_page("published"))
+    draft = recording_with_file(session, "draft-in-review")  # no published page yet
+    assert can_watch_recording(published, viewer)
+    assert not can_watch_recording(draft, viewer)
+
+    # What the published recording's page gives the member (recordings.granted_recording_url).
+    url = grants.grant_url(
+        session, f"recording-{published.pk}.mp4", seconds=live_settings.RECORDING_GRANT_SECONDS
+    )
+    verifier = HLSVerifier(inner_app)
+    assert call(verifier, url)[0] == 200
+
+    for name in (f"recording-{draft.pk}.mp4", f"recording-{draft.pk}-poster.jpg"):
+        code, _headers, body = call(verifier, url.replace(f"recording-{published.pk}.mp4", name))
+        assert code in (403, 404), f"{name}: {code}"
+        assert b"draft-in-review" not in body
