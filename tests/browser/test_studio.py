@@ -173,9 +173,15 @@ def test_a_phone_gets_the_studio_view_in_portrait(site, browser, phone):
     # The classic parts are out of the way, and the toggle brings them back (and is remembered).
     assert page.locator("[data-camera-select]").is_hidden()
     assert page.locator(".w-live-golive__obs").is_hidden()
+    # What the studio covers (Wagtail's sidebar and header) is inert: Tab stays in the studio.
+    covered = "!!document.querySelector('#header-title').closest('[inert]')"
+    assert page.evaluate(covered)
+    page.keyboard.press("Tab")
+    assert page.evaluate("!!document.activeElement.closest('[data-live-golive]')")
     page.get_by_role("button", name="Classic view").tap()
     assert page.get_attribute("[data-live-golive]", "data-live-layout") == "classic"
     assert page.locator("[data-camera-select]").is_visible()
+    assert not page.evaluate(covered)
     page.reload()
     assert page.get_attribute("[data-live-golive]", "data-live-layout") == "classic"
     page.get_by_role("button", name="Studio view").tap()

@@ -99,8 +99,31 @@ export function chooseLayout(status, stored, isPhoneLike) {
   return isPhoneLike ? "studio" : "classic";
 }
 
+/**
+ * The studio covers the whole screen: what lies under it (Wagtail's sidebar, header, the rest of
+ * the page) is made inert, so Tab and a screen reader stay in what can be seen. Wagtail's dialogs,
+ * moved to the end of <body>, stay usable.
+ */
+function setCoveredInert(covered) {
+  for (let node = root; node.parentElement && node !== document.body; node = node.parentElement) {
+    for (const sibling of node.parentElement.children) {
+      if (sibling === node || sibling.matches("script, template, link, style, [data-controller~='w-dialog']")) {
+        continue;
+      }
+      if (covered) {
+        sibling.inert = true;
+        sibling.dataset.liveStudioInert = "";
+      } else if ("liveStudioInert" in sibling.dataset) {
+        sibling.inert = false;
+        delete sibling.dataset.liveStudioInert;
+      }
+    }
+  }
+}
+
 function applyLayout(layout) {
   root.dataset.liveLayout = layout;
+  setCoveredInert(layout === "studio");
   document.documentElement.classList.toggle("w-live-studio-open", layout === "studio");
   const toggle = root.querySelector("[data-live-layout-toggle]");
   if (toggle) {
