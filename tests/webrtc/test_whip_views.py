@@ -223,15 +223,20 @@ def test_go_live_screen_shows_the_whip_url_and_token_beside_rtmp(client, session
 
 
 @pytest.mark.django_db
-def test_whip_token_is_hidden_from_who_may_not_see_the_key(client, session, editor):
+def test_whip_token_is_hidden_from_who_may_not_see_the_key(client, session):
     from django.urls import reverse
 
+    from tests.utils import make_editor
+
     session.issue_stream_key()
-    client.force_login(editor)
+    client.force_login(make_editor("goer", "go_live"))  # may go live, may not see the key
     with override_settings(WAGTAIL_LIVE={"WEBRTC": "janus"}):
         page = client.get(reverse("wagtail_live_admin:go_live", args=[session.pk]))
-    if page.status_code == 200:
-        assert b"live-whip-token" not in page.content
+    assert page.status_code == 200
+    assert b"live-whip-url" in page.content
+    assert b'id="live-whip-token"' not in page.content
+    assert b"data-live-low-latency" not in page.content
+    assert b"Only the host can see the stream key." in page.content
 
 
 def test_live_janus_config_writes_the_files_without_printing_secrets(tmp_path):
@@ -249,3 +254,39 @@ def test_live_janus_config_writes_the_files_without_printing_secrets(tmp_path):
     assert "api-s3cret" not in out.getvalue() and "adm-k3y" not in out.getvalue()
     core = (tmp_path / "janus" / "janus.jcfg").read_text()
     assert 'api_secret = "api-s3cret"' in core and 'nat_1_1_mapping = "203.0.113.5"' in core
+
+
+@pytest.mark.django_db
+def test_webrtc_viewers_need_webrtc_on_and_a_valid_grant(client, session, webrtc_on):
+    from wagtail_live import grants
+
+    forged = client.post(f"/live/webrtc/{session.pk}/1-{'A' * 43}/")
+    assert forged.status_code == 403 and forged.json()["fallback"] == "hls"
+    token = grants.issue(session).token
+    down = client.post(f"/live/webrtc/{session.pk}/{token}/")  # Janus at a closed port
+    assert down.status_code == 503 and down.json()["fallback"] == "hls"
+    with override_settings(WAGTAIL_LIVE={}):
+        off = client.post(f"/live/webrtc/{session.pk}/{token}/")
+    assert off.status_code == 404 and off.json()["fallback"] == "hls"
+
+
+@pytest.mark.django_db
+def test_webrtc_viewer_resources_are_signed_and_keepalives_need_a_live_grant(
+    client, session, webrtc_on
+):
+    from django.core import signing
+
+    from wagtail_live import grants
+    from wagtail_live.views.webrtc_watch import RESOURCE_SALT
+
+    token = grants.issue(session).token
+    assert client.post(f"/live/webrtc/{session.pk}/{token}/forged/").status_code == 404
+    resource = signing.dumps({"p": session.pk, "s": 1, "h": 2}, salt=RESOURCE_SALT)
+    expired = f"/live/webrtc/{session.pk}/1-{'A' * 43}/{resource}/"
+    response = client.post(expired, {"type": "keepalive"}, content_type="application/json")
+    assert response.status_code == 403  # no renewed grant: Janus drops the viewer
+    url = f"/live/webrtc/{session.pk}/{token}/{resource}/"
+    response = client.post(url, {"type": "dance"}, content_type="application/json")
+    assert response.status_code == 400
+    response = client.post(url, "not json", content_type="application/json")
+    assert response.status_code == 400
