@@ -224,3 +224,30 @@ def test_a_janus_that_never_offers_is_a_503_fallback_not_a_500(session, fake_jan
     response = Client(raise_request_exception=False).post(watch_url(session))
     assert response.status_code == 503, response.status_code
     assert response.json()["fallback"] == "hls"
+
+
+@pytest.mark.django_db
+def test_a_whip_offer_janus_never_answers_is_a_503_not_a_500(session, fake_janus):
+    """The same wait in WHIP: Janus takes the offer (ack) but never sends the answer event.
+
+    ``join_and_publish`` waits inside ``asyncio.timeout``; its TimeoutError is no
+    JanusError, so ``whip_endpoint`` answers 500 (an encoder sees a server fault, not
+    "try again"), and nothing says why in a clear message.
+    """
+    key = session.issue_stream_key()
+    fake_janus.silent = True
+    fake_janus.delay = 0.2
+    offer = (
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+        "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=rtpmap:96 H264/90000\r\n"
+    )
+    response = Client(raise_request_exception=False).post(
+        f"/live/whip/{session.pk}/",
+        offer,
+        content_type="application/sdp",
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert response.status_code == 503, response.status_code
+    assert key.encode() not in response.content
+    session.refresh_from_db()
+    assert session.status == session.Status.READY
