@@ -278,6 +278,9 @@ def test_going_live_from_a_phone_in_portrait_end_to_end(site, browser):
     live_dir = site.media_root.parent / "live-private" / "uploads" / "live" / str(pk)
     recording = live_dir / "recording.mpegts"
     wait_until(lambda: len(playlist_segments(live_dir / "hls" / "index.m3u8")) >= 2)
+    # What viewers get is portrait too: the live segments are 720x1280, not scaled or padded.
+    segment = playlist_segments(live_dir / "hls" / "index.m3u8")[0][1]
+    assert video_size(live_dir / "hls" / segment) == (720, 1280)
 
     # Mute keeps the audio track (disabled), so the recording stays continuous.
     page.locator("[data-microphone-mute]").tap()
@@ -323,9 +326,7 @@ def test_going_live_from_a_phone_in_portrait_end_to_end(site, browser):
 
     # The recording (processed by Huey) is portrait, its poster too, and so is its page.
     result = wait_for_recording(site, pk)
-    with av.open(str(site.media_root / result["media"])) as container:
-        video = container.streams.video[0]
-        assert (video.codec_context.width, video.codec_context.height) == (720, 1280)
+    assert video_size(site.media_root / result["media"]) == (720, 1280)
     assert result["poster"][0] < result["poster"][1], result["poster"]
     viewer = browser.new_context(viewport=PHONES["390x844"], is_mobile=True, has_touch=True)
     # The test site serves no MEDIA_URL (a real site's web server does): the browser gets the
@@ -368,6 +369,13 @@ def test_a_refused_wake_lock_does_not_stop_the_live(site, browser):
     page.locator("[data-live-end-confirm]").tap()
     page.wait_for_selector("text=This session has ended.", timeout=30000)
     context.close()
+
+
+def video_size(path):
+    """(width, height) of the first video stream of the file at ``path`` (PyAV)."""
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        return (video.codec_context.width, video.codec_context.height)
 
 
 def wait_for_recording(site, pk, timeout=120):
