@@ -59,3 +59,46 @@ def test_a_published_recordings_grant_does_not_open_a_draft_recording_of_the_sam
         code, _headers, body = call(verifier, url.replace(f"recording-{published.pk}.mp4", name))
         assert code in (403, 404), f"{name}: {code}"
         assert b"draft-in-review" not in body
+
+
+def asgi_get(app, path, headers):
+    """(status, body) of a GET through the ASGI ``app`` with raw (bytes) ``headers``.
+
+    tests/test_grants.py's ``call`` encodes header values as UTF-8; a client may send any
+    byte, and daphne hands the bytes over as they came.
+    """
+    import asyncio
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@pytest.mark.parametrize("value", [b"bytes=\xb2-", b"bytes=0-\xb9", b"bytes=-\xb3"])
+def test_a_range_with_non_ascii_digits_is_not_a_crash(host, value):
+    """``Range: bytes=²-`` (one byte, 0xB2, read as Latin-1): ``parse_range`` asks
+    ``str.isdigit()``, which is True for superscript digits, then ``int()`` raises
+    ValueError inside the verifier: an exception out of the ASGI app (daphne's 500 and a
+    traceback in the log) instead of the whole file (an ignored Range) or a 416.
+    """
+    session = make_session(owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    session.media_dir.mkdir(parents=True, exist_ok=True)
+    (session.media_dir / "recording-7.mp4").write_bytes(b"x" * 1000)
+    url = grants.grant_url(session, "recording-7.mp4")
+    status, _body = asgi_get(HLSVerifier(inner_app), url, [(b"range", value)])
+    assert status in (200, 416)
