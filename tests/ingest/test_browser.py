@@ -16,10 +16,18 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.ingest.streams import encode_file, playlist_segments, probe, wait_for
+from tests.ingest.streams import (
+    decodes_without_error,
+    encode_file,
+    playlist_segments,
+    probe,
+    segments_around_the_change,
+    video_sizes,
+    wait_for,
+)
 from tests.live_site import LiveSite, migrated_database
-from tests.utils import require
-from wagtail_live.ingest.browser import InvalidMedia, detect_codecs
+from tests.utils import CHROMIUM_ARGS, chromium_path, require
+from wagtail_live.ingest.browser import FrameSizeWatch, InvalidMedia, detect_codecs
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -491,3 +499,123 @@ def test_close_reason_fits_a_close_frame():
     reason = close_reason("“Ünïcode” " * 40)
     assert len(reason.encode("utf-8")) <= 123
     assert reason.startswith("“Ünïcode”")
+
+
+# -- the camera changing its frame size while live (issue 12) ---------------------------
+
+CAMERA_SIZES = [(640, 480), (1280, 720)]  # a 4:3 camera, then 16:9 (a phone turned, say)
+RECORD_WITH_A_SIZE_CHANGE = """
+async ([mimeType, [width, height], [newWidth, newHeight], seconds]) => {
+  const stream = await navigator.mediaDevices.getUserMedia({video: {width, height}, audio: true});
+  const recorder = new MediaRecorder(stream, {mimeType, videoKeyFrameIntervalDuration: 1000});
+  const chunks = [];
+  recorder.ondataavailable = (event) => chunks.push(event.data);
+  recorder.start(250);
+  await new Promise((resolve) => setTimeout(resolve, seconds * 500));
+  await stream.getVideoTracks()[0].applyConstraints({width: newWidth, height: newHeight});
+  await new Promise((resolve) => setTimeout(resolve, seconds * 500));
+  recorder.stop();
+  await new Promise((resolve) => (recorder.onstop = resolve));
+  stream.getTracks().forEach((track) => track.stop()); // the next recording opens it anew
+  const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+  return Array.from(bytes, (byte) => String.fromCharCode(byte)).join("");
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def resized_camera():
+    """What Chromium's MediaRecorder makes of a camera whose frame size changes midway.
+
+    It keeps one video track and sends the new size in the frames themselves: H.264 with
+    a new SPS, VP8 with a keyframe of the new size. Keyed by codec; 6 s each.
+    """
+    from playwright.sync_api import sync_playwright
+
+    require(os.path.exists(chromium_path()), f"chromium at {chromium_path()}")
+    args = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+    recordings = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), args=args, headless=True
+        )
+        page = browser.new_page()
+        # getUserMedia needs a secure context: localhost is one.
+        page.route("http://localhost/", lambda route: route.fulfill(body="<p>camera</p>"))
+        page.goto("http://localhost/")
+        for codec in ("h264", "vp8"):
+            text = page.evaluate(
+                RECORD_WITH_A_SIZE_CHANGE, [f"video/webm;codecs={codec},opus", *CAMERA_SIZES, 6]
+            )
+            recordings[codec] = text.encode("latin-1")
+        browser.close()
+    return recordings
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("codec", ["h264", "vp8"])
+async def test_a_camera_changing_its_frame_size_starts_a_new_part_at_its_real_size(
+    site, resized_camera, codec
+):
+    # Without the cut, copied H.264 changed size in the middle of a part, unannounced,
+    # and transcoded VP8 was stretched from 16:9 into the first 4:3 frame.
+    data = resized_camera[codec]
+    assert video_sizes_of_webm(data) == CAMERA_SIZES  # what Chromium really sent
+    pk = await asyncio.to_thread(new_session, site)
+    async with connect(site, pk) as socket:
+        sending = asyncio.create_task(send_in_real_time(socket, data, 6))
+        assert (await next_message(socket, timeout=30))["type"] == "live"
+        await sending
+        await socket.send(json.dumps({"type": "end"}))
+        await expect_close(socket, timeout=30)
+
+    playlist = hls_dir(site, pk) / "index.m3u8"
+    before, after = segments_around_the_change(playlist)
+    assert video_sizes(hls_dir(site, pk) / before) == CAMERA_SIZES[:1]
+    assert video_sizes(hls_dir(site, pk) / after) == CAMERA_SIZES[1:]
+    decoded = decodes_without_error(recording(site, pk))
+    assert decoded == (True, ""), decoded[1]
+    assert video_sizes(recording(site, pk)) == CAMERA_SIZES
+    codecs, duration = probe(recording(site, pk))
+    assert codecs == ["aac", "h264"] and duration == pytest.approx(6, abs=1)
+
+
+def video_sizes_of_webm(data):
+    import tempfile
+
+    with tempfile.NamedTemporaryFile(suffix=".webm") as handle:
+        handle.write(data)
+        handle.flush()
+        return video_sizes(handle.name)
+
+
+def test_frame_size_watch_cuts_a_vp8_stream_at_the_keyframe_of_the_new_size(tmp_path):
+    # Two VP8 files of different sizes, the second's clusters after the first's: one
+    # stream whose frame size changes, as MediaRecorder sends it. Fed in small pieces,
+    # it comes out as two WebM streams that each decode at their own size.
+    small = encode_file(tmp_path / "a.webm", 2, container="webm", video="libvpx", audio=None)
+    large = encode_file(
+        tmp_path / "b.webm", 2, container="webm", video="libvpx", audio=None, size="640x360"
+    )
+    stream = small + large[large.index(b"\x1f\x43\xb6\x75") :]
+    watch = FrameSizeWatch("vp8")
+    parts = [b""]
+    for start in range(0, len(stream), 1000):
+        first, *new = watch.feed(stream[start : start + 1000])
+        parts[-1] += first
+        parts += new
+    assert len(parts) == 2
+    assert parts[0] == stream[: len(parts[0])]  # the first part passes unchanged
+    sizes = []
+    for index, part in enumerate(parts):
+        (tmp_path / f"part{index}.webm").write_bytes(part)
+        sizes.append(video_sizes(tmp_path / f"part{index}.webm"))
+    assert sizes == [[(320, 240)], [(640, 360)]]
+
+
+def test_frame_size_watch_passes_what_it_cannot_follow_unchanged():
+    watch = FrameSizeWatch("av1")  # no frame size reader: nothing is held or cut
+    assert watch.feed(b"\x1a\x45\xdf\xa3anything") == [b"\x1a\x45\xdf\xa3anything"]
+    watch = FrameSizeWatch("vp8")
+    assert watch.feed(b"\x00\x00garbage") == [b"\x00\x00garbage"]  # not EBML: passed on
+    assert watch.feed(b"more") == [b"more"]

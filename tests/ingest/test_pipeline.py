@@ -5,7 +5,15 @@ import time
 
 import pytest
 
-from tests.ingest.streams import encode_file, media_timestamps, playlist_segments, probe
+from tests.ingest.streams import (
+    decodes_without_error,
+    encode_file,
+    media_timestamps,
+    playlist_segments,
+    probe,
+    segments_around_the_change,
+    video_sizes,
+)
 from tests.utils import make_session, require
 from wagtail_live.ffmpeg import ffmpeg_binary
 from wagtail_live.ingest import base
@@ -16,6 +24,7 @@ from wagtail_live.ingest.base import (
     StreamRefused,
     build_ffmpeg_args,
     end_stale_sessions,
+    hls_dir,
     hls_playlist_path,
     recording_path,
 )
@@ -44,6 +53,8 @@ def test_vp8_is_transcoded_and_opus_converted():
     assert args[args.index("-c:v") + 1] == "libx264"
     assert args[args.index("-c:a") + 1] == "aac"
     assert any(arg.startswith("expr:gte(t,n_forced*") for arg in args)
+    # The browser's timestamps kept: no frames repeated to a guessed constant rate.
+    assert args[args.index("-fps_mode") + 1] == "vfr"
 
 
 def test_segment_names_are_not_guessable():
@@ -155,6 +166,34 @@ async def test_resume_appends_to_the_same_recording_and_playlist(tmp_path, setti
     playlist = hls_playlist_path(session).read_text()
     assert "#EXT-X-DISCONTINUITY" in playlist and playlist.rstrip().endswith("#EXT-X-ENDLIST")
     assert await _recordings(session) == [base.recording_storage_name(session)]
+
+
+@pytest.mark.services
+@pytest.mark.slow
+async def test_a_browser_stream_changing_its_frame_size_continues_in_a_new_part(tmp_path):
+    # VP8 at 320x240, then the clusters of a 640x360 VP8 file: one WebM stream whose frame
+    # size changes, as MediaRecorder sends it. Without the cut, ffmpeg stretched the second
+    # size into the first; with it, each size has its own part, joined as a reconnect is.
+    needs_ffmpeg()
+    from wagtail_live.ingest.browser import CLUSTER_ID, BrowserIngest
+
+    webm = {"container": "webm", "video": "libvpx", "audio": "libopus"}
+    small = encode_file(tmp_path / "small.webm", 2, **webm)
+    large = encode_file(tmp_path / "large.webm", 2, size="640x360", **webm)
+    stream = small + large[large.index(CLUSTER_ID) :]
+    session = await _make_session()
+    ingest = BrowserIngest(session)
+    await ingest.open()
+    for offset in range(0, len(stream), 16 * 1024):
+        await ingest.receive(stream[offset : offset + 16 * 1024])
+    await ingest.end()
+
+    before, after = segments_around_the_change(hls_playlist_path(session))
+    assert video_sizes(hls_dir(session) / before) == [(320, 240)]
+    assert video_sizes(hls_dir(session) / after) == [(640, 360)]
+    assert video_sizes(recording_path(session)) == [(320, 240), (640, 360)]
+    assert decodes_without_error(recording_path(session)) == (True, "")
+    assert 3.5 < probe(recording_path(session))[1] < 4.8
 
 
 async def test_second_encoder_is_refused_while_one_is_attached():

@@ -341,9 +341,13 @@ def build_ffmpeg_args(
     elif video_codec.lower() in COPYABLE_VIDEO:
         args += ["-c:v", "copy"]
     else:
+        # Frames keep the browser's own timestamps (-fps_mode vfr). Else, writing to the tee
+        # muxer, ffmpeg repeats frames to reach a constant rate guessed from the first few
+        # timestamps: a part starting right after a camera's size change was recorded with
+        # each frame about 50 times over.
         args += [
             "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
-            "-pix_fmt", "yuv420p",
+            "-pix_fmt", "yuv420p", "-fps_mode", "vfr",
             "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
         ]  # fmt: skip
     if (audio_codec or "").lower() in COPYABLE_AUDIO:
