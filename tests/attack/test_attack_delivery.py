@@ -102,3 +102,22 @@ def test_a_range_with_non_ascii_digits_is_not_a_crash(host, value):
     url = grants.grant_url(session, "recording-7.mp4")
     status, _body = asgi_get(HLSVerifier(inner_app), url, [(b"range", value)])
     assert status in (200, 416)
+
+
+def test_a_live_file_larger_than_the_cache_limit_is_served_whole(host):
+    """A segment bigger than ``MAX_CACHED_FILE`` (8 MiB: a 10 s segment at 8 Mbit/s, or a
+    long keyframe interval) goes through ``_load``, which reads at most 8 MiB + 1 byte:
+    the viewer gets a truncated segment with a matching Content-Length, silently.
+    """
+    from wagtail_live.delivery import MAX_CACHED_FILE
+
+    session = make_session(owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    hls = session.media_dir / "hls"
+    hls.mkdir(parents=True)
+    whole = b"\x47" * (MAX_CACHED_FILE + 188 * 100)
+    (hls / "seg-big-00001.ts").write_bytes(whole)
+    url = grants.grant_url(session, "hls/seg-big-00001.ts")
+    code, headers, body = call(HLSVerifier(inner_app), url)
+    assert code == 200
+    got, expected = len(body), len(whole)
+    assert got == expected, f"{got} of {expected} bytes"
