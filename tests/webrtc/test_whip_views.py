@@ -290,3 +290,12 @@ def test_webrtc_viewer_resources_are_signed_and_keepalives_need_a_live_grant(
     assert response.status_code == 400
     response = client.post(url, "not json", content_type="application/json")
     assert response.status_code == 400
+
+
+def test_janus_errors_never_carry_the_api_secret():
+    import asyncio
+
+    client = janus.JanusClient(f"http://127.0.0.1:{closed_port()}/janus", api_secret="s3cret")
+    with pytest.raises(janus.JanusError) as raised:
+        asyncio.run(client.events(123))  # the long poll puts the secret in its query
+    assert "s3cret" not in str(raised.value)

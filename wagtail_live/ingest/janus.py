@@ -111,6 +111,8 @@ class JanusClient:
     async def _http(self, method, path, body=None, timeout=None):
         """One HTTP/1.1 exchange (a fresh connection each time); return the decoded JSON."""
         payload = b"" if body is None else json.dumps(body).encode()
+        # For messages: a long poll's query carries the API secret, which no log may see.
+        shown = path.split("?", 1)[0] or "/"
         head = (
             f"{method} {self._base}{path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
@@ -128,18 +130,18 @@ class JanusClient:
         except (OSError, TimeoutError) as error:
             # The body (with the secrets) is never part of the message.
             raise JanusError(
-                f"Janus at {self.url} did not answer {method} {path}: {error}"
+                f"Janus at {self.url} did not answer {method} {shown}: {error}"
             ) from error
         header, _sep, data = raw.partition(b"\r\n\r\n")
         status = header.split(b" ", 2)[1:2]
         if not status or status[0] != b"200":
-            raise JanusError(f"Janus answered {method} {path} with {header[:80]!r}")
+            raise JanusError(f"Janus answered {method} {shown} with {header[:80]!r}")
         if b"transfer-encoding: chunked" in header.lower():
             data = dechunk(data)
         try:
             return json.loads(data)
         except ValueError as error:
-            raise JanusError(f"Janus sent no JSON for {method} {path}") from error
+            raise JanusError(f"Janus sent no JSON for {method} {shown}") from error
 
     async def request(self, path, body):
         """POST ``body`` (a Janus request) to ``path``; return the answer, raising on errors."""
