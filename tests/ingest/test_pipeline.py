@@ -175,8 +175,10 @@ async def test_a_browser_stream_changing_its_frame_size_continues_in_a_new_part(
     # size changes, as MediaRecorder sends it. Without the cut, ffmpeg stretched the second
     # size into the first; with it, each size has its own part, joined as a reconnect is.
     needs_ffmpeg()
+    from tests.test_recordings import ensure_default_site
     from wagtail_live.ingest.browser import CLUSTER_ID, BrowserIngest
 
+    await _call(ensure_default_site)  # the recording becomes a page under it
     webm = {"container": "webm", "video": "libvpx", "audio": "libopus"}
     small = encode_file(tmp_path / "small.webm", 2, **webm)
     large = encode_file(tmp_path / "large.webm", 2, size="640x360", **webm)
@@ -194,6 +196,12 @@ async def test_a_browser_stream_changing_its_frame_size_continues_in_a_new_part(
     assert video_sizes(recording_path(session)) == [(320, 240), (640, 360)]
     assert decodes_without_error(recording_path(session)) == (True, "")
     assert 3.5 < probe(recording_path(session))[1] < 4.8
+    # The MP4 (made at once: Huey runs tasks immediately in tests) plays at one size.
+    recording = await _call(lambda: Recording.objects.select_related("media").get(session=session))
+    assert recording.status == Recording.Status.READY, recording.error
+    assert decodes_without_error(recording.media.file.path) == (True, "")
+    assert video_sizes(recording.media.file.path) == [(640, 360)]
+    assert 3.5 < probe(recording.media.file.path)[1] < 4.8
 
 
 async def test_second_encoder_is_refused_while_one_is_attached():
