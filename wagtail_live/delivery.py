@@ -52,8 +52,10 @@ RECORDING_CACHE_CONTROL = "public, max-age=3600"
 PLAYLIST_CACHE_SECONDS = 0.5
 # Segments never change once listed; a copy expires so an ended session's files go.
 SEGMENT_CACHE_SECONDS = 60
-# Files larger than this are streamed, never cached (recordings).
+# Files larger than this are streamed, never cached (recordings; a very long or very
+# high-bitrate live segment).
 MAX_CACHED_FILE = 8 * 1024 * 1024
+TOO_BIG = object()
 CHUNK = 256 * 1024
 # Grants already checked, per verifier: every viewer asks with the same grant once a second
 # or more, and a check costs more than a dict lookup. Forgotten all at once when full.
@@ -129,7 +131,8 @@ def parse_range(header, size):
     if not header or len(header) > 100 or not header.startswith("bytes=") or "," in header:
         return None
     first, sep, last = header[6:].strip().partition("-")
-    if not sep or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    # ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() then refuses.
+    if not sep or not _ascii_digits(first) or not _ascii_digits(last):
         return None
     if first == "":
         if last == "" or int(last) == 0:
@@ -140,6 +143,11 @@ def parse_range(header, size):
     if start >= size or end < start:
         return "unsatisfiable"
     return start, end
+
+
+def _ascii_digits(text):
+    """Whether ``text`` is empty or only the digits 0-9."""
+    return text == "" or (text.isascii() and text.isdigit())
 
 
 class FileCache:
@@ -275,15 +283,18 @@ class HLSVerifier:
             found = await self.cached(session_id, name)
             if found is None:
                 return _plain(404, b"Not found.")
-            headers, body = found
-            return 200, headers, b"" if method == "HEAD" else body
+            if found is not TOO_BIG:
+                headers, body = found
+                return 200, headers, b"" if method == "HEAD" else body
+        # Recordings, and live files too big to keep in memory, go out in chunks.
         path = await asyncio.to_thread(file_path, session_id, name)
         if path is None:
             return _plain(404, b"Not found.")
         return await self.stream(scope, method, path, _file_headers(name))
 
     async def cached(self, session_id, name):
-        """``(headers, bytes)`` of a playlist or segment, or None if missing.
+        """``(headers, bytes)`` of a playlist or segment, None if missing, or ``TOO_BIG``
+        (over ``MAX_CACHED_FILE``: to be streamed from disk instead).
 
         From memory when fresh enough: a hit costs no thread, no disk and no header
         building, which is what lets one process serve thousands of viewers
@@ -307,11 +318,12 @@ class HLSVerifier:
         body = await asyncio.to_thread(_load, session_id, name)
         if body is None:
             return None
+        if len(body) > MAX_CACHED_FILE:  # _read stopped one byte past the limit
+            return TOO_BIG
         headers = _file_headers(name)
         headers.append((b"content-length", str(len(body)).encode()))
-        if len(body) <= MAX_CACHED_FILE:
-            lifetime = PLAYLIST_CACHE_SECONDS if name.endswith(".m3u8") else SEGMENT_CACHE_SECONDS
-            self.cache.put(key, body, lifetime, now, (headers, body))
+        lifetime = PLAYLIST_CACHE_SECONDS if name.endswith(".m3u8") else SEGMENT_CACHE_SECONDS
+        self.cache.put(key, body, lifetime, now, (headers, body))
         return headers, body
 
     async def stream(self, scope, method, path, headers):
