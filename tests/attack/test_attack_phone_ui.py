@@ -1,0 +1,272 @@
+"""Attack tests: the viewer's phone view / side-by-side player and the host's phone studio (issue 14).
+
+Each test fails while its fault is there. A real daphne (tests/live_site.py) serves a page with
+a live player and the Go Live screen; Debian's Chromium (Playwright) opens them as a phone or a
+desktop. Where a test needs the *server* to send something it would only send under load (tens
+of thousands of chat messages or like updates), it hands the frames to the page's chat module
+exactly as its socket would (``root.liveRealtime.handle(frame)``, the function the socket's
+``message`` listener calls), so the client's own bounds are what is measured.
+"""
+
+import os
+
+import pytest
+
+from tests.live_site import LiveSite, migrated_database
+from tests.utils import chromium_path, launch_chromium, require
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+
+#: A 500-character message (CHAT_MAX_LENGTH) of short words: allowed, and as tall as chat text gets.
+LONG_TEXT = ("Pinned notice " * 40)[:500]
+#: A display name (first_name allows 150 characters) with no space to break at.
+LONG_NAME = "W" * 150
+
+SETUP = f"""
+from wagtail.models import Site
+from example_site.home.models import HomePage
+from tests.utils import make_editor, make_session
+from wagtail_live import chat
+
+host = make_editor("host")
+host.first_name = "Hana"
+host.save()
+User.objects.create_user("viewer", "viewer@example.com", "password", first_name="Vera")
+longname = User.objects.create_user("longname", "l@example.com", "password",
+                                    first_name={LONG_NAME!r})
+root = Site.objects.get(is_default_site=True).root_page
+session = make_session("Public <b>live</b>", owner=host)
+session.start()
+page = root.add_child(instance=HomePage(
+    title="Public live", slug="public-live",
+    body=[("live_player", {{"session": session, "show_chat": True, "layout": "portrait"}})],
+))
+message = chat.send_message(session, host, {LONG_TEXT!r}, broadcast=False)
+chat.pin(host, session, message.pk)
+chat.send_message(session, longname, "x" * 500, broadcast=False)
+result = {{"pk": session.pk, "url": page.url}}
+"""
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    require(os.path.exists(chromium_path()), "chromium (apt-get install chromium)")
+    directory = tmp_path_factory.mktemp("attack-phone-ui")
+    site = LiveSite(directory, migrated_database(directory))
+    site.page_info = site.run(SETUP)
+    site.start()
+    yield site
+    site.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright, "--autoplay-policy=no-user-gesture-required")
+        yield chromium
+        chromium.close()
+
+
+def logged_in_context(browser, site, username, **options):
+    context = browser.new_context(**options)
+    cookie = site.login_cookie(username).split("=", 1)[1]
+    context.add_cookies(
+        [{"name": "sessionid", "value": cookie, "domain": "127.0.0.1", "path": "/"}]
+    )
+    return context
+
+
+def open_player(context, site):
+    """The player's page with its chat socket open (the video need not play for these tests)."""
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto(site.url + site.page_info["url"])
+    expect(page.locator("[data-live-realtime]")).to_have_attribute(
+        "data-connection", "open", timeout=20000
+    )
+    # The socket's ``state`` (history, pinned message, permissions) has been drawn.
+    page.wait_for_selector("[data-live-messages] li", state="attached", timeout=20000)
+    return page
+
+
+def open_immersive(page):
+    from playwright.sync_api import expect
+
+    page.locator("[data-live-open]").click()
+    expect(page.locator("[data-live-player]")).to_have_class(
+        __import__("re").compile(r"\bis-immersive\b")
+    )
+
+
+def inside(inner, outer, slack=1):
+    return (
+        inner["x"] >= outer["x"] - slack
+        and inner["y"] >= outer["y"] - slack
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + slack
+    )
+
+
+# -- the chat overlay stays bounded ----------------------------------------------------------
+
+
+def test_a_long_running_chat_keeps_a_bounded_number_of_message_nodes(site, browser):
+    """Fault: live.js appends every chat.message and keeps it in ``messages`` forever.
+
+    A busy live of a few hours sends tens of thousands of messages; a phone tab must not
+    keep one <li> (and its closures) for each. 5,000 frames, as the socket would hand them.
+    """
+    context = logged_in_context(browser, site, "viewer", **PHONE)
+    try:
+        page = open_player(context, site)
+        count = page.evaluate(
+            """() => {
+              const live = document.querySelector('[data-live-realtime]').liveRealtime;
+              for (let i = 0; i < 5000; i += 1) {
+                live.handle({type: 'chat.message', id: 10_000_000 + i, user_id: 99,
+                             display_name: 'Flood', badge: '', text: 'message ' + i,
+                             time: new Date().toISOString()});
+              }
+              return [document.querySelectorAll('[data-live-messages] li').length,
+                      live.messages.size];
+            }"""
+        )
+        # The protocol's own history is the last 50 messages; a few hundred on screen is plenty.
+        assert max(count) <= 500, f"{count[0]} <li> and {count[1]} kept messages after 5,000"
+    finally:
+        context.close()
+
+
+def test_a_burst_of_like_updates_floats_a_bounded_number_of_hearts(site, browser):
+    """Fault: each ``likes`` frame with a higher total floats up to MAX_HEARTS new hearts,
+    with no cap on how many float at once: 10,000 updates in a burst make 10,000 <span>s."""
+    context = logged_in_context(browser, site, "viewer", **PHONE)
+    try:
+        page = open_player(context, site)
+        open_immersive(page)
+        hearts = page.evaluate(
+            """() => {
+              const live = document.querySelector('[data-live-realtime]').liveRealtime;
+              const start = live.lastLikes ?? 0;
+              for (let i = 1; i <= 10000; i += 1) live.handle({type: 'likes', total: start + i});
+              return document.querySelectorAll('.live-heart').length;
+            }"""
+        )
+        assert hearts <= 100, f"{hearts} floating hearts in the DOM at once"
+    finally:
+        context.close()
+
+
+def test_tapping_the_heart_very_fast_floats_a_bounded_number_of_hearts(site, browser):
+    """Fault: every tap floats a heart with no cap (an auto-clicker, or a stuck key on the
+    focused heart button, fills the DOM)."""
+    context = logged_in_context(browser, site, "viewer", **PHONE)
+    try:
+        page = open_player(context, site)
+        open_immersive(page)
+        hearts = page.evaluate(
+            """() => {
+              const button = document.querySelector('[data-live-like-button]');
+              for (let i = 0; i < 5000; i += 1) button.click();
+              return document.querySelectorAll('.live-heart').length;
+            }"""
+        )
+        assert hearts <= 100, f"{hearts} floating hearts in the DOM at once"
+    finally:
+        context.close()
+
+
+# -- hostile text in the overlay ----------------------------------------------------------------
+
+
+def test_a_long_pinned_message_leaves_the_chat_input_on_screen_in_the_immersive_view(site, browser):
+    """A 500-character pinned message (allowed) must not push the input off the screen or
+    spill outside the chat's box over the video's other controls."""
+    context = logged_in_context(browser, site, "viewer", **PHONE)
+    try:
+        page = open_player(context, site)
+        open_immersive(page)
+        screen = {"x": 0, "y": 0, **PHONE["viewport"]}
+        chat = page.locator("[data-live-chat]").bounding_box()
+        pinned = page.locator("[data-live-pinned]").bounding_box()
+        field = page.locator("[data-live-chat-input]").bounding_box()
+        heart = page.locator("[data-live-like-button]").bounding_box()
+        assert inside(field, screen), f"input {field} off the {screen} screen"
+        assert inside(pinned, chat), f"pinned {pinned} spills out of the chat {chat}"
+        assert pinned["y"] + pinned["height"] <= field["y"], "the pinned box covers the input"
+        assert not (
+            pinned["x"] < heart["x"] + heart["width"]
+            and heart["x"] < pinned["x"] + pinned["width"]
+            and pinned["y"] < heart["y"] + heart["height"]
+            and heart["y"] < pinned["y"] + pinned["height"]
+        ), "the pinned box covers the heart"
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_long_names_and_words_wrap_inside_the_chat(site, browser, viewport):
+    """A 150-character name and a 500-character word stay inside the chat's width."""
+    options = PHONE if viewport == "phone" else DESKTOP
+    context = logged_in_context(browser, site, "viewer", **options)
+    try:
+        page = open_player(context, site)
+        if viewport == "phone":
+            open_immersive(page)
+        chat = page.locator("[data-live-chat]").bounding_box()
+        item = page.locator("[data-live-messages] li", has_text="xxxxxxxx").first
+        name = item.locator(".live-chat__name").bounding_box()
+        text = item.locator(".live-chat__text").bounding_box()
+        assert name["x"] + name["width"] <= chat["x"] + chat["width"] + 1, (name, chat)
+        assert text["x"] + text["width"] <= chat["x"] + chat["width"] + 1, (text, chat)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= options["viewport"]["width"], f"page scrolls sideways: {width}px"
+    finally:
+        context.close()
+
+
+def test_markup_in_the_session_title_is_text(site, browser):
+    context = logged_in_context(browser, site, "viewer", **PHONE)
+    try:
+        page = open_player(context, site)
+        open_immersive(page)
+        heading = page.locator(".wagtail-live-player__heading-title")
+        assert heading.text_content() == "Public <b>live</b>"
+        assert page.locator(".wagtail-live-player__heading-title b").count() == 0
+    finally:
+        context.close()
+
+
+# -- keyboard -----------------------------------------------------------------------------------
+
+
+def test_shift_tab_after_a_click_on_the_video_stays_in_the_immersive_view(site, browser):
+    """Fault: the stage is focusable (tabindex -1), so a click on the video focuses the stage
+    itself; keepFocusInside only wraps from the first or the last control, so Shift+Tab from
+    the stage leaves the modal view for the page behind it (which is not inert)."""
+    context = logged_in_context(browser, site, "viewer", **PHONE)
+    try:
+        page = open_player(context, site)
+        page.locator("[data-live-open]").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".wagtail-live-player.is-immersive")
+        page.mouse.click(195, 300)  # the video, above the chat
+        page.keyboard.press("Shift+Tab")
+        inside_stage = page.evaluate(
+            "document.querySelector('[data-live-stage]').contains(document.activeElement)"
+        )
+        focused = page.evaluate("document.activeElement.outerHTML.slice(0, 120)")
+        assert inside_stage, f"focus left the modal view for {focused}"
+    finally:
+        context.close()
