@@ -197,6 +197,14 @@ def test_a_vanished_encoder_ends_the_session_after_the_grace(stack):
     wait_until(lambda: state(site, pk)["pages"])
 
 
+def visitors(site):
+    """Two signed visitor ids: two different people for the WebRTC audience cap."""
+    return site.run(
+        "from wagtail_live.visitors import new_visitor_cookie\n"
+        "result = [new_visitor_cookie(), new_visitor_cookie()]"
+    )
+
+
 def viewer(netns, site, url, *args):
     """Start the aiortc WebRTC viewer inside the namespace; returns the process."""
     return subprocess.Popen(
@@ -212,6 +220,7 @@ def test_viewers_watch_over_webrtc_with_a_grant_up_to_the_cap(stack):
     netns, _janus, site = stack
     pk, key = new_session_with_key(site)
     token = site.run(f"from wagtail_live import grants\nresult = grants.issue({pk}).token")
+    alice, bob = visitors(site)
     watch_url = f"{site.url}/live/webrtc/{pk}/{token}/"
     # Not streaming yet: the player is told to play HLS.
     done, _err = steps(viewer(netns, site, watch_url))
@@ -219,13 +228,15 @@ def test_viewers_watch_over_webrtc_with_a_grant_up_to_the_cap(stack):
     first = publisher(netns, site, pk, key, "--end", "none")
     try:
         wait_until(lambda: state(site, pk)["status"] == "live")
-        watching = viewer(netns, site, watch_url, "--frames", "30", "--hold", "4")
+        watching = viewer(
+            netns, site, watch_url, "--frames", "30", "--hold", "4", "--visitor", alice
+        )
         started = json.loads(watching.stdout.readline())  # counted from here on
         assert started["step"] == "watch" and started["status"] == 201, started
         # A forged grant is refused; over the cap (1 here) the next viewer gets HLS.
         done, _err = steps(viewer(netns, site, f"{site.url}/live/webrtc/{pk}/1-{'A' * 43}/"))
         assert done["watch"]["status"] == 403
-        done, _err = steps(viewer(netns, site, watch_url))
+        done, _err = steps(viewer(netns, site, watch_url, "--visitor", bob))
         assert done["watch"]["status"] == 503 and done["watch"]["fallback"] == "hls"
         done, err = steps(watching)
         assert done["answer"]["status"] == 204
@@ -305,7 +316,11 @@ def test_the_player_plays_over_webrtc_and_falls_back_to_hls_over_the_cap(stack, 
     pk, key = new_session_with_key(site)
     site.run(PUT_PLAYER_ON_HOME_PAGE.format(pk=pk))
     first = publisher(netns, site, pk, key, "--end", "none")
+    alice, bob = visitors(site)
     context = chromium_in_netns.new_context()
+    context.add_cookies([{"name": "wagtail_live_visitor", "value": alice, "url": site.url}])
+    other = chromium_in_netns.new_context()
+    other.add_cookies([{"name": "wagtail_live_visitor", "value": bob, "url": site.url}])
     try:
         wait_until(lambda: state(site, pk)["status"] == "live")
         playlist = live_dir(site, pk) / "hls" / "index.m3u8"
@@ -318,13 +333,14 @@ def test_the_player_plays_over_webrtc_and_falls_back_to_hls_over_the_cap(stack, 
         )
         assert webrtc.evaluate(f"{video}.srcObject !== null && {video}.videoWidth") == 640
         # The cap is 1 WebRTC viewer here: the next one plays HLS by itself.
-        hls = context.new_page()
+        hls = other.new_page()
         hls.goto(site.url + "/")
         hls.wait_for_function(f"{video}.currentTime > 1", timeout=60000)
         assert hls.evaluate(f"{video}.dataset.transport") is None
         assert hls.evaluate(f"{video}.srcObject") is None
     finally:
         context.close()
+        other.close()
         first.kill()
         first.wait()
         site.run(f"LiveSession.objects.get(pk={pk}).end()")

@@ -23,10 +23,15 @@ def say(**fields):
     print(json.dumps(fields), flush=True)
 
 
+COOKIES = {}
+
+
 def http(method, url, payload=None):
     data = json.dumps(payload).encode() if payload is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Content-Type", "application/json")
+    if COOKIES.get("visitor"):
+        request.add_header("Cookie", f"wagtail_live_visitor={COOKIES['visitor']}")
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             body = response.read().decode()
@@ -78,7 +83,9 @@ def main():
     parser.add_argument("url")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--hold", type=float, default=0)
+    parser.add_argument("--visitor", default=None, help="a signed visitor id: who this viewer is")
     args = parser.parse_args()
+    COOKIES["visitor"] = args.visitor
     sys.exit(asyncio.run(watch(args.url, args.frames, args.hold)))
 
 

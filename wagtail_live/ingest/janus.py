@@ -390,12 +390,24 @@ async def join_and_publish(client, janus_session, handle, session, offer_sdp):
         "display": f"whip-{session.pk}",
     }
     await client.message(janus_session, handle, body, jsep={"type": "offer", "sdp": offer_sdp})
-    async with asyncio.timeout(client.timeout):
-        while True:
-            for event in await client.events(janus_session):
-                client.checked(event)
-                if event.get("sender") == handle and event.get("jsep"):
-                    return event
+    return await jsep_event(client, janus_session, handle)
+
+
+async def jsep_event(client, janus_session, handle):
+    """The handle's next event carrying a JSEP (Janus's answer or offer), within the timeout.
+
+    Raises :class:`JanusError` when none comes in ``client.timeout`` seconds (an overloaded
+    Janus, or a publisher that just left): callers answer "try again", never a 500.
+    """
+    try:
+        async with asyncio.timeout(client.timeout):
+            while True:
+                for event in await client.events(janus_session):
+                    client.checked(event)
+                    if event.get("sender") == handle and event.get("jsep"):
+                        return event
+    except TimeoutError as error:
+        raise JanusError(f"Janus sent no SDP within {client.timeout}s") from error
 
 
 class JanusBroadcast:
@@ -564,12 +576,8 @@ async def subscribe(session, client=None):
             "streams": [{"feed": feed}],
         }
         await client.message(janus_session, handle, body)
-        async with asyncio.timeout(client.timeout):
-            while True:
-                for event in await client.events(janus_session):
-                    client.checked(event)
-                    if event.get("sender") == handle and event.get("jsep"):
-                        return janus_session, handle, event["jsep"]["sdp"]
+        event = await jsep_event(client, janus_session, handle)
+        return janus_session, handle, event["jsep"]["sdp"]
     except BaseException:
         with contextlib.suppress(JanusError):
             await client.destroy(janus_session)

@@ -18,6 +18,7 @@ a full session, one without a WebRTC publisher, and every failure answer with
 
 import json
 import logging
+import secrets
 import time
 
 from django.core import signing
@@ -44,21 +45,69 @@ def viewers_key(pk):
     return f"wagtail_live:webrtc-viewers:{pk}"
 
 
+def person_of(request):
+    """Who is watching: the user, else the signed visitor id (``visitors.py``), else the address.
+
+    The cap counts people, not connections: one person holds one WebRTC place however
+    often they ask (a reload replaces their previous connection).
+    """
+    from ..visitors import COOKIE, visitor_id
+
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated:
+        return f"user:{user.pk}"
+    visitor = visitor_id(request.COOKIES.get(COOKIE))
+    if visitor:
+        return f"visitor:{visitor}"
+    return "address:" + request.META.get("REMOTE_ADDR", "")
+
+
 def current_viewers(pk, now=None):
-    """``{resource: expiry}`` of the session's WebRTC viewers still counted."""
+    """``{person: {"v": viewer id, "exp": expiry, "s": Janus session or None}}``, live ones."""
     now = now or time.time()
     viewers = cache.get(viewers_key(pk)) or {}
-    return {resource: expiry for resource, expiry in viewers.items() if expiry > now}
+    return {person: entry for person, entry in viewers.items() if entry["exp"] > now}
 
 
-def count_viewer(pk, resource, present=True):
-    """Add (or refresh), or remove, one viewer in the session's count (approximate under races)."""
-    viewers = current_viewers(pk)
-    if present:
-        viewers[resource] = time.time() + VIEWER_TTL
-    else:
-        viewers.pop(resource, None)
+def save_viewers(pk, viewers):
     cache.set(viewers_key(pk), viewers, VIEWER_TTL * 2)
+
+
+def admit_viewer(pk, person, viewer_id, cap):
+    """Reserve ``person``'s place before Janus is asked; ``(admitted, previous Janus session)``.
+
+    Runs in one thread (``sync_to_async``), so requests of one process cannot all pass the
+    check while the first ones wait for Janus. A person already asking is refused; a person
+    already watching gives their place to this new connection (the old one is ended).
+    """
+    viewers = current_viewers(pk)
+    previous = viewers.get(person)
+    if previous is not None and previous["s"] is None:
+        return False, None  # this person's previous request is still being answered
+    if previous is None and len(viewers) >= cap:
+        return False, None
+    viewers[person] = {"v": viewer_id, "exp": time.time() + VIEWER_TTL, "s": None}
+    save_viewers(pk, viewers)
+    return True, previous["s"] if previous else None
+
+
+def settle_viewer(pk, person, viewer_id, janus_session=None, *, keep=True):
+    """Note the viewer's Janus session (or refresh it); ``keep=False`` gives the place back.
+
+    Returns False when ``person``'s place now belongs to a newer connection of theirs.
+    """
+    viewers = current_viewers(pk)
+    entry = viewers.get(person)
+    if entry is None or entry["v"] != viewer_id:
+        return False
+    if keep:
+        entry["exp"] = time.time() + VIEWER_TTL
+        if janus_session is not None:
+            entry["s"] = janus_session
+    else:
+        del viewers[person]
+    save_viewers(pk, viewers)
+    return True
 
 
 def session_if_granted(pk, grant):
@@ -81,17 +130,28 @@ async def watch(request, pk, grant):
     session = await sync_to_async(session_if_granted)(pk, grant)
     if session is None:
         return fallback(403, "This playback grant is not valid.")
-    if len(await sync_to_async(current_viewers)(pk)) >= live_settings.WEBRTC_MAX_VIEWERS:
+    person, viewer_id = person_of(request), secrets.token_urlsafe(8)
+    admitted, previous = await sync_to_async(admit_viewer)(
+        pk, person, viewer_id, live_settings.WEBRTC_MAX_VIEWERS
+    )
+    if not admitted:
         return fallback(503, "The WebRTC audience of this session is full.")
+    if previous is not None:
+        await janus.end_publish(previous)  # the same person's earlier connection (a reload)
     try:
         janus_session, handle, offer = await janus.subscribe(session)
     except janus.NotStreaming:
+        await sync_to_async(settle_viewer)(pk, person, viewer_id, keep=False)
         return fallback(404, "This session is not streaming over WebRTC.")
     except janus.JanusError as error:
+        await sync_to_async(settle_viewer)(pk, person, viewer_id, keep=False)
         logger.warning("session %s: WebRTC viewer not started: %s", pk, error)
         return fallback(503, "The WebRTC server is not available.")
-    resource = signing.dumps({"p": pk, "s": janus_session, "h": handle}, salt=RESOURCE_SALT)
-    await sync_to_async(count_viewer)(pk, resource)
+    if not await sync_to_async(settle_viewer)(pk, person, viewer_id, janus_session):
+        await janus.end_publish(janus_session)
+        return fallback(503, "The WebRTC audience of this session is full.")
+    ids = {"p": pk, "s": janus_session, "h": handle, "w": person, "v": viewer_id}
+    resource = signing.dumps(ids, salt=RESOURCE_SALT)
     return JsonResponse(
         {"sdp": offer, "resource": f"{request.path.rstrip('/')}/{resource}/"}, status=201
     )
@@ -102,7 +162,7 @@ def resource_ids(pk, resource):
         data = signing.loads(resource, salt=RESOURCE_SALT)
     except signing.BadSignature:
         return None
-    return (data["s"], data["h"]) if data.get("p") == pk else None
+    return data if data.get("p") == pk else None
 
 
 @csrf_exempt
@@ -115,10 +175,11 @@ async def viewer(request, pk, grant, resource):
     ids = resource_ids(pk, resource)
     if ids is None:
         return fallback(404, "No such WebRTC viewer.")
-    janus_session, handle = ids
+    janus_session, handle = ids["s"], ids["h"]
+    person, viewer_id = ids.get("w"), ids.get("v")
     if request.method == "DELETE":
         await janus.end_publish(janus_session)  # destroys the viewer's Janus session
-        await sync_to_async(count_viewer)(pk, resource, present=False)
+        await sync_to_async(settle_viewer)(pk, person, viewer_id, keep=False)
         return JsonResponse({}, status=200)
     if request.method != "POST":
         return fallback(405, "Use POST or DELETE.")
@@ -127,14 +188,19 @@ async def viewer(request, pk, grant, resource):
         return fallback(403, "This playback grant is not valid.")
     try:
         message = json.loads(request.body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return fallback(400, "The body is not JSON.")
+    if not isinstance(message, dict):
+        return fallback(400, "The body is not a JSON object.")
     try:
         if message.get("type") == "answer" and isinstance(message.get("sdp"), str):
             await janus.start_watching(janus_session, handle, message["sdp"])
         elif message.get("type") == "keepalive":
+            if not await sync_to_async(settle_viewer)(pk, person, viewer_id):
+                # This person's place went to a newer connection of theirs (or expired).
+                await janus.end_publish(janus_session)
+                return fallback(410, "This WebRTC viewer has ended.")
             await janus.keep_watching(janus_session)
-            await sync_to_async(count_viewer)(pk, resource)
         else:
             return fallback(400, 'Send {"type": "answer", "sdp": ...} or {"type": "keepalive"}.')
     except janus.JanusError as error:

@@ -34,7 +34,8 @@ export async function playWebRTC({ video, baseUrl, session, grantToken, onFail =
   const watchUrl = () => `${baseUrl}${session}/${grantToken()}/`;
   let offer;
   try {
-    const response = await fetch(watchUrl(), { method: "POST", credentials: "omit" });
+    // Cookies name the person (the user, or the signed visitor id): the cap counts people.
+    const response = await fetch(watchUrl(), { method: "POST", credentials: "same-origin" });
     if (response.status !== 201) return null; // {"fallback": "hls"}
     offer = await response.json();
   } catch {
