@@ -201,6 +201,11 @@ def measure_webrtc(seconds):
         )
         site_in(netns, site)
         pk = site.run(SETUP + "\nsession.issue_stream_key()\n")
+        # Two people (the WebRTC cap counts people, by their signed visitor id).
+        people = site.run(
+            "from wagtail_live.visitors import new_visitor_cookie\n"
+            "result = [new_visitor_cookie(), new_visitor_cookie()]"
+        )
         cookie = site.login_cookie("host").split("=", 1)[1]
         site.start()
         wrapper = Path(directory) / "chromium-in-netns"
@@ -229,13 +234,20 @@ def measure_webrtc(seconds):
                 time.sleep(3)
                 cpu = {"publisher_only_percent": janus_cpu_percent(janus.process.pid, 5)}
                 video = "document.querySelector('[data-live-video]')"
-                webrtc_page = browser.new_context().new_page()
+                viewers = []
+                for person in people:
+                    context = browser.new_context()
+                    context.add_cookies(
+                        [{"name": "wagtail_live_visitor", "value": person, "url": site.url}]
+                    )
+                    viewers.append(context)
+                webrtc_page = viewers[0].new_page()
                 webrtc_page.goto(site.url + "/")
                 webrtc_page.wait_for_function(
                     f"{video}?.dataset.transport === 'webrtc' && {video}.currentTime > 0",
                     timeout=60000,
                 )
-                hls_page = browser.new_context().new_page()
+                hls_page = viewers[1].new_page()
                 hls_page.goto(site.url + "/")
                 hls_page.wait_for_function(f"{video}?.currentTime > 0", timeout=60000)
                 time.sleep(3)  # let hls.js settle at its target distance from the live edge
