@@ -29,6 +29,8 @@ DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 LONG_TEXT = ("Pinned notice " * 40)[:500]
 #: A display name (first_name allows 150 characters) with no space to break at.
 LONG_NAME = "W" * 150
+#: Markup and a bidi override in a logged-in user's name (names of accounts are not cleaned).
+HOSTILE_NAME = '<img src=x onerror="window.__xss=1">\u202eevil'
 
 SETUP = f"""
 from wagtail.models import Site
@@ -42,6 +44,8 @@ host.save()
 User.objects.create_user("viewer", "viewer@example.com", "password", first_name="Vera")
 longname = User.objects.create_user("longname", "l@example.com", "password",
                                     first_name={LONG_NAME!r})
+hostile = User.objects.create_user("hostile", "h@example.com", "password",
+                                   first_name={HOSTILE_NAME!r})
 root = Site.objects.get(is_default_site=True).root_page
 session = make_session("Public <b>live</b>", owner=host)
 session.start()
@@ -52,7 +56,22 @@ page = root.add_child(instance=HomePage(
 message = chat.send_message(session, host, {LONG_TEXT!r}, broadcast=False)
 chat.pin(host, session, message.pk)
 chat.send_message(session, longname, "x" * 500, broadcast=False)
-result = {{"pk": session.pk, "url": page.url}}
+chat.send_message(session, hostile, "hello", broadcast=False)
+mod = make_editor("mod", "moderate_chat")
+make_editor("editor")
+other = make_editor("other")
+other_session = make_session("Someone else's live", owner=other)
+other_session.start()
+other_message = chat.send_message(other_session, other, "not yours to remove", broadcast=False)
+secret = make_session("Secret board meeting", owner=host, privacy="private")
+secret.start()
+secret_page = root.add_child(instance=HomePage(
+    title="Members", slug="members",
+    body=[("live_player", {{"session": secret, "show_chat": True, "layout": "auto"}})],
+))
+result = {{"pk": session.pk, "url": page.url, "mod": mod.pk, "other_pk": other_session.pk,
+          "other_message": other_message.pk, "secret_url": secret_page.url,
+          "secret_pk": secret.pk, "viewer": User.objects.get(username="viewer").pk}}
 """
 
 
@@ -268,5 +287,117 @@ def test_shift_tab_after_a_click_on_the_video_stays_in_the_immersive_view(site, 
         )
         focused = page.evaluate("document.activeElement.outerHTML.slice(0, 120)")
         assert inside_stage, f"focus left the modal view for {focused}"
+    finally:
+        context.close()
+
+
+# -- what held: hostile names, private titles, who gets the studio, what a host may do ----------
+
+
+def test_a_hostile_name_is_text_in_the_overlay(site, browser):
+    context = logged_in_context(browser, site, "viewer", **PHONE)
+    try:
+        page = open_player(context, site)
+        open_immersive(page)
+        item = page.locator("[data-live-messages] li", has_text="evil").first
+        assert item.locator(".live-chat__name").text_content() == HOSTILE_NAME
+        assert item.locator("img").count() == 0
+        assert page.evaluate("window.__xss") is None
+        # Its own <bdi dir=auto>: the override cannot reorder the text after it.
+        assert item.locator("bdi.live-chat__name").get_attribute("dir") == "auto"
+    finally:
+        context.close()
+
+
+def test_a_private_sessions_title_is_not_sent_to_anonymous_visitors(site, browser):
+    context = browser.new_context(**PHONE)
+    try:
+        page = context.new_page()
+        response = page.goto(site.url + site.page_info["secret_url"])
+        assert "Secret board meeting" not in response.text()
+        assert page.locator("[data-live-members-only]").count() == 1
+        assert page.locator("[data-live-stage], [data-live-realtime]").count() == 0
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("user", [None, "viewer", "editor", "mod"])
+@pytest.mark.parametrize(
+    "spelling",
+    ["/admin/live/{pk}/go-live/", "/admin/live/{pk}/go-live", "/admin/live/0{pk}/go-live/"],
+)
+def test_only_who_may_go_live_gets_the_studio(site, user, spelling):
+    """A viewer, a plain editor, a site moderator without go_live and anonymous visitors get
+    no Go Live screen (and no stream key) under any spelling of its address."""
+    from tests.utils import raw_get
+
+    path = spelling.format(pk=site.page_info["pk"])
+    headers = {"Cookie": site.login_cookie(user)} if user else {}
+    port = int(site.url.rsplit(":", 1)[1])
+    status, response_headers, body = raw_get(port, path, headers)
+    for _ in range(3):  # follow APPEND_SLASH / login redirects on the same site
+        if status not in (301, 302):
+            break
+        location = response_headers["Location"].split(site.url, 1)[-1]
+        status, response_headers, body = raw_get(port, location, headers)
+    assert b"data-live-golive" not in body, (user, path, status)
+    assert b"live-stream-key" not in body
+
+
+def test_the_host_may_not_ban_nor_mute_a_moderator_nor_act_in_another_session(site):
+    import asyncio
+    import concurrent.futures
+
+    from tests.live_client import RealSocket
+
+    info = site.page_info
+    count = "from wagtail_live.models import ModerationAction\nresult = ModerationAction.objects.count()"
+    before = site.run(count)
+
+    async def attempt():
+        host = await RealSocket.open(site, info["pk"], user="host")
+        try:
+            answers = {}
+            for name, frame in [
+                ("ban", {"type": "mod.ban", "user_id": info["viewer"], "reason": "x"}),
+                ("mute_mod", {"type": "mod.mute", "user_id": info["mod"], "seconds": 300}),
+                ("remove_other", {"type": "mod.remove", "message_id": info["other_message"]}),
+                ("pin_other", {"type": "mod.pin", "message_id": info["other_message"]}),
+            ]:
+                await host.send(frame)
+                answers[name] = (await host.expect("error", timeout=10))["code"]
+            return answers
+        finally:
+            await host.close()
+
+    # In a thread: Playwright's sync API keeps an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answers = pool.submit(asyncio.run, attempt()).result(timeout=120)
+    assert answers["ban"] == "forbidden"
+    assert answers["mute_mod"] == "forbidden"
+    assert answers["remove_other"] == "not_found"
+    assert answers["pin_other"] == "not_found"
+    # Nothing was recorded: no ban, no mute, no removal (the host's own tries all refused).
+    assert site.run(count) == before
+
+
+def test_the_studio_sheet_shows_a_hostile_name_as_text(site, browser):
+    context = logged_in_context(browser, site, "host", **PHONE)
+    try:
+        page = context.new_page()
+        page.goto(f"{site.url}/admin/live/{site.page_info['pk']}/go-live/")
+        page.wait_for_selector("[data-live-realtime][data-connection=open]", timeout=20000)
+        page.wait_for_selector("[data-live-golive][data-live-layout=studio]")
+        message = page.locator(".live-chat__message", has_text="evil").first
+        message.wait_for(state="visible", timeout=15000)
+        message.tap()
+        sheet = page.locator("[data-live-modsheet]")
+        sheet.wait_for(state="visible")
+        assert sheet.locator("[data-modsheet-name]").text_content() == HOSTILE_NAME
+        assert sheet.locator("img").count() == 0
+        assert sheet.locator("[data-modsheet-ban]").is_hidden()
+        assert page.evaluate("window.__xss") is None
+        label = message.locator("[data-live-moderate]").get_attribute("aria-label")
+        assert HOSTILE_NAME in label
     finally:
         context.close()
