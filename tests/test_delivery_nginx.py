@@ -89,11 +89,34 @@ def test_a_valid_grant_gets_every_file_from_nginx(nginx, private_session):
     assert (status, body) == (200, SEGMENT)
     assert headers["Content-Type"] == "video/mp2t"
     assert "immutable" in headers["Cache-Control"]
-    base = url.removesuffix("hls/index.m3u8")
-    recording = f"{base}recording-{private_session.pk}.mp4"
+    recording = grants.grant_url(private_session, f"recording-{private_session.pk}.mp4")
     status, headers, body = get(nginx, recording, {"Range": "bytes=100-199"})
     assert (status, body) == (206, RECORDING[100:200])
     assert headers["Content-Type"] == "video/mp4"
+
+
+def test_a_recordings_grant_opens_that_file_only_in_nginx(nginx, private_session):
+    """secure_link_md5 signs "$wl_expires/$wl_session/$wl_file" for recordings: the live
+    grant and another recording's grant are refused (the draft-recording attack)."""
+    pk = private_session.pk
+    other_name = f"recording-{pk + 1000}.mp4"
+    (private_session.media_dir / other_name).write_bytes(b"draft in review")
+    (private_session.media_dir / f"recording-{pk}-web.mp4").write_bytes(b"web copy")
+    own = grants.grant_url(private_session, f"recording-{pk}.mp4")
+    assert get(nginx, own)[0] == 200
+    live_base = private_session.playback_url.removesuffix("hls/index.m3u8")
+    for path in (
+        own.replace(f"recording-{pk}.mp4", other_name),
+        own.replace(f"recording-{pk}.mp4", f"recording-{pk}-web.mp4"),
+        live_base + f"recording-{pk}.mp4",
+        live_base + other_name,
+    ):
+        status, _headers, body = get(nginx, path)
+        assert status == 403, path
+        assert b"draft" not in body and not leaked(body), path
+    # A recording's grant is no live grant either.
+    recording_base = own.removesuffix(f"recording-{pk}.mp4")
+    assert get(nginx, recording_base + "hls/index.m3u8")[0] == 403
 
 
 def test_bad_grants_are_403(nginx, private_session, other_session):

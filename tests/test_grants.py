@@ -324,10 +324,14 @@ def test_other_methods_are_405(verifier, private_session):
 
 
 @pytest.mark.django_db
-def test_recordings_of_private_sessions_through_the_same_grant(verifier, private_session):
-    base = private_session.playback_url.removesuffix("hls/index.m3u8")
+def test_recordings_of_private_sessions_through_their_own_grant(verifier, private_session):
+    # The live grant opens the hls/ files only; a recording needs a grant for its file.
+    live_base = private_session.playback_url.removesuffix("hls/index.m3u8")
+    assert call(verifier, live_base + "recording-7.mp4")[0] == 403
+    url = grants.grant_url(private_session, "recording-7.mp4")
+    base = url.removesuffix("recording-7.mp4")
     whole = bytes(range(256)) * 40
-    code, headers, body = call(verifier, base + "recording-7.mp4")
+    code, headers, body = call(verifier, url)
     assert (code, body) == (200, whole)
     assert headers["content-type"] == "video/mp4"
     assert headers["accept-ranges"] == "bytes"
@@ -375,3 +379,248 @@ def test_without_the_verifier_django_answers_the_same_urls(client, private_sessi
     grant = grants.issue(private_session, now=time.time() - 3600)
     expired = f"/live/delivery/{private_session.pk}/{grant.token}/hls/index.m3u8"
     assert client.get(expired).status_code == 403
+
+
+# -- a recording's grant opens that one file ----------------------------------------------
+
+
+def test_a_recordings_grant_is_bound_to_its_file():
+    now = 1_800_000_010
+    grant = grants.issue(5, now=now, name="recording-7.mp4")
+    assert grant.name == "recording-7.mp4"
+    assert grants.verify("5", grant.token, now=now, name="recording-7.mp4") == grant
+    for name in (None, "recording-8.mp4", "recording-7-web.mp4", "recording-7-poster.jpg"):
+        assert grants.verify("5", grant.token, now=now, name=name) is None, name
+    # The live grant opens no recording, and the live files ignore a bound grant.
+    live = grants.issue(5, now=now)
+    assert grants.verify("5", live.token, now=now, name="recording-7.mp4") is None
+    assert grants.bound_name("hls/index.m3u8") is None
+    assert grants.bound_name("recording-7.mp4") == "recording-7.mp4"
+    assert grants.message(5, 99, "recording-7.mp4") == "99/5/recording-7.mp4"
+    assert grants.message(5, 99) == "99/5"
+    with pytest.raises(ValueError):
+        grants.issue(5, name="../recording.mpegts")
+
+
+def test_grant_url_binds_recordings_and_shares_live_files(private_session):
+    live = grants.grant_url(private_session, "hls/index.m3u8")
+    assert live == private_session.playback_url
+    recording = grants.grant_url(private_session, "recording-7.mp4")
+    assert recording.split("/")[-2] != live.split("/")[-3]
+
+
+@pytest.mark.django_db
+def test_a_bound_grant_is_remembered_per_file(verifier, private_session):
+    (private_session.media_dir / "recording-8.mp4").write_bytes(b"draft")
+    url = grants.grant_url(private_session, "recording-7.mp4")
+    for _ in range(2):  # checked, then from the verifier's memory of checked grants
+        assert call(verifier, url)[0] == 200
+        assert call(verifier, url.replace("recording-7", "recording-8"))[0] == 403
+        hls = url.replace("recording-7.mp4", "hls/index.m3u8")
+        assert call(verifier, hls)[0] == 403
+
+
+@pytest.mark.django_db
+def test_django_answers_a_recording_only_under_its_own_grant(client, private_session):
+    (private_session.media_dir / "recording-8.mp4").write_bytes(b"draft")
+    url = grants.grant_url(private_session, "recording-7.mp4")
+    response = client.get(url)
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == bytes(range(256)) * 40
+    assert client.get(url.replace("recording-7", "recording-8")).status_code == 403
+    live_base = private_session.playback_url.removesuffix("hls/index.m3u8")
+    assert client.get(live_base + "recording-7.mp4").status_code == 403
+
+
+def recording_with_file(session, name, page=None):
+    from wagtail_live.models import Recording
+
+    recording = Recording.objects.create(session=session, source=f"{name}.mpegts", page=page)
+    session.media_dir.mkdir(parents=True, exist_ok=True)
+    (session.media_dir / f"recording-{recording.pk}.mp4").write_bytes(name.encode() * 100)
+    (session.media_dir / f"recording-{recording.pk}-poster.jpg").write_bytes(b"\xff\xd8poster")
+    return recording
+
+
+def published_page(slug):
+    from wagtail.models import Page
+
+    root = Page.get_first_root_node()
+    return root.add_child(instance=Page(title=slug, slug=slug, live=True))
+
+
+@pytest.mark.django_db
+def test_a_published_recordings_grant_does_not_open_a_draft_recording_of_the_same_session(
+    host, viewer
+):
+    """A member may watch recording A (published page) but not recording B (a draft in review).
+
+    The grant handed out with A's page (``granted_recording_url``) must not serve
+    ``recording-<B>.mp4`` or its ``-poster.jpg`` when the member edits the file name in
+    the URL (it did while grants signed only the session).
+    """
+    from wagtail_live.conf import live_settings
+    from wagtail_live.permissions import can_watch_recording
+
+    session = make_session(owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    published = recording_with_file(session, "published", page=published_page("published"))
+    draft = recording_with_file(session, "draft-in-review")  # no published page yet
+    assert can_watch_recording(published, viewer)
+    assert not can_watch_recording(draft, viewer)
+
+    # What the published recording's page gives the member (recordings.granted_recording_url).
+    url = grants.grant_url(
+        session, f"recording-{published.pk}.mp4", seconds=live_settings.RECORDING_GRANT_SECONDS
+    )
+    verifier = HLSVerifier(inner_app)
+    assert call(verifier, url)[0] == 200
+
+    for name in (f"recording-{draft.pk}.mp4", f"recording-{draft.pk}-poster.jpg"):
+        code, _headers, body = call(verifier, url.replace(f"recording-{published.pk}.mp4", name))
+        assert code in (403, 404), f"{name}: {code}"
+        assert b"draft-in-review" not in body
+
+
+# -- numbers from requests: ASCII digits, bounded ----------------------------------------
+
+
+def asgi_get(app, path, headers):
+    """(status, body) of a GET through the ASGI ``app`` with raw (bytes) ``headers``.
+
+    ``call`` encodes header values as UTF-8; a client may send any byte, and daphne
+    hands the bytes over as they came.
+    """
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers,
+    }
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"bytes=\xb2-",  # superscript two (Latin-1): str.isdigit() is True, int() raises
+        b"bytes=0-\xb9",
+        b"bytes=-\xb3",
+        "bytes=\u0663-".encode(),  # Arabic-Indic three, as UTF-8 bytes
+        "bytes=\uff13-\uff15".encode(),  # fullwidth digits
+        b"bytes=" + b"9" * 94 + b"-",
+        b"bytes=0-" + b"9" * 5000,
+        b"bytes=-" + b"1" * 40,
+    ],
+)
+def test_a_range_with_non_ascii_or_huge_digits_is_not_a_crash(host, value):
+    """A Range the verifier cannot read is ignored (whole file) or unsatisfiable (416),
+    never an exception out of the ASGI app (a 500 and a traceback under daphne)."""
+    session = make_session(owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    session.media_dir.mkdir(parents=True, exist_ok=True)
+    (session.media_dir / "recording-7.mp4").write_bytes(b"x" * 1000)
+    url = grants.grant_url(session, "recording-7.mp4")
+    status, body = asgi_get(HLSVerifier(inner_app), url, [(b"range", value)])
+    assert status in (200, 416)
+    assert status == 416 or body == b"x" * 1000
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "bytes=\u00b2-",
+        "bytes=0-\u00b9",
+        "bytes=-\u00b3",
+        "bytes=\u0663-",
+        "bytes=1-\u0665",
+        "bytes=\uff13-",
+        "bytes=\u0967-",  # Devanagari one
+        "bytes=1" + "0" * 40 + "-",  # more digits than any file's size needs
+        "bytes=0-" + "9" * 200,
+    ],
+)
+def test_parse_range_takes_only_ascii_digits_of_bounded_length(header):
+    assert parse_range(header, 10) is None
+
+
+def test_parse_range_still_reads_plain_ranges():
+    assert parse_range("bytes= 2-4 ", 10) == (2, 4)
+    assert parse_range("bytes=0-" + "9" * 30, 10) == (0, 9)
+    assert parse_range("bytes=" + "9" * 30 + "-", 10) == "unsatisfiable"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", ["\u0663/hls", "\uff13/hls", "1" * 5000 + "/hls", "0/hls"])
+def test_an_rtmp_stream_name_with_other_digits_names_no_session(host, name):
+    from wagtail_live.ingest.nginx_rtmp import session_for_stream
+
+    session = make_session(owner=host)
+    assert session_for_stream(f"{session.pk}/hls") == session
+    assert session_for_stream(name) is None
+
+
+# -- live files over the cache limit ------------------------------------------------------
+
+
+def big_segment(session, size):
+    hls = session.media_dir / "hls"
+    hls.mkdir(parents=True, exist_ok=True)
+    whole = (bytes(range(188)) * (size // 188 + 1))[:size]
+    (hls / "seg-big-00001.ts").write_bytes(whole)
+    return whole, grants.grant_url(session, "hls/seg-big-00001.ts")
+
+
+@pytest.mark.django_db
+def test_a_live_file_larger_than_the_cache_limit_is_served_whole(host):
+    """A segment bigger than ``MAX_CACHED_FILE`` (8 MiB: a 10 s segment at 8 Mbit/s, or a
+    long keyframe interval) is streamed whole, never cut at the limit."""
+    from wagtail_live.delivery import MAX_CACHED_FILE
+
+    session = make_session(owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    whole, url = big_segment(session, MAX_CACHED_FILE + 188 * 100)
+    verifier = HLSVerifier(inner_app)
+    for _ in range(2):
+        code, headers, body = call(verifier, url)
+        assert code == 200
+        got, expected = len(body), len(whole)
+        assert got == expected, f"{got} of {expected} bytes"
+        assert body == whole and headers["content-length"] == str(expected)
+        assert headers["content-type"] == "video/mp2t"
+    assert verifier.cache.size == 0  # streamed, not kept
+    code, headers, body = call(verifier, url, method="HEAD")
+    assert (code, body, headers["content-length"]) == (200, b"", str(len(whole)))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("reported", ["smaller", "larger"])
+def test_a_live_file_that_changes_size_between_stat_and_read_is_sent_as_read(
+    host, monkeypatch, reported
+):
+    """The size asked of the open file may be stale by the read: a file that grew past
+    the limit is streamed whole; one that shrank is sent as it is, with its own length."""
+    from wagtail_live import delivery
+
+    session = make_session(owner=host, privacy=LiveSession.Privacy.PRIVATE)
+    size = delivery.MAX_CACHED_FILE + 1000 if reported == "smaller" else 5000
+    whole, url = big_segment(session, size)
+    real_fstat = delivery.os.fstat
+
+    class Stale:
+        def __init__(self, result):
+            self.st_size = 100 if reported == "smaller" else result.st_size + 4000
+
+    monkeypatch.setattr(delivery.os, "fstat", lambda fd: Stale(real_fstat(fd)))
+    code, headers, body = call(HLSVerifier(inner_app), url)
+    assert code == 200
+    assert body == whole and headers["content-length"] == str(len(whole))

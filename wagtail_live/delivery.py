@@ -42,6 +42,12 @@ DELIVERY_PATH = re.compile(
     r"|recording-[0-9]{1,12}(?:-web)?\.(?:mp4|m4v|m4a)|recording-[0-9]{1,12}-poster\.jpg)"
 )
 MAX_PATH_BYTES = 512
+# One byte range, ASCII digits only ([0-9], never \d or str.isdigit(), which take any
+# script's digits), spaces allowed around the range as before.
+MAX_RANGE_DIGITS = 30
+RANGE_PATTERN = re.compile(
+    rf"bytes= *(?P<first>[0-9]{{0,{MAX_RANGE_DIGITS}}})-(?P<last>[0-9]{{0,{MAX_RANGE_DIGITS}}}) *"
+)
 
 TYPES = {**CONTENT_TYPES, "m4v": "video/mp4", "m4a": "audio/mp4", "jpg": "image/jpeg"}
 
@@ -126,14 +132,16 @@ def parse_range(header, size):
     None to send the whole file, or ``"unsatisfiable"``.
 
     Several ranges, or a header we do not understand, get the whole file (allowed:
-    a server may ignore Range).
+    a server may ignore Range). Positions are ASCII digits, at most ``MAX_RANGE_DIGITS``
+    each: ``str.isdigit()`` would also take "²", "٣" or "３", and ``int()`` then
+    raises or reads them as numbers no client meant.
     """
-    if not header or len(header) > 100 or not header.startswith("bytes=") or "," in header:
+    if not header or len(header) > 100:
         return None
-    first, sep, last = header[6:].strip().partition("-")
-    # ASCII digits only: str.isdigit() also accepts "²" or "٣", which int() then refuses.
-    if not sep or not _ascii_digits(first) or not _ascii_digits(last):
+    match = RANGE_PATTERN.fullmatch(header)
+    if match is None:
         return None
+    first, last = match["first"], match["last"]
     if first == "":
         if last == "" or int(last) == 0:
             return "unsatisfiable"
@@ -143,11 +151,6 @@ def parse_range(header, size):
     if start >= size or end < start:
         return "unsatisfiable"
     return start, end
-
-
-def _ascii_digits(text):
-    """Whether ``text`` is empty or only the digits 0-9."""
-    return text == "" or (text.isascii() and text.isdigit())
 
 
 class FileCache:
@@ -181,12 +184,22 @@ class FileCache:
 
 
 def _read(path):
+    """The whole file's bytes, or ``TOO_BIG`` when it holds more than ``MAX_CACHED_FILE``.
+
+    Never a cut: the size is asked of the open file (no read of a big one), and a file
+    that grew past the limit after that is caught by reading one byte more than allowed.
+    A file that shrank gives what it holds at the read, and that is what is sent.
+    """
     with open(path, "rb") as handle:
-        return handle.read(MAX_CACHED_FILE + 1)
+        if os.fstat(handle.fileno()).st_size > MAX_CACHED_FILE:
+            return TOO_BIG
+        body = handle.read(MAX_CACHED_FILE + 1)
+    return TOO_BIG if len(body) > MAX_CACHED_FILE else body
 
 
 def _load(session_id, name):
-    """The bytes of a session's HLS file, or None when it is not there (in a thread: disk)."""
+    """The bytes of a session's HLS file, ``TOO_BIG`` (to be streamed), or None when it
+    is not there (in a thread: disk)."""
     path = file_path(session_id, name)
     if path is None:
         return None
@@ -239,18 +252,24 @@ class HLSVerifier:
             self._cache = FileCache(int(size))
         return self._cache
 
-    def is_granted(self, session_id, token):
-        """Whether the URL's grant is valid now; a valid one is remembered until it expires."""
+    def is_granted(self, session_id, token, name=None):
+        """Whether the URL's grant is valid now; a valid one is remembered until it expires.
+
+        ``name`` is ``grants.bound_name(<file>)``: None for the live stream's files (one
+        grant for all of them), else the one recording file the grant must be signed for.
+        Remembered per file too, so a recording's grant never vouches for another file.
+        """
         now = time.time()
-        expires = self._verified.get((session_id, token))
+        key = (session_id, token) if name is None else (session_id, token, name)
+        expires = self._verified.get(key)
         if expires is not None:
             return now < expires
-        grant = grants.verify(session_id, token, now)
+        grant = grants.verify(session_id, token, now, name)
         if grant is None:
             return False
         if len(self._verified) >= MAX_VERIFIED_GRANTS:
             self._verified.clear()
-        self._verified[(session_id, token)] = grant.expires
+        self._verified[key] = grant.expires
         return True
 
     async def __call__(self, scope, receive, send):
@@ -276,10 +295,14 @@ class HLSVerifier:
         if method not in ("GET", "HEAD"):
             return _plain(405, b"Method not allowed.", [(b"allow", b"GET, HEAD")])
         parts = parse_path(raw_path, prefix)
-        if parts is None or not self.is_granted(parts[0], parts[1]):
+        if parts is None:
             return _plain(403, b"Forbidden.")
-        session_id, _token, name = parts
-        if name.startswith("hls/"):
+        session_id, token, name = parts
+        live = name.startswith(grants.LIVE_FOLDER)
+        # A live grant opens the hls/ files; a recording's file needs a grant for itself.
+        if not self.is_granted(session_id, token, None if live else name):
+            return _plain(403, b"Forbidden.")
+        if live:
             found = await self.cached(session_id, name)
             if found is None:
                 return _plain(404, b"Not found.")
@@ -316,10 +339,8 @@ class HLSVerifier:
     async def _fill(self, key, session_id, name):
         now = time.monotonic()
         body = await asyncio.to_thread(_load, session_id, name)
-        if body is None:
-            return None
-        if len(body) > MAX_CACHED_FILE:  # _read stopped one byte past the limit
-            return TOO_BIG
+        if body is None or body is TOO_BIG:
+            return body
         headers = _file_headers(name)
         headers.append((b"content-length", str(len(body)).encode()))
         lifetime = PLAYLIST_CACHE_SECONDS if name.endswith(".m3u8") else SEGMENT_CACHE_SECONDS
@@ -431,8 +452,10 @@ server {{
             add_header X-Content-Type-Options nosniff always;
         }}
         location ~ "^{prefix}(?<wl_session>[1-9][0-9]{{0,11}})/(?<wl_expires>[0-9]{{1,12}})-(?<wl_signature>[A-Za-z0-9_-]{{22}})/(?<wl_file>recording-[0-9]{{1,12}}(-web)?\\.(mp4|m4v|m4a))$" {{
+            # A recording's grant is signed for its file (grants.bound_name), so it
+            # opens no other recording of the session.
             secure_link $wl_signature,$wl_expires;
-            secure_link_md5 "$wl_expires/$wl_session {key}";
+            secure_link_md5 "$wl_expires/$wl_session/$wl_file {key}";
             if ($secure_link = "") {{ return 403; }}
             if ($secure_link = "0") {{ return 403; }}
             alias {live_root}/$wl_session/$wl_file;

@@ -79,7 +79,8 @@ IDLE_PUBLISHER_SECONDS = 10
 # Beside a session's hls/: which nginx connection publishes it (note_publisher).
 PUBLISHER_FILE = "nginx-publisher.txt"
 # Session 12's stream is "12/hls": with hls_nested nginx then writes 12/hls/index.m3u8.
-STREAM_NAME = re.compile(r"(\d+)/hls")
+# ASCII digits of an id's length: \d would take "٣" as 3, and 5000 digits make int() raise.
+STREAM_NAME = re.compile(r"([1-9][0-9]{0,11})/hls")
 #: The header nginx's callback proxy adds; the secret is never in a callback's URL.
 SECRET_HEADER = "X-Wagtail-Live-Secret"
 

@@ -118,9 +118,12 @@ def delivery(request, rest):
     """
     prefix = request.path[: len(request.path) - len(rest)]
     parts = delivery_service.parse_path(request.path.encode("utf-8", "replace"), prefix)
-    if parts is None or grants.verify(parts[0], parts[1]) is None:
+    if parts is None:
         return _delivery_refused()
-    session_id, _token, name = parts
+    session_id, token, name = parts
+    # A recording's file needs a grant signed for that file (grants.bound_name).
+    if grants.verify(session_id, token, name=grants.bound_name(name)) is None:
+        return _delivery_refused()
     path = delivery_service.file_path(session_id, name)
     if path is None:
         raise Http404(_("No such file."))
