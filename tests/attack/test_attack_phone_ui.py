@@ -29,6 +29,8 @@ DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 LONG_TEXT = ("Pinned notice " * 40)[:500]
 #: A display name (first_name allows 150 characters) with no space to break at.
 LONG_NAME = "W" * 150
+#: An account name piled with combining marks ("Zalgo"): 100 on one letter.
+ZALGO_NAME = "Z" + "\u0300\u0301\u0302\u0303" * 25
 #: Markup and a bidi override in a logged-in user's name (names of accounts are not cleaned).
 HOSTILE_NAME = '<img src=x onerror="window.__xss=1">\u202eevil'
 
@@ -57,6 +59,9 @@ message = chat.send_message(session, host, {LONG_TEXT!r}, broadcast=False)
 chat.pin(host, session, message.pk)
 chat.send_message(session, longname, "x" * 500, broadcast=False)
 chat.send_message(session, hostile, "hello", broadcast=False)
+zalgo = User.objects.create_user("zalgo", "z@example.com", "password",
+                                 first_name={ZALGO_NAME!r})
+chat.send_message(session, zalgo, "zalgo says hi", broadcast=False)
 mod = make_editor("mod", "moderate_chat")
 make_editor("editor")
 other = make_editor("other")
@@ -210,8 +215,10 @@ def test_tapping_the_heart_very_fast_floats_a_bounded_number_of_hearts(site, bro
 
 
 def test_a_long_pinned_message_leaves_the_chat_input_on_screen_in_the_immersive_view(site, browser):
-    """A 500-character pinned message (allowed) must not push the input off the screen or
-    spill outside the chat's box over the video's other controls."""
+    """Fault: a 500-character pinned message (allowed) grows without a bound in the overlay
+    (``.live-chat__pinned`` has no max-height or scroll), so on a 390x844 phone it takes the
+    whole chat box: the messages list shrinks to 0 px (no chat visible at all) and the input
+    is pushed partly below the screen's bottom edge."""
     context = logged_in_context(browser, site, "viewer", **PHONE)
     try:
         page = open_player(context, site)
@@ -221,7 +228,9 @@ def test_a_long_pinned_message_leaves_the_chat_input_on_screen_in_the_immersive_
         pinned = page.locator("[data-live-pinned]").bounding_box()
         field = page.locator("[data-live-chat-input]").bounding_box()
         heart = page.locator("[data-live-like-button]").bounding_box()
+        messages = page.locator("[data-live-messages]").bounding_box()
         assert inside(field, screen), f"input {field} off the {screen} screen"
+        assert messages["height"] >= 60, f"the pinned message leaves the messages {messages}"
         assert inside(pinned, chat), f"pinned {pinned} spills out of the chat {chat}"
         assert pinned["y"] + pinned["height"] <= field["y"], "the pinned box covers the input"
         assert not (
@@ -399,5 +408,49 @@ def test_the_studio_sheet_shows_a_hostile_name_as_text(site, browser):
         assert page.evaluate("window.__xss") is None
         label = message.locator("[data-live-moderate]").get_attribute("aria-label")
         assert HOSTILE_NAME in label
+    finally:
+        context.close()
+
+
+def test_an_account_names_combining_marks_are_bounded_like_message_text(site):
+    """Fault: chat text and guest names are refused with more than 5 combining marks on one
+    character ("Zalgo" spills over the messages above and below, docs/chat-and-moderation.md),
+    but a registered user's name (``chat.display_name``: first and last name, up to 150
+    characters) is sent as is, so an account named "Z" + 100 marks shows a Zalgo name in
+    every chat, the immersive overlay and the studio's sheet."""
+    import asyncio
+    import concurrent.futures
+
+    from tests.live_client import RealSocket
+    from wagtail_live import text
+
+    async def names():
+        viewer = await RealSocket.open(site, site.page_info["pk"], user="viewer")
+        await viewer.close()
+        return [m["display_name"] for m in viewer.state["messages"]]
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        shown = pool.submit(asyncio.run, names()).result(timeout=60)
+    zalgo = [name for name in shown if name.startswith("Z")]
+    assert zalgo, shown
+    marks = text.most_marks_on_one_character(zalgo[0])
+    assert marks <= text.MAX_MARKS_PER_CHARACTER, f"{marks} marks on one letter of a name"
+
+
+def test_reduced_motion_floats_no_hearts(site, browser):
+    context = logged_in_context(browser, site, "viewer", reduced_motion="reduce", **PHONE)
+    try:
+        page = open_player(context, site)
+        open_immersive(page)
+        hearts = page.evaluate(
+            """() => {
+              const live = document.querySelector('[data-live-realtime]').liveRealtime;
+              live.handle({type: 'likes', total: (live.lastLikes ?? 0) + 50});
+              document.querySelector('[data-live-like-button]').click();
+              return document.querySelectorAll('.live-heart, .wagtail-live-player__tap-heart')
+                .length;
+            }"""
+        )
+        assert hearts == 0
     finally:
         context.close()
