@@ -454,3 +454,93 @@ def test_reduced_motion_floats_no_hearts(site, browser):
         assert hearts == 0
     finally:
         context.close()
+
+
+# -- the studio's camera switch when the other camera will not open ------------------------------
+
+
+@pytest.fixture(scope="module")
+def camera_browser(site, tmp_path_factory):
+    """Chromium with a fake portrait camera (as tests/browser/test_studio.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser.test_go_live import CHROMIUM_ARGS as GO_LIVE_ARGS
+    from tests.browser.test_studio import portrait_camera
+
+    camera = portrait_camera(tmp_path_factory.mktemp("attack-camera"))
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path(),
+            args=[*GO_LIVE_ARGS, f"--use-file-for-fake-video-capture={camera}"],
+        )
+        yield chromium
+        chromium.close()
+
+
+def test_a_camera_switch_that_fails_leaves_the_studio_usable(site, camera_browser):
+    """Fault: live from the studio, the host taps the camera switch while every getUserMedia
+    call fails (the other camera is busy, and the old one, which switchCamera stops first,
+    will not reopen). The live goes on audio-only (no video track left) while the status line
+    says "You are live." in its normal style: the "no camera (NotReadableError)" error is
+    overwritten when the reconnected socket answers ``live``, so the host is never told the
+    audience sees no picture."""
+    pk = site.run(
+        "from tests.utils import make_session\n"
+        "result = make_session('Switch fails', owner=User.objects.get(username='host')).pk"
+    )
+    context = logged_in_context(
+        camera_browser, site, "host", permissions=["camera", "microphone"], **PHONE
+    )
+    try:
+        page = context.new_page()
+        page.goto(f"{site.url}/admin/live/{pk}/go-live/")
+        page.wait_for_function(
+            "document.querySelector('[data-camera-preview]').videoWidth > 0", timeout=30000
+        )
+        page.locator("[data-live-go]").tap()
+        page.wait_for_function(
+            "document.querySelector('[data-camera-status]').textContent.includes('live')",
+            timeout=30000,
+        )
+        page.evaluate(
+            """() => {
+              navigator.mediaDevices.getUserMedia = () =>
+                Promise.reject(new DOMException('busy', 'NotReadableError'));
+            }"""
+        )
+        # The switch reconnects the ingest socket; wait for the new socket's ``live`` answer.
+        answers = []
+        page.on(
+            "websocket",
+            lambda socket: socket.on(
+                "framereceived",
+                lambda frame: answers.append(frame) if '"live"' in str(frame) else None,
+            ),
+        )
+        page.locator("[data-camera-flip]").tap()
+        for _ in range(150):
+            if answers:
+                break
+            page.wait_for_timeout(200)
+        assert answers, "the ingest socket never came back after the switch"
+        page.wait_for_function("!document.querySelector('[data-camera-flip]').disabled")
+        state = page.evaluate(
+            """() => ({
+              flipDisabled: document.querySelector('[data-camera-flip]').disabled,
+              status: document.querySelector('[data-camera-status]').textContent,
+              camera: document.querySelector('[data-live-camera]').dataset.state,
+              error: document.querySelector('[data-camera-status]').classList.contains('error'),
+              videoTracks: document.querySelector('[data-camera-preview]').srcObject
+                .getVideoTracks().filter((track) => track.readyState === 'live').length,
+            })"""
+        )
+        session_status = site.run(f"result = LiveSession.objects.get(pk={pk}).status")
+        assert not state["flipDisabled"], state
+        assert session_status == "live", (session_status, state)
+        # Streaming on without a picture is a choice the host must see: either the camera in
+        # use is still there, or the status line keeps saying it is gone.
+        assert state["videoTracks"] or (state["error"] and "NotReadableError" in state["status"]), (
+            f"no picture any more, yet the studio says {state['status']!r}: {state}"
+        )
+    finally:
+        context.close()
