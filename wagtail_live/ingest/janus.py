@@ -522,11 +522,23 @@ class JanusBroadcast:
             await sync_to_async(self.session.refresh_from_db)(fields=["status"])
             if self.session.has_ended:
                 self.ended_here = True
-                with contextlib.suppress(JanusError):
-                    await self.client.destroy(self.janus_session)
+                # Hanging up ends the long poll with a "hangup" event; stop() then destroys
+                # the room and the Janus session.
+                try:
+                    await self.client.hangup(self.janus_session, self.handle)
+                except JanusError:
+                    with contextlib.suppress(JanusError):
+                        await self.client.destroy(self.janus_session)
                 return
 
     async def stop(self):
+        with contextlib.suppress(JanusError):
+            # Rooms live in Janus's memory until destroyed; a resume creates the room anew.
+            await self.client.message(
+                self.janus_session,
+                self.handle,
+                {"request": "destroy", "room": room_id(self.session), "permanent": False},
+            )
         with contextlib.suppress(JanusError):
             await self.client.destroy(self.janus_session)
         await sync_to_async(self.session.refresh_from_db)(fields=["status"])
