@@ -92,13 +92,19 @@ def site(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    """One Playwright for the module: its sync API allows one running instance per thread."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright, "--autoplay-policy=no-user-gesture-required")
-        yield chromium
-        chromium.close()
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = launch_chromium(playwright, "--autoplay-policy=no-user-gesture-required")
+    yield chromium
+    chromium.close()
 
 
 def logged_in_context(browser, site, username, **options):
@@ -353,6 +359,16 @@ def test_only_who_may_go_live_gets_the_studio(site, user, spelling):
     assert b"live-stream-key" not in body
 
 
+def test_the_host_does_get_the_studio(site):
+    """The control for the test above: the same request with the host's cookie works."""
+    from tests.utils import raw_get
+
+    port = int(site.url.rsplit(":", 1)[1])
+    path = f"/admin/live/{site.page_info['pk']}/go-live/"
+    status, _headers, body = raw_get(port, path, {"Cookie": site.login_cookie("host")})
+    assert status == 200 and b"data-live-golive" in body
+
+
 def test_the_host_may_not_ban_nor_mute_a_moderator_nor_act_in_another_session(site):
     import asyncio
     import concurrent.futures
@@ -460,21 +476,18 @@ def test_reduced_motion_floats_no_hearts(site, browser):
 
 
 @pytest.fixture(scope="module")
-def camera_browser(site, tmp_path_factory):
+def camera_browser(playwright, tmp_path_factory):
     """Chromium with a fake portrait camera (as tests/browser/test_studio.py)."""
-    from playwright.sync_api import sync_playwright
-
     from tests.browser.test_go_live import CHROMIUM_ARGS as GO_LIVE_ARGS
     from tests.browser.test_studio import portrait_camera
 
     camera = portrait_camera(tmp_path_factory.mktemp("attack-camera"))
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            args=[*GO_LIVE_ARGS, f"--use-file-for-fake-video-capture={camera}"],
-        )
-        yield chromium
-        chromium.close()
+    chromium = playwright.chromium.launch(
+        executable_path=chromium_path(),
+        args=[*GO_LIVE_ARGS, f"--use-file-for-fake-video-capture={camera}"],
+    )
+    yield chromium
+    chromium.close()
 
 
 def test_a_camera_switch_that_fails_leaves_the_studio_usable(site, camera_browser):
