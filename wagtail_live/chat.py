@@ -65,8 +65,14 @@ class Reject:
 
 
 def display_name(user):
-    """The name chat shows for a logged-in user."""
-    return (user.get_full_name() or user.get_username()).strip()[:150]
+    """The name chat shows for a logged-in user (``text.display_name``: marks and length bounded).
+
+    The one place a user's name is made: chat messages (and so the pinned one), the presence
+    and host lines, the player block's host line and the studio's moderation sheet.
+    """
+    return chat_text.display_name(user.get_full_name()) or chat_text.display_name(
+        user.get_username()
+    )
 
 
 def badge(session, user):

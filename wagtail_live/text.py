@@ -171,6 +171,44 @@ def most_marks_on_one_character(text):
     return longest
 
 
+#: Longest display name shown (characters, after trimming): an account's first and last name
+#: may hold 300, and a name that long crowds out the message it labels.
+MAX_NAME_LENGTH = 64
+
+
+def trimmed_marks(text, limit=MAX_MARKS_PER_CHARACTER):
+    """``text`` (NFC) with each character's combining marks cut to the first ``limit``.
+
+    Counted as ``most_marks_on_one_character`` counts (invisible characters between marks
+    do not end a run), so the result always passes that check.
+    """
+    kept = []
+    run = 0
+    for character in unicodedata.normalize("NFC", text):
+        if is_mark(character):
+            run += 1
+            if run > limit:
+                continue
+        elif not is_default_ignorable(character):
+            run = 0
+        kept.append(character)
+    return "".join(kept)
+
+
+def display_name(name, max_length=MAX_NAME_LENGTH):
+    """A person's name as chat, the player and the studio show it (``str`` in, ``str`` out).
+
+    Every name made from an account (first and last name, else the username) goes through
+    here (docs/chat-and-moderation.md, "Names"): runs of white space become one space, a
+    letter keeps at most ``MAX_MARKS_PER_CHARACTER`` combining marks (the rest are dropped,
+    not refused: the account's owner cannot fix the name from the chat), and the name is
+    cut to ``max_length`` characters. Markup and bidi controls stay: names are always shown
+    as text inside their own ``<bdi>``.
+    """
+    name = " ".join(trimmed_marks(str(name)).split())
+    return name[:max_length].rstrip()
+
+
 def folded(text):
     """``text`` in NFKC with case folding (Unicode's NFKC_Casefold order).
 

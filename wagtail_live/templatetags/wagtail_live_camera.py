@@ -22,6 +22,8 @@ CAMERA_TEXT = {
     "ending": _("Ending…"),
     "ended": _("The live has ended."),
     "switching": _("Switching camera…"),
+    # Live without a picture (a camera switch that could open neither camera): stays shown.
+    "noPicture": _("No picture: viewers only hear you. Tap the camera switch to try again."),
     "microphoneOff": _("Microphone off: viewers hear nothing."),
 }
 

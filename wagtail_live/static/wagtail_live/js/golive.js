@@ -88,6 +88,8 @@ class CameraStudio {
     this.facingMode = null; // null until the switch button is used: the browser's default camera
     this.microphoneMuted = false;
     this.switching = false;
+    // Set while live without a picture (a failed camera switch): the status line keeps it.
+    this.noPicture = null;
     this.wakeLock = null;
     this.stream = null;
     this.recorder = null;
@@ -130,9 +132,11 @@ class CameraStudio {
     navigator.mediaDevices.addEventListener("devicechange", () => this.listDevices());
   }
 
+  /** The status line; while live without a picture, that error stays in place of good news. */
   say(message, isError = false) {
-    this.statusLine.textContent = message;
-    this.statusLine.classList.toggle("error", isError);
+    const shown = this.noPicture && !isError ? this.noPicture : message;
+    this.statusLine.textContent = shown;
+    this.statusLine.classList.toggle("error", isError || Boolean(this.noPicture));
   }
 
   /** Start (or switch) the preview to the chosen camera and microphone. */
@@ -182,28 +186,33 @@ class CameraStudio {
     }
     this.switching = true;
     this.flipButton.disabled = true;
+    this.noPicture = null; // this switch tells again whether there is a picture
     this.say(this.text.switching);
     await this.stopRecording(); // its last chunk goes out on the current connection
     // Some phones open one camera at a time: the old one goes first.
     this.stream.getVideoTracks().forEach((track) => track.stop());
-    let video = await this.openCamera();
+    let { video, error } = await this.openCamera();
     if (!video) {
-      this.facingMode = previous; // the other camera would not open: back to this one
-      video = await this.openCamera();
+      this.facingMode = previous; // the other camera would not open: back to the one before
+      ({ video, error } = await this.openCamera());
     }
+    // Neither opened: the live goes on with sound only, and the host is told until a switch
+    // brings a picture back (the button stays usable for that).
+    this.noPicture = video ? null : `${this.text.noPicture || this.text.noCamera} (${error.name})`;
+    if (this.noPicture) this.say(this.noPicture, true);
+    this.root.dataset.picture = video ? "on" : "none";
     this.stream = new MediaStream([...(video ? [video] : []), ...this.stream.getAudioTracks()]);
     this.preview.srcObject = this.stream;
     this.socket?.close(1000); // onSocketClosed connects again at once, with the new stream
   }
 
-  /** A video track from the camera the constraints name, or null (the error is shown). */
+  /** `{video}`: a video track from the camera the constraints name, or `{video: null, error}`. */
   async openCamera() {
     try {
       const camera = await navigator.mediaDevices.getUserMedia({ video: this.videoConstraints() });
-      return camera.getVideoTracks()[0];
+      return { video: camera.getVideoTracks()[0], error: null };
     } catch (error) {
-      this.say(`${this.text.noCamera} (${error.name})`, true);
-      return null;
+      return { video: null, error };
     }
   }
 
@@ -504,6 +513,7 @@ class CameraStudio {
   }
 
   finish(message, isError = false) {
+    this.noPicture = null;
     this.live = false;
     this.ending = true;
     this.switching = false;

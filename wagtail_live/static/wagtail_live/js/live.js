@@ -13,7 +13,16 @@ const MAX_BACKOFF_MS = 30000;
 const LIKE_FLUSH_MS = 250;
 // setTimeout's longest delay (about 24.8 days); a longer mute is re-read from `state` instead.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+// Most hearts one like update (or a burst of taps) floats at once.
 const MAX_HEARTS = 6;
+// Most hearts floating at the same time, and how many more may start each second: a flood of
+// like updates or an auto-clicker on the heart adds none past these (the count still rises).
+const MAX_FLOATING_HEARTS = 24;
+const HEARTS_PER_SECOND = 12;
+// Most chat messages kept on the page (DOM nodes and `messages` entries); older ones are
+// dropped as new ones come. The socket's history is the last 50; hours of a busy chat are not
+// kept in a phone's memory. The pinned message lives in its own box and is not counted.
+const MAX_MESSAGES = 300;
 // How often the messages' relative times ("2 min") are redrawn.
 const RELATIVE_TIME_MS = 30000;
 
@@ -92,6 +101,8 @@ export class LiveRealtime {
     this.pendingLikes = 0;
     this.likeTimer = null;
     this.lastLikes = null;
+    this.heartTokens = MAX_HEARTS;
+    this.heartTokensAt = 0;
     this.can = {};
     this.restriction = null;
     this.liked = storedLiked(root.dataset.session);
@@ -234,8 +245,24 @@ export class LiveRealtime {
     this.likesCount.textContent = String(total);
   }
 
-  floatHearts(count) {
+  /** How many of `wanted` new hearts may float now: the cap on floating hearts and the rate. */
+  heartsAllowed(wanted) {
+    const now = performance.now();
+    // A token bucket: HEARTS_PER_SECOND come back each second, at most MAX_HEARTS saved up.
+    this.heartTokens = Math.min(
+      MAX_HEARTS,
+      this.heartTokens + ((now - this.heartTokensAt) / 1000) * HEARTS_PER_SECOND,
+    );
+    this.heartTokensAt = now;
+    const room = MAX_FLOATING_HEARTS - this.hearts.childElementCount;
+    const allowed = Math.max(0, Math.min(wanted, room, Math.floor(this.heartTokens)));
+    this.heartTokens -= allowed;
+    return allowed;
+  }
+
+  floatHearts(wanted) {
     if (!this.hearts || window.matchMedia?.("(prefers-reduced-motion: reduce)").matches) return;
+    const count = this.heartsAllowed(wanted);
     for (let i = 0; i < count; i += 1) {
       const heart = el("span", "live-heart", "♥");
       heart.style.left = `${10 + Math.random() * 80}%`;
@@ -341,7 +368,16 @@ export class LiveRealtime {
     this.messages.set(message.id, item);
     const atBottom = this.listEl.scrollHeight - this.listEl.scrollTop - this.listEl.clientHeight < 40;
     this.listEl.append(item);
+    this.dropOldestMessages();
     if (atBottom) this.listEl.scrollTop = this.listEl.scrollHeight;
+  }
+
+  /** Keep at most MAX_MESSAGES: a Map iterates in insertion order, so the first are the oldest. */
+  dropOldestMessages() {
+    for (const id of this.messages.keys()) {
+      if (this.messages.size <= MAX_MESSAGES) break;
+      this.removeMessage(id);
+    }
   }
 
   removeMessage(id) {
@@ -352,15 +388,38 @@ export class LiveRealtime {
 
   setPinned(message) {
     if (!this.pinnedEl) return;
+    this.pinnedObserver?.disconnect();
     this.pinnedEl.replaceChildren();
     this.pinnedEl.hidden = !message;
     if (!message) return;
-    this.pinnedEl.append(
+    // The message (up to 500 characters) shows 3 lines (live.css) so it cannot push the chat
+    // and its input away; a button opens the rest, and is there only when something is cut.
+    const body = el("div", "live-chat__pin-body");
+    body.id = `live-pinned-${this.root.dataset.session}`;
+    body.dataset.livePinnedBody = "";
+    body.append(
       el("span", "live-chat__pin-label", this.t("pinned", "Pinned")),
       userText("live-chat__name", message.display_name),
     );
-    if (message.badge) this.pinnedEl.append(this.badge(message.badge));
-    this.pinnedEl.append(userText("live-chat__text", message.text));
+    if (message.badge) body.append(this.badge(message.badge));
+    body.append(userText("live-chat__text", message.text));
+    const more = el("button", "live-chat__pin-more", this.t("pin_more", "Show all"));
+    more.type = "button";
+    more.setAttribute("aria-expanded", "false");
+    more.setAttribute("aria-controls", body.id);
+    more.dataset.livePinnedMore = "";
+    more.hidden = true;
+    more.addEventListener("click", () => this.expandPinned(more.getAttribute("aria-expanded") !== "true"));
+    this.pinnedEl.classList.remove("is-expanded");
+    this.pinnedEl.append(body, more);
+    this.pinnedMore = more;
+    this.pinnedBody = body;
+    // Cut or not depends on the box's width (phone overlay, side column, studio): re-read it.
+    if (window.ResizeObserver) {
+      this.pinnedObserver = new ResizeObserver(() => this.showPinnedMore());
+      this.pinnedObserver.observe(body);
+    }
+    this.showPinnedMore();
     this.pinnedEl.dataset.userId = String(message.user_id ?? "");
     if (this.moderationUi && this.can.moderate) {
       const unpin = el("button", "button button-small button-secondary", this.t("unpin", "Unpin"));
@@ -368,6 +427,22 @@ export class LiveRealtime {
       unpin.addEventListener("click", () => this.send({ type: "mod.pin", message_id: null }));
       this.pinnedEl.append(unpin);
     }
+  }
+
+  /** Open (or close again) the whole pinned message. */
+  expandPinned(expanded) {
+    this.pinnedEl.classList.toggle("is-expanded", expanded);
+    this.pinnedMore.setAttribute("aria-expanded", String(expanded));
+    this.pinnedMore.textContent = expanded ? this.t("pin_less", "Show less") : this.t("pin_more", "Show all");
+    this.showPinnedMore();
+  }
+
+  /** The "Show all" button only when the 3 lines cut the message (or it is open). */
+  showPinnedMore() {
+    if (!this.pinnedMore) return;
+    const expanded = this.pinnedEl.classList.contains("is-expanded");
+    const cut = this.pinnedBody.scrollHeight > this.pinnedBody.clientHeight + 1;
+    this.pinnedMore.hidden = !(expanded || cut);
   }
 
   applyPermissions(can) {

@@ -15,6 +15,8 @@
 const PHONE = "(max-width: 760px)";
 const DOUBLE_TAP_MS = 300;
 const SWIPE_PX = 60;
+// Most big double-tap hearts on the video at once.
+const MAX_TAP_HEARTS = 4;
 
 export class LiveViewer {
   constructor(root, text) {
@@ -161,6 +163,7 @@ export class LiveViewer {
     this.stage.setAttribute("role", "dialog");
     this.stage.setAttribute("aria-modal", "true");
     this.button("close").hidden = false;
+    this.setPageInert(true);
     // Back leaves the view instead of the page.
     history.pushState({ wagtailLiveImmersive: true }, "");
     this.pushedHistory = true;
@@ -169,18 +172,43 @@ export class LiveViewer {
     this.button("close").focus();
   }
 
-  /** A modal view: Tab past the last control comes back to the first (and Shift+Tab the other way). */
+  /**
+   * A modal view: everything outside the stage (the rest of the page, up to <body>) is made
+   * inert while it is open, so neither Tab nor a screen reader reaches what it covers; only the
+   * nodes made inert here are given back on close (the page's own inert parts stay inert).
+   */
+  setPageInert(inert) {
+    for (let node = this.stage; node.parentElement && node !== document.body; node = node.parentElement) {
+      for (const sibling of node.parentElement.children) {
+        if (sibling === node || sibling.matches("script, template, link, style")) continue;
+        if (inert && !sibling.inert) {
+          sibling.inert = true;
+          sibling.dataset.liveImmersiveInert = "";
+        } else if (!inert && "liveImmersiveInert" in sibling.dataset) {
+          sibling.inert = false;
+          delete sibling.dataset.liveImmersiveInert;
+        }
+      }
+    }
+  }
+
+  /**
+   * Tab past the last control comes back to the first, Shift+Tab before the first to the last;
+   * from the stage itself (focused by a click on the video) too: the rest of the page is inert,
+   * so the browser would otherwise take the focus out to its own toolbar.
+   */
   keepFocusInside(event) {
     const focusable = [
       ...this.stage.querySelectorAll("button, input, select, textarea, a[href]"),
     ].filter((node) => !node.disabled && node.getClientRects().length);
     if (!focusable.length) return;
+    const index = focusable.indexOf(document.activeElement);
     const first = focusable[0];
     const last = focusable[focusable.length - 1];
-    if (event.shiftKey && document.activeElement === first) {
+    if (event.shiftKey && index <= 0) {
       event.preventDefault();
       last.focus();
-    } else if (!event.shiftKey && document.activeElement === last) {
+    } else if (!event.shiftKey && (index === -1 || index === focusable.length - 1)) {
       event.preventDefault();
       first.focus();
     }
@@ -211,6 +239,7 @@ export class LiveViewer {
     document.documentElement.classList.remove("wagtail-live-immersive-open");
     this.stage.removeAttribute("role");
     this.stage.removeAttribute("aria-modal");
+    this.setPageInert(false);
     this.button("close").hidden = true;
     this.setChatHidden(false);
     this.showNewestMessages();
@@ -262,6 +291,8 @@ export class LiveViewer {
     heart.style.left = `${event.clientX - box.left}px`;
     heart.style.top = `${event.clientY - box.top}px`;
     heart.addEventListener("animationend", () => heart.remove());
+    // Double taps as fast as a finger (or a script) goes keep a few big hearts, not one each.
+    while (burst.childElementCount >= MAX_TAP_HEARTS) burst.firstElementChild.remove();
     burst.append(heart);
   }
 
