@@ -75,7 +75,7 @@ session = LiveSession.objects.create(title="Delivery benchmark", owner=host)
 session.start()
 grant = grants.issue(session, seconds=%(seconds)d)
 key = grants.grant_key()
-md5 = grants.nginx_md5_signer(grants._message(session.pk, grant.expires), key)
+md5 = grants.nginx_md5_signer(grants.message(session.pk, grant.expires), key)
 print("@@" + json.dumps({
     "session": session.pk,
     "live_root": str(private_root() / live_settings.MEDIA_SUBDIR.strip("/")),

@@ -142,10 +142,6 @@ def message(session_id, expires, name=None):
     return f"{expires}/{session_id}/{name}"
 
 
-# The old private name, still used by benchmarks/playback_delivery.py.
-_message = message
-
-
 def sign(session_id, expires, name=None):
     """The signature of a grant for ``session_id`` valid until ``expires``.
 
