@@ -313,6 +313,7 @@ def build_ffmpeg_args(
     segment_prefix=None,
     recording_fd=1,
     input_args=None,
+    rtp_relay=None,
 ):
     """Return ffmpeg's arguments for one part of a live stream (without the binary).
 
@@ -323,6 +324,9 @@ def build_ffmpeg_args(
     keyframe every segment, other audio (Opus) converted to AAC. ``video_codec=None``
     is an audio-only broadcast (a radio show): HLS and the recording carry audio alone.
     ``input_args`` replaces the stdin input options (the Janus backend reads RTP, ingest/janus.py).
+    ``rtp_relay`` (``{"host": str, "video_port": int, "audio_port": int}``, from
+    :meth:`Broadcast.open_webrtc_relay`) also sends the H.264 and an Opus copy of the audio as
+    RTP to a Janus Streaming mountpoint, for WebRTC viewers (:func:`rtp_relay_outputs`).
     """
     segment_seconds = segment_seconds or live_settings.HLS_SEGMENT_SECONDS
     # Random segment names: a private session's segments cannot be guessed from the playlist's URL.
@@ -336,6 +340,10 @@ def build_ffmpeg_args(
         args += ["-map", "0:a:0", "-vn"]
     else:
         args += ["-map", "0:v:0", "-map", "0:a:0?"]
+    if rtp_relay and video_codec is not None:
+        args += ["-map", "0:a:0?"]  # the audio again, converted to Opus for WebRTC
+    else:
+        rtp_relay = None  # audio-only broadcasts play over HLS only
     if video_codec is None:
         pass
     elif video_codec.lower() in COPYABLE_VIDEO:
@@ -372,8 +380,50 @@ def build_ffmpeg_args(
         ]
     )
     playlist = _tee_escape(os.path.join(directory, PLAYLIST_NAME))
-    args += ["-f", "tee", f"[{hls}]{playlist}|[f=mpegts]pipe\\:{recording_fd}"]
+    if rtp_relay:
+        args += rtp_relay_codec_args()
+        # Output streams 0 (video) and 1 (AAC) are HLS's and the recording's; 2 is the Opus.
+        hls, recording = f"{hls}:select=0\\,1", "f=mpegts:select=0\\,1"
+        relay = "|" + rtp_relay_outputs(rtp_relay)
+    else:
+        recording, relay = "f=mpegts", ""
+    args += ["-f", "tee", f"[{hls}]{playlist}|[{recording}]pipe\\:{recording_fd}{relay}"]
     return args
+
+
+def rtp_relay_codec_args():
+    """The Opus encoder of the relay's audio (output stream 2; browsers play no AAC).
+
+    And the H.264 in Annex B with its SPS/PPS before every keyframe (``h264_mp4toannexb``):
+    RTMP carries them once, out of band, and a WebRTC viewer joining later needs them in
+    band. For the whole output, not the RTP one alone: the tee gives its outputs the
+    stream's original (avcC) parameters, which makes the RTP muxer misread Annex B. HLS
+    and MPEG-TS convert to Annex B anyway, so their files stay the same.
+    """
+    return [
+        "-bsf:v", "h264_mp4toannexb",
+        "-c:a:1", "libopus", "-b:a:1", "96k", "-ar:a:1", "48000", "-ac:a:1", "2",
+    ]  # fmt: skip
+
+
+def rtp_relay_outputs(relay):
+    """The tee's RTP outputs to a Janus Streaming mountpoint (``relay`` as in build_ffmpeg_args).
+
+    ``onfail=ignore``: Janus being down or the mountpoint gone never stops HLS or the
+    recording (UDP is sent unconnected, so nothing listening is no error either).
+    1200-byte packets
+    leave room for SRTP and Janus's header extensions within a 1500-byte MTU.
+    """
+    host = _tee_escape(relay["host"])
+    target = "rtp\\://" + host + "\\:{port}?pkt_size=1200"
+    video = (
+        "[f=rtp:select=0:onfail=ignore:payload_type=96]"
+        + target.format(port=relay["video_port"])
+    )
+    audio = "[f=rtp:select=2:onfail=ignore:payload_type=111]" + target.format(
+        port=relay["audio_port"]
+    )
+    return f"{video}|{audio}"
 
 
 class LivePipeline:
@@ -394,9 +444,11 @@ class LivePipeline:
         audio_codec="aac",
         ts_offset=0.0,
         resume=False,
+        rtp_relay=None,
     ):
         self.session = session
         self.input_format = input_format
+        self.rtp_relay = rtp_relay
         self.video_codec = video_codec
         self.audio_codec = audio_codec
         self.ts_offset = ts_offset
@@ -444,6 +496,7 @@ class LivePipeline:
             ts_offset=self.ts_offset,
             resume=self.resume,
             recording_fd=recording_fd,
+            rtp_relay=self.rtp_relay,
         )
 
     async def _watch_health(self):
@@ -711,6 +764,8 @@ class Broadcast:
         self.pipeline = None
         self.parts = 0
         self.started = False
+        # The Janus Streaming mountpoint WebRTC viewers watch (ingest/janus.py), or None.
+        self.rtp_relay = None
         self._grace_task = None
         self._last_status_check = 0.0
         self._lock = asyncio.Lock()
@@ -773,6 +828,7 @@ class Broadcast:
             audio_codec=audio_codec,
             ts_offset=offset,
             resume=resume,
+            rtp_relay=await self.open_webrtc_relay(video_codec),
         )
         self.parts += 1
         await self.pipeline.start()
@@ -780,6 +836,27 @@ class Broadcast:
         encoder = ENCODER_OF_INPUT_FORMAT.get(input_format)
         if encoder:
             await sync_to_async(note_encoder)(self.session, encoder)
+
+    async def open_webrtc_relay(self, video_codec):
+        """The Janus Streaming mountpoint of this broadcast's WebRTC viewers, or None.
+
+        Made once per broadcast (every part sends to it, so viewers stay through a codec
+        change or a reconnect) when ``WAGTAIL_LIVE["WEBRTC"]`` is set and there is video;
+        Janus down only means no WebRTC (the player plays HLS): it is never an error here.
+        """
+        if self.rtp_relay is None and live_settings.WEBRTC and video_codec is not None:
+            from .janus import open_streaming_relay
+
+            self.rtp_relay = await open_streaming_relay(self.session)
+        return self.rtp_relay
+
+    async def close_webrtc_relay(self):
+        """Destroy the broadcast's mountpoint (its viewers' WebRTC ends; they play HLS)."""
+        if self.rtp_relay is not None:
+            from .janus import close_streaming_relay
+
+            self.rtp_relay = None
+            await close_streaming_relay(self.session)
 
     async def next_part(
         self, input_format, *, video_codec="h264", audio_codec="aac", resume_after=None
@@ -864,6 +941,7 @@ class Broadcast:
     async def _finish(self):
         if Broadcast._active.get(self.session.pk) is self:
             del Broadcast._active[self.session.pk]
+        await self.close_webrtc_relay()
         if self.started:
             await sync_to_async(finish_session)(self.session)
         logger.info("session %s: broadcast finished after %s part(s)", self.session.pk, self.parts)

@@ -57,9 +57,11 @@ from .base import (
 logger = logging.getLogger("wagtail_live.ingest.janus")
 
 VIDEOROOM = "janus.plugin.videoroom"
+STREAMING = "janus.plugin.streaming"
 # Janus's error codes we act on (janus_videoroom.c, janus.h).
 ROOM_EXISTS = 427
 NO_SUCH_SESSION = 458
+NO_SUCH_MOUNTPOINT = 455  # janus_streaming.c
 # Seconds Janus holds a long poll open when no event arrives (its HTTP transport's default is 30).
 LONG_POLL_SECONDS = 30
 # Payload types ffmpeg is told to expect; Janus rewrites the forwarded packets to them.
@@ -546,7 +548,129 @@ class JanusBroadcast:
 
 
 # ---------------------------------------------------------------------------
-# WebRTC viewers: VideoRoom subscribers, signalled through Django
+# RTMP and browser sessions: a Streaming mountpoint fed by the session's ffmpeg
+# ---------------------------------------------------------------------------
+
+#: Seconds to wait for Janus when a broadcast starts: HLS waits for this, WebRTC is a bonus.
+RELAY_TIMEOUT = 3
+#: What the mountpoint tells browsers about the H.264 (copied from the encoder, not
+#: transcoded: encoders set to baseline or main without B-frames play everywhere).
+H264_FMTP = "profile-level-id=42e01f;packetization-mode=1"
+
+
+def mountpoint_id(session):
+    """The Streaming mountpoint of ``session`` (``JANUS_ROOM_OFFSET`` + its id)."""
+    return live_settings.JANUS_ROOM_OFFSET + session.pk
+
+
+def mountpoint_password(session, purpose):
+    """The mountpoint's ``pin`` (``purpose="pin"``) or ``secret``: derived from SECRET_KEY.
+
+    Derived rather than stored, so the RTMP listener that makes the mountpoint and the
+    ASGI process that lets viewers watch it agree without sharing state. Neither is ever
+    sent to a browser: Django asks Janus on the viewer's behalf.
+    """
+    from django.utils.crypto import salted_hmac
+
+    return salted_hmac(f"wagtail_live.janus-mountpoint.{purpose}", str(session.pk)).hexdigest()[:32]
+
+
+def rtp_host():
+    """Where ffmpeg sends RTP to Janus, and where the mountpoint listens: JANUS_URL's host.
+
+    An address, as Janus binds the mountpoint's ports to it (``iface``), never to all
+    interfaces: anyone who can send to those ports could put media on the stream.
+    """
+    host = urlsplit(live_settings.JANUS_URL).hostname or "127.0.0.1"
+    try:
+        return socket.gethostbyname(host)
+    except OSError as error:
+        raise JanusError(f"JANUS_URL's host {host!r} has no address: {error}") from error
+
+
+async def open_streaming_relay(session, client=None):
+    """Create ``session``'s Streaming mountpoint; ``{"host", "video_port", "audio_port"}`` or None.
+
+    An ``rtp`` mountpoint (Janus's Streaming plugin, ``create`` request: see
+    https://janus.conf.meetecho.com/docs/streaming.html) with H.264 (payload type 96) and
+    Opus (111) on ports Janus picks on :func:`rtp_host`; a private one with a pin and a
+    secret. One left from an earlier run (a restarted listener) is replaced. Returns None,
+    logging why, when Janus cannot make it: HLS and the recording go on regardless.
+    """
+    client = client or JanusClient(timeout=RELAY_TIMEOUT)
+    janus_session = None
+    try:
+        host = rtp_host()
+        janus_session = await client.create_session()
+        handle = await client.attach(janus_session, STREAMING)
+        await destroy_mountpoint(client, janus_session, handle, session)
+        media = [
+            {"type": "video", "mid": "v", "port": 0, "pt": VIDEO_PT, "codec": "h264"},
+            {"type": "audio", "mid": "a", "port": 0, "pt": AUDIO_PT, "codec": "opus"},
+        ]
+        media[0]["fmtp"] = H264_FMTP
+        for item in media:
+            item["iface"] = host
+        body = {
+            "request": "create",
+            "type": "rtp",
+            "id": mountpoint_id(session),
+            "description": f"wagtail_live session {session.pk}",
+            "is_private": True,
+            "pin": mountpoint_password(session, "pin"),
+            "secret": mountpoint_password(session, "secret"),
+            "permanent": False,
+            "media": media,
+        }
+        if live_settings.JANUS_ADMIN_KEY:
+            body["admin_key"] = live_settings.JANUS_ADMIN_KEY
+        answer = await client.message(janus_session, handle, body)
+        ports = {p["type"]: p["port"] for p in answer["plugindata"]["data"]["stream"]["ports"]}
+        relay = {"host": host, "video_port": ports["video"], "audio_port": ports["audio"]}
+        logger.info("session %s: WebRTC relay to Janus ports %s", session.pk, ports)
+        return relay
+    except (JanusError, KeyError, TypeError) as error:
+        logger.warning("session %s: no WebRTC playback (Janus: %s)", session.pk, error)
+        return None
+    finally:
+        if janus_session is not None:
+            with contextlib.suppress(JanusError):
+                await client.destroy(janus_session)
+
+
+async def destroy_mountpoint(client, janus_session, handle, session):
+    """Destroy ``session``'s mountpoint if there is one (its viewers' PeerConnections end)."""
+    body = {
+        "request": "destroy",
+        "id": mountpoint_id(session),
+        "secret": mountpoint_password(session, "secret"),
+        "permanent": False,
+    }
+    try:
+        await client.message(janus_session, handle, body)
+    except JanusError as error:
+        if error.code != NO_SUCH_MOUNTPOINT:
+            raise
+
+
+async def close_streaming_relay(session, client=None):
+    """Destroy ``session``'s mountpoint (the broadcast is over); Janus down is only logged."""
+    client = client or JanusClient(timeout=RELAY_TIMEOUT)
+    janus_session = None
+    try:
+        janus_session = await client.create_session()
+        handle = await client.attach(janus_session, STREAMING)
+        await destroy_mountpoint(client, janus_session, handle, session)
+    except JanusError as error:
+        logger.warning("session %s: WebRTC relay not destroyed: %s", session.pk, error)
+    finally:
+        if janus_session is not None:
+            with contextlib.suppress(JanusError):
+                await client.destroy(janus_session)
+
+
+# ---------------------------------------------------------------------------
+# WebRTC viewers: VideoRoom subscribers or Streaming viewers, signalled through Django
 # ---------------------------------------------------------------------------
 
 
@@ -572,15 +696,22 @@ async def publisher_of(client, janus_session, handle, session):
 async def subscribe(session, client=None):
     """Start a viewer of ``session``: ``(janus_session, handle, offer_sdp)``.
 
-    Janus makes the offer (VideoRoom subscribers answer); the viewer answers with
-    :func:`start_watching` and keeps the Janus session alive with :func:`keep_watching`.
-    Raises :class:`NotStreaming` when no WebRTC publisher feeds the session.
+    A WHIP session is watched as a VideoRoom subscriber; an RTMP or browser session
+    through its Streaming mountpoint (:func:`open_streaming_relay`). Either way Janus
+    makes the offer; the viewer answers with :func:`start_watching` and keeps the Janus
+    session alive with :func:`keep_watching`. Raises :class:`NotStreaming` when neither
+    feeds the session.
     """
     client = client or JanusClient()
     janus_session = await client.create_session()
     try:
         handle = await client.attach(janus_session)
-        feed = await publisher_of(client, janus_session, handle, session)
+        try:
+            feed = await publisher_of(client, janus_session, handle, session)
+        except NotStreaming:
+            handle = await client.attach(janus_session, STREAMING)
+            offer = await watch_mountpoint(client, janus_session, handle, session)
+            return janus_session, handle, offer
         body = {
             "request": "join",
             "ptype": "subscriber",
@@ -594,6 +725,24 @@ async def subscribe(session, client=None):
         with contextlib.suppress(JanusError):
             await client.destroy(janus_session)
         raise
+
+
+async def watch_mountpoint(client, janus_session, handle, session):
+    """Janus's offer for a viewer of ``session``'s mountpoint, or :class:`NotStreaming`."""
+    body = {
+        "request": "watch",
+        "id": mountpoint_id(session),
+        "pin": mountpoint_password(session, "pin"),
+    }
+    try:
+        await client.message(janus_session, handle, body)
+        # "watch" is answered asynchronously: a missing mountpoint is an event too.
+        event = await jsep_event(client, janus_session, handle)
+    except JanusError as error:
+        if error.code == NO_SUCH_MOUNTPOINT:
+            raise NotStreaming(str(error), error.code) from error
+        raise
+    return event["jsep"]["sdp"]
 
 
 async def start_watching(janus_session, handle, answer_sdp, client=None):
@@ -782,8 +931,10 @@ __all__ = [
     "end_publish",
     "ffmpeg_sdp",
     "get_webrtc_backend",
+    "close_streaming_relay",
     "janus_config",
     "negotiated_streams",
+    "open_streaming_relay",
     "publish",
     "write_janus_config",
 ]
