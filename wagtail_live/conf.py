@@ -52,14 +52,16 @@ DEFAULTS = {
     # --- WebRTC through Janus (issue 15; see docs/ingest-backends.md "Janus") ---
     # None (off) or "janus": WHIP ingest and WebRTC playback through a Janus server.
     "WEBRTC": None,
-    # Janus's HTTP API, reachable from the ASGI processes only (never from browsers).
+    # Janus's HTTP API, reachable from the ASGI processes and the RTMP listener only (never
+    # from browsers); ffmpeg sends RTP to Streaming mountpoints bound to its host.
     "JANUS_URL": "http://127.0.0.1:8088/janus",
     # Janus's api_secret and the VideoRoom/Streaming admin_key (live_janus_config makes them).
     "JANUS_API_SECRET": None,
     "JANUS_ADMIN_KEY": None,
     # Address Janus forwards RTP to, where the ASGI process's ffmpeg listens.
     "JANUS_FORWARD_HOST": "127.0.0.1",
-    # VideoRoom room ids are this plus the session id (share one Janus between sites).
+    # VideoRoom room and Streaming mountpoint ids are this plus the session id (share one
+    # Janus between sites).
     "JANUS_ROOM_OFFSET": 0,
     # WebRTC viewers per session (sub-second playback); more, and every failure, get HLS.
     "WEBRTC_MAX_VIEWERS": 50,
