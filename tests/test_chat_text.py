@@ -416,3 +416,76 @@ async def test_a_bad_guest_name_over_the_socket_is_invalid(session):
     assert (message["display_name"], message["badge"]) == ("Ann", "guest")
     assert await database_sync_to_async(ChatMessage.objects.count)() == 1
     await client.disconnect()
+
+
+# -- 8. names of accounts: marks trimmed, length bounded (not refused) ------------------
+
+ZALGO = "Z" + "\u0300\u0301\u0302\u0303" * 25
+
+
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        (ZALGO, ZALGO[:6]),  # 100 marks on one letter: the first 5 stay
+        ("a" + "\u0903" * 40 + "b", "a" + "\u0903" * 5 + "b"),  # spacing marks (Mc)
+        ("a" + "\u20dd" * 10, "a" + "\u20dd" * 5),  # enclosing marks (Me)
+        # Fillers between marks do not start a new letter (á is one letter after NFC).
+        ("a" + "\u0301\u3164" * 7, "\u00e1" + "\u3164\u0301" * 5 + "\u3164" * 2),
+        ("Nguyễn Thị Ánh", "Nguyễn Thị Ánh"),  # real accents are kept
+        ("नमस्ते दुःख", "नमस्ते दुःख"),
+        ("e\u0301", "\u00e9"),  # NFC: one letter
+        ("  Ann \n\t Lee  ", "Ann Lee"),
+        ("W" * 150, "W" * chat_text.MAX_NAME_LENGTH),
+        ("A" * 63 + " B", "A" * 63),  # no trailing space after the cut
+        ('<img src=x onerror="x()">\u202eevil', '<img src=x onerror="x()">\u202eevil'),
+        ("", ""),
+    ],
+)
+def test_a_display_name_keeps_five_marks_a_letter_and_64_characters(name, shown):
+    result = chat_text.display_name(name)
+    assert result == shown
+    assert chat_text.most_marks_on_one_character(result) <= chat_text.MAX_MARKS_PER_CHARACTER
+    assert len(result) <= chat_text.MAX_NAME_LENGTH
+
+
+def make_user(username, first_name="", last_name=""):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.create_user(
+        username, f"{username}@example.com", "password", first_name=first_name, last_name=last_name
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "shown"),
+    [
+        (ZALGO, "", ZALGO[:6]),
+        ("Zoë" + "\u0308" * 30, "Nx" + "\u0301" * 9, "Zoë" + "\u0308" * 5 + " Nx" + "\u0301" * 5),
+        ("W" * 150, "Long", "W" * 64),
+        ("\u200b\u3164", "", "zed"),  # nothing visible: the username
+        ("", "", "zed"),
+    ],
+)
+def test_an_accounts_name_is_trimmed_not_refused_everywhere_it_shows(
+    session, host, first, last, shown
+):
+    """The message (and so the pinned one), the socket's ``user`` and the block's host line."""
+    from wagtail_live.blocks import _host_name
+
+    user = make_user("zed", first, last)
+    assert chat.display_name(user) == shown
+    message = chat.send_message(session, user, "hi")
+    assert message.display_name == shown
+    assert message.as_event()["display_name"] == shown
+    chat.pin(host, session, message.pk)
+    assert chat.chat_room(session).pinned.as_event()["display_name"] == shown
+    session.owner = user
+    session.save()
+    assert _host_name(session) == shown
+
+
+def test_a_user_named_only_with_marks_beyond_the_bound_may_still_chat(session):
+    user = make_user("marks", "\u0301" * 40)
+    message = chat.send_message(session, user, "hello")
+    assert chat_text.most_marks_on_one_character(message.display_name) <= 5
+    assert message.text == "hello"

@@ -70,9 +70,10 @@ def display_name(user):
     The one place a user's name is made: chat messages (and so the pinned one), the presence
     and host lines, the player block's host line and the studio's moderation sheet.
     """
-    return chat_text.display_name(user.get_full_name()) or chat_text.display_name(
-        user.get_username()
-    )
+    full_name = user.get_full_name()
+    if not chat_text.has_visible_character(full_name):
+        full_name = ""  # nothing but spaces, fillers or lone marks: the username instead
+    return chat_text.display_name(full_name) or chat_text.display_name(user.get_username())
 
 
 def badge(session, user):

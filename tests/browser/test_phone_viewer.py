@@ -449,3 +449,487 @@ def swipe(page, x0, y0, x1, y1):
         cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     cdp.detach()
+
+
+# -- heavy and hostile input (a security tester's attacks, issue 14) --------------------------
+#
+# A second site: a portrait live whose pinned message is as long as chat text gets, with a
+# 150-character name, markup and a bidi override in a name, and an account name piled with
+# combining marks; and a private live. Where a test needs the server to send what it only
+# sends under load (thousands of messages or like updates), it hands the frames to the page's
+# chat module exactly as its socket does (``liveRealtime.handle``), so the client's own bounds
+# are what is measured. The video need not play for these.
+
+#: A 500-character message (CHAT_MAX_LENGTH) of short words: allowed, and as tall as chat text gets.
+LONG_TEXT = ("Pinned notice " * 40)[:500]
+#: A display name (first_name allows 150 characters) with no space to break at.
+LONG_NAME = "W" * 150
+#: An account name piled with combining marks ("Zalgo"): 100 on one letter.
+ZALGO_NAME = "Z" + "\u0300\u0301\u0302\u0303" * 25
+#: Markup and a bidi override in a logged-in user's name (names of accounts are not cleaned).
+HOSTILE_NAME = '<img src=x onerror="window.__xss=1">\u202eevil'
+
+HOSTILE_SETUP = f"""
+from wagtail.models import Site
+from example_site.home.models import HomePage
+from tests.utils import make_editor, make_session
+from wagtail_live import chat
+
+host = make_editor("host")
+host.first_name = "Hana"
+host.save()
+User.objects.create_user("viewer", "viewer@example.com", "password", first_name="Vera")
+longname = User.objects.create_user("longname", "l@example.com", "password",
+                                    first_name={LONG_NAME!r})
+hostile = User.objects.create_user("hostile", "h@example.com", "password",
+                                   first_name={HOSTILE_NAME!r})
+zalgo = User.objects.create_user("zalgo", "z@example.com", "password", first_name={ZALGO_NAME!r})
+root = Site.objects.get(is_default_site=True).root_page
+session = make_session("Public <b>live</b>", owner=host)
+session.start()
+page = root.add_child(instance=HomePage(
+    title="Public live", slug="public-live",
+    body=[("live_player", {{"session": session, "show_chat": True, "layout": "portrait"}})],
+))
+message = chat.send_message(session, host, {LONG_TEXT!r}, broadcast=False)
+chat.pin(host, session, message.pk)
+chat.send_message(session, longname, "x" * 500, broadcast=False)
+chat.send_message(session, hostile, "hello", broadcast=False)
+chat.send_message(session, zalgo, "zalgo says hi", broadcast=False)
+secret = make_session("Secret board meeting", owner=host, privacy="private")
+secret.start()
+secret_page = root.add_child(instance=HomePage(
+    title="Members", slug="members",
+    body=[("live_player", {{"session": secret, "show_chat": True, "layout": "auto"}})],
+))
+result = {{"pk": session.pk, "url": page.url, "secret_url": secret_page.url}}
+"""
+
+PHONE = PHONES["iphone13"]
+
+
+@pytest.fixture(scope="module")
+def hostile_site(tmp_path_factory):
+    require(os.path.exists(chromium_path()), "chromium (apt-get install chromium)")
+    directory = tmp_path_factory.mktemp("phone-viewer-hostile")
+    site = LiveSite(directory, migrated_database(directory))
+    site.page_info = site.run(HOSTILE_SETUP)
+    site.start()
+    yield site
+    site.stop()
+
+
+def open_chat(context, site):
+    """The hostile site's player page with its chat socket open and its ``state`` drawn."""
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    page.goto(site.url + site.page_info["url"])
+    expect(page.locator("[data-live-realtime]")).to_have_attribute(
+        "data-connection", "open", timeout=20000
+    )
+    page.wait_for_selector("[data-live-messages] li", state="attached", timeout=20000)
+    return page
+
+
+def open_immersive(page):
+    from playwright.sync_api import expect
+
+    page.locator("[data-live-open]").click()
+    expect(page.locator("[data-live-player]")).to_have_class(_has("is-immersive"))
+
+
+def inside(inner, outer, slack=1):
+    return (
+        inner["x"] >= outer["x"] - slack
+        and inner["y"] >= outer["y"] - slack
+        and inner["x"] + inner["width"] <= outer["x"] + outer["width"] + slack
+        and inner["y"] + inner["height"] <= outer["y"] + outer["height"] + slack
+    )
+
+
+def overlaps(a, b):
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+FLOOD_MESSAGES = """(count) => {
+  const live = document.querySelector('[data-live-realtime]').liveRealtime;
+  for (let i = 0; i < count; i += 1) {
+    live.handle({type: 'chat.message', id: 10_000_000 + i, user_id: 99, display_name: 'Flood',
+                 badge: '', text: 'message ' + i, time: new Date().toISOString()});
+  }
+  const items = [...document.querySelectorAll('[data-live-messages] li')];
+  return {items: items.length, kept: live.messages.size,
+          first: items[0].dataset.messageId, last: items.at(-1).dataset.messageId,
+          pinned: document.querySelector('[data-live-pinned]').textContent,
+          pinnedHidden: document.querySelector('[data-live-pinned]').hidden};
+}"""
+
+
+@pytest.mark.parametrize("count", [5000, 301])
+def test_a_long_running_chat_keeps_its_newest_messages_only(hostile_site, browser, count):
+    """5,000 messages (hours of a busy live) keep at most 300 <li> and 300 entries, the
+    newest ones, in order; the pinned message stays; one past the bound drops the oldest."""
+    context = logged_in_context(browser, hostile_site, "viewer", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        flood = page.evaluate(FLOOD_MESSAGES, count)
+        assert flood["items"] == flood["kept"] == 300, flood
+        assert flood["last"] == str(10_000_000 + count - 1)
+        assert flood["first"] == str(10_000_000 + count - 300)
+        assert not flood["pinnedHidden"] and "Pinned notice" in flood["pinned"]
+        # A removal of a dropped message and of a kept one: both fine, the kept one goes.
+        left = page.evaluate(
+            """([dropped, kept]) => {
+              const live = document.querySelector('[data-live-realtime]').liveRealtime;
+              live.handle({type: 'chat.removed', id: dropped});
+              live.handle({type: 'chat.removed', id: kept});
+              return [live.messages.size, Boolean(document.querySelector(
+                `[data-live-messages] li[data-message-id="${kept}"]`))];
+            }""",
+            [10_000_000, 10_000_000 + count - 1],
+        )
+        assert left == [299, False]
+    finally:
+        context.close()
+
+
+def test_the_chat_in_the_immersive_view_is_bounded_too(hostile_site, browser):
+    context = logged_in_context(browser, hostile_site, "viewer", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        open_immersive(page)
+        flood = page.evaluate(FLOOD_MESSAGES, 2000)
+        assert flood["items"] == flood["kept"] == 300
+        # The newest message is in view at the bottom of the list.
+        newest = box(page, "[data-live-messages] li:last-child")
+        field = box(page, "[data-live-chat-input]")
+        assert newest["y"] + newest["height"] <= field["y"] + 1
+    finally:
+        context.close()
+
+
+LIKES_BURST = """(count) => {
+  const live = document.querySelector('[data-live-realtime]').liveRealtime;
+  const start = live.lastLikes ?? 0;
+  for (let i = 1; i <= count; i += 1) live.handle({type: 'likes', total: start + i});
+  return {hearts: document.querySelectorAll('.live-heart').length,
+          shown: document.querySelector('[data-live-likes-count]').textContent,
+          expected: String(start + count)};
+}"""
+
+
+@pytest.mark.parametrize("count", [10000, 1])
+def test_a_burst_of_like_updates_floats_a_bounded_number_of_hearts(hostile_site, browser, count):
+    """10,000 ``likes`` frames float at most a handful of hearts; the count shows every like."""
+    context = logged_in_context(browser, hostile_site, "viewer", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        open_immersive(page)
+        burst = page.evaluate(LIKES_BURST, count)
+        assert 1 <= burst["hearts"] <= 24, burst
+        assert burst["shown"] == burst["expected"]
+        # The floating ones go at the end of their animation.
+        page.wait_for_function("document.querySelectorAll('.live-heart').length === 0")
+        # Hearts float again once the rate allows (a few each second).
+        page.wait_for_function(f"({LIKES_BURST})(3).hearts > 0", timeout=10000, polling=200)
+    finally:
+        context.close()
+
+
+def test_tapping_the_heart_very_fast_floats_a_bounded_number_of_hearts(hostile_site, browser):
+    """5,000 taps (an auto-clicker, a stuck key): a few hearts; every tap counts and is sent
+    summed (a few frames, not 5,000)."""
+    context = logged_in_context(browser, hostile_site, "viewer", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        open_immersive(page)
+        frames = []
+        page.on(
+            "websocket",
+            lambda socket: socket.on(
+                "framesent", lambda frame: frames.append(frame) if '"like"' in str(frame) else None
+            ),
+        )
+        taps = page.evaluate(
+            """() => {
+              const live = document.querySelector('[data-live-realtime]').liveRealtime;
+              const start = live.lastLikes ?? 0;
+              const button = document.querySelector('[data-live-like-button]');
+              for (let i = 0; i < 5000; i += 1) button.click();
+              return {hearts: document.querySelectorAll('.live-heart').length,
+                      shown: document.querySelector('[data-live-likes-count]').textContent,
+                      expected: String(start + 5000)};
+            }"""
+        )
+        assert 1 <= taps["hearts"] <= 24, taps
+        assert taps["shown"] == taps["expected"]
+        page.wait_for_function(
+            "document.querySelector('[data-live-realtime]').liveRealtime.pendingLikes === 0"
+        )
+        # Double taps on the video, as fast as a script goes: a few big hearts, not 200.
+        big = page.evaluate(
+            """() => {
+              const screen = document.querySelector('[data-live-screen]');
+              for (let i = 0; i < 400; i += 1) {
+                screen.dispatchEvent(new MouseEvent('click', {bubbles: true, clientX: 100,
+                                                              clientY: 200}));
+              }
+              return document.querySelectorAll('.wagtail-live-player__tap-heart').length;
+            }"""
+        )
+        assert 1 <= big <= 4, big
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("phone", sorted(PHONES))
+def test_a_long_pinned_message_leaves_the_chat_and_its_input_on_screen(
+    hostile_site, browser, phone
+):
+    """A 500-character pinned message shows 3 lines in the overlay; the messages keep their
+    room, the input and the heart stay on screen and uncovered. "Show all" (a button, by
+    keyboard too) opens the rest inside a bounded box, and closes it again."""
+    from playwright.sync_api import expect
+
+    options = PHONES[phone]
+    context = logged_in_context(browser, hostile_site, "viewer", **options)
+    try:
+        page = open_chat(context, hostile_site)
+        open_immersive(page)
+        screen = {"x": 0, "y": 0, **options["viewport"]}
+
+        def check_layout():
+            chat = box(page, "[data-live-chat]")
+            pinned = box(page, "[data-live-pinned]")
+            field = box(page, "[data-live-chat-input]")
+            heart = box(page, "[data-live-like-button]")
+            messages = box(page, "[data-live-messages]")
+            assert inside(field, screen), f"input {field} off the {screen} screen"
+            assert field["height"] >= 40, f"the input shrank: {field}"
+            assert messages["height"] >= 60, f"the pinned message leaves the messages {messages}"
+            assert inside(pinned, chat), f"pinned {pinned} spills out of the chat {chat}"
+            assert pinned["y"] + pinned["height"] <= field["y"], "the pinned box covers the input"
+            assert not overlaps(pinned, heart), "the pinned box covers the heart"
+            return pinned
+
+        clamped = check_layout()
+        body = page.locator("[data-live-pinned-body]")
+        line = page.evaluate(
+            "parseFloat(getComputedStyle(document.querySelector('[data-live-pinned-body]'))"
+            ".lineHeight)"
+        )
+        assert body.bounding_box()["height"] <= 3 * line + 2
+        more = page.locator("[data-live-pinned-more]")
+        expect(more).to_be_visible()
+        expect(more).to_have_attribute("aria-expanded", "false")
+        assert more.get_attribute("aria-controls") == body.get_attribute("id")
+        more.focus()
+        page.keyboard.press("Enter")
+        expect(more).to_have_attribute("aria-expanded", "true")
+        expect(more).to_have_text("Show less")
+        opened = check_layout()
+        assert opened["height"] > clamped["height"]
+        more.tap()
+        expect(more).to_have_attribute("aria-expanded", "false")
+        assert check_layout()["height"] == pytest.approx(clamped["height"], abs=1)
+    finally:
+        context.close()
+
+
+def test_a_short_pinned_message_has_no_show_all_button(site, browser):
+    from playwright.sync_api import expect
+
+    context = logged_in_context(browser, site, "ann", **PHONES["iphone13"])
+    try:
+        page = open_player(context, site, "phone-live")
+        page.locator("[data-live-open]").tap()
+        expect(page.locator("[data-live-pinned]")).to_contain_text("river trail")
+        expect(page.locator("[data-live-pinned-more]")).to_be_hidden()
+    finally:
+        context.close()
+
+
+def test_a_long_pinned_message_leaves_the_desktop_chat_column_its_messages(hostile_site, browser):
+    context = logged_in_context(browser, hostile_site, "viewer", **DESKTOP)
+    try:
+        page = open_chat(context, hostile_site)
+        column = box(page, ".wagtail-live-player__realtime")
+        messages = box(page, "[data-live-messages]")
+        field = box(page, "[data-live-chat-input]")
+        assert messages["height"] >= 60, messages
+        assert inside(field, column), (field, column)
+        assert page.locator("[data-live-pinned-more]").is_visible()
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_long_names_and_words_wrap_inside_the_chat(hostile_site, browser, viewport):
+    """A 150-character name (cut to 64 on the server) and a 500-character word stay inside
+    the chat's width; the page does not scroll sideways."""
+    options = PHONE if viewport == "phone" else DESKTOP
+    context = logged_in_context(browser, hostile_site, "viewer", **options)
+    try:
+        page = open_chat(context, hostile_site)
+        if viewport == "phone":
+            open_immersive(page)
+        chat = box(page, "[data-live-chat]")
+        item = page.locator("[data-live-messages] li", has_text="xxxxxxxx").first
+        name = item.locator(".live-chat__name")
+        assert name.text_content() == "W" * 64
+        name_box = name.bounding_box()
+        text = item.locator(".live-chat__text").bounding_box()
+        assert name_box["x"] + name_box["width"] <= chat["x"] + chat["width"] + 1, (name_box, chat)
+        assert text["x"] + text["width"] <= chat["x"] + chat["width"] + 1, (text, chat)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= options["viewport"]["width"], f"page scrolls sideways: {width}px"
+    finally:
+        context.close()
+
+
+def test_markup_in_the_session_title_is_text(hostile_site, browser):
+    context = logged_in_context(browser, hostile_site, "viewer", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        open_immersive(page)
+        heading = page.locator(".wagtail-live-player__heading-title")
+        assert heading.text_content() == "Public <b>live</b>"
+        assert page.locator(".wagtail-live-player__heading-title b").count() == 0
+    finally:
+        context.close()
+
+
+def test_a_hostile_name_is_text_in_the_overlay(hostile_site, browser):
+    context = logged_in_context(browser, hostile_site, "viewer", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        open_immersive(page)
+        item = page.locator("[data-live-messages] li", has_text="evil").first
+        assert item.locator(".live-chat__name").text_content() == HOSTILE_NAME
+        assert item.locator("img").count() == 0
+        assert page.evaluate("window.__xss") is None
+        # Its own <bdi dir=auto>: the override cannot reorder the text after it.
+        assert item.locator("bdi.live-chat__name").get_attribute("dir") == "auto"
+    finally:
+        context.close()
+
+
+def test_an_account_name_shows_at_most_five_marks_on_a_letter(hostile_site, browser):
+    """The server trims the marks of an account's name (text.display_name): the overlay gets
+    "Z" with its first five, not a hundred spilling over the messages around it."""
+    from wagtail_live import text
+
+    context = logged_in_context(browser, hostile_site, "viewer", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        open_immersive(page)
+        item = page.locator("[data-live-messages] li", has_text="zalgo says hi").first
+        name = item.locator(".live-chat__name").text_content()
+        assert name == text.display_name(ZALGO_NAME) == ZALGO_NAME[:6]
+        assert text.most_marks_on_one_character(name) == text.MAX_MARKS_PER_CHARACTER
+    finally:
+        context.close()
+
+
+def test_a_private_sessions_title_is_not_sent_to_anonymous_visitors(hostile_site, browser):
+    context = browser.new_context(**PHONE)
+    try:
+        page = context.new_page()
+        response = page.goto(hostile_site.url + hostile_site.page_info["secret_url"])
+        assert "Secret board meeting" not in response.text()
+        assert page.locator("[data-live-members-only]").count() == 1
+        assert page.locator("[data-live-stage], [data-live-realtime]").count() == 0
+    finally:
+        context.close()
+
+
+def test_reduced_motion_floats_no_hearts_even_in_a_burst(hostile_site, browser):
+    context = logged_in_context(browser, hostile_site, "viewer", reduced_motion="reduce", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        open_immersive(page)
+        hearts = page.evaluate(
+            """() => {
+              const live = document.querySelector('[data-live-realtime]').liveRealtime;
+              live.handle({type: 'likes', total: (live.lastLikes ?? 0) + 50});
+              document.querySelector('[data-live-like-button]').click();
+              return document.querySelectorAll('.live-heart, .wagtail-live-player__tap-heart')
+                .length;
+            }"""
+        )
+        assert hearts == 0
+    finally:
+        context.close()
+
+
+# -- the immersive view is modal: the page behind it is inert --------------------------------
+
+
+@pytest.mark.parametrize("key", ["Shift+Tab", "Tab"])
+def test_tab_after_a_click_on_the_video_stays_in_the_immersive_view(hostile_site, browser, key):
+    """A click on the video focuses the stage itself (tabindex -1); Tab and Shift+Tab from
+    there stay inside the view: the rest of the page is inert and the trap wraps."""
+    context = logged_in_context(browser, hostile_site, "viewer", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        page.locator("[data-live-open]").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".wagtail-live-player.is-immersive")
+        page.mouse.click(195, 300)  # the video, above the chat
+        for _ in range(3):
+            page.keyboard.press(key)
+            focused = page.evaluate("document.activeElement.outerHTML.slice(0, 120)")
+            assert page.evaluate(
+                "document.querySelector('[data-live-stage]').contains(document.activeElement)"
+            ), f"focus left the modal view for {focused}"
+    finally:
+        context.close()
+
+
+def test_the_page_behind_the_immersive_view_is_inert_until_it_closes(hostile_site, browser):
+    from playwright.sync_api import expect
+
+    context = logged_in_context(browser, hostile_site, "viewer", **PHONE)
+    try:
+        page = open_chat(context, hostile_site)
+        # Something the page itself made inert stays so after the view closes.
+        page.evaluate(
+            """() => {
+              const own = document.createElement('p');
+              own.id = 'already-inert';
+              own.inert = true;
+              document.body.append(own);
+            }"""
+        )
+        opener = page.locator("[data-live-open]")
+        opener.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector(".wagtail-live-player.is-immersive")
+        state = page.evaluate(
+            """() => {
+              const stage = document.querySelector('[data-live-stage]');
+              const made = [...document.querySelectorAll('[data-live-immersive-inert]')];
+              return {made: made.length, allInert: made.every((node) => node.inert),
+                      stageFree: !stage.closest('[inert]'),
+                      titleInert: Boolean(document.querySelector(
+                        '.wagtail-live-player__title').closest('[inert]'))};
+            }"""
+        )
+        assert state["made"] and state["allInert"] and state["stageFree"], state
+        assert state["titleInert"], state
+        page.keyboard.press("Escape")
+        expect(page.locator("[data-live-player]")).not_to_have_class(_has("is-immersive"))
+        expect(opener).to_be_focused()
+        after = page.evaluate(
+            """() => ({made: document.querySelectorAll('[data-live-immersive-inert]').length,
+                       inert: [...document.querySelectorAll('[inert]')].map((n) => n.id)})"""
+        )
+        assert after == {"made": 0, "inert": ["already-inert"]}
+    finally:
+        context.close()

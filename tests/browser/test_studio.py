@@ -412,3 +412,299 @@ def wait_until(predicate, timeout=20):
             pass
         time.sleep(0.2)
     raise AssertionError(f"not within {timeout}s")
+
+
+# -- a security tester's attacks on the studio (issue 14) ------------------------------------
+
+#: Markup and a bidi override in a logged-in user's name (names of accounts are not cleaned).
+HOSTILE_NAME = '<img src=x onerror="window.__xss=1">\u202eevil'
+#: A 500-character message (CHAT_MAX_LENGTH) of short words: allowed, and as tall as chat text gets.
+LONG_TEXT = ("Pinned notice " * 40)[:500]
+
+HOSTILE_SETUP = f"""
+from tests.utils import make_editor, make_session
+from wagtail_live import chat
+
+host = User.objects.get(username="host")
+User.objects.create_user("viewer", "viewer@example.com", "password", first_name="Vera")
+hostile = User.objects.create_user("hostile", "h@example.com", "password",
+                                   first_name={HOSTILE_NAME!r})
+mod = make_editor("mod", "moderate_chat")
+make_editor("editor")
+other = make_editor("other")
+session = make_session("Hostile chat", owner=host)
+session.start()
+pinned = chat.send_message(session, host, {LONG_TEXT!r}, broadcast=False)
+chat.pin(host, session, pinned.pk)
+chat.send_message(session, hostile, "hello " + "y" * 120, broadcast=False)
+for i in range(10):  # long messages, from several people (one may post only so fast)
+    talker = User.objects.create_user(f"talker{{i}}", f"t{{i}}@example.com", "password")
+    chat.send_message(session, talker, "long " + "y" * 200 + str(i), broadcast=False)
+other_session = make_session("Someone else's live", owner=other)
+other_session.start()
+other_message = chat.send_message(other_session, other, "not yours to remove", broadcast=False)
+result = {{"pk": session.pk, "mod": mod.pk, "other_message": other_message.pk,
+          "viewer": User.objects.get(username="viewer").pk}}
+"""
+
+
+@pytest.fixture(scope="module")
+def hostile(site):
+    """Users and a live session (started, no camera) whose chat holds hostile and long text."""
+    return site.run(HOSTILE_SETUP)
+
+
+def open_studio_chat(context, site, pk):
+    page = context.new_page()
+    page.goto(f"{site.url}/admin/live/{pk}/go-live/")
+    page.wait_for_selector("[data-live-realtime][data-connection=open]", timeout=20000)
+    page.wait_for_selector("[data-live-golive][data-live-layout=studio]")
+    return page
+
+
+@pytest.mark.parametrize("user", [None, "viewer", "editor", "mod"])
+@pytest.mark.parametrize(
+    "spelling",
+    ["/admin/live/{pk}/go-live/", "/admin/live/{pk}/go-live", "/admin/live/0{pk}/go-live/"],
+)
+def test_only_who_may_go_live_gets_the_studio(site, hostile, user, spelling):
+    """A viewer, a plain editor, a site moderator without go_live and anonymous visitors get
+    no Go Live screen (and no stream key) under any spelling of its address."""
+    from tests.utils import raw_get
+
+    path = spelling.format(pk=hostile["pk"])
+    headers = {"Cookie": site.login_cookie(user)} if user else {}
+    port = int(site.url.rsplit(":", 1)[1])
+    status, response_headers, body = raw_get(port, path, headers)
+    for _ in range(3):  # follow APPEND_SLASH / login redirects on the same site
+        if status not in (301, 302):
+            break
+        location = response_headers["Location"].split(site.url, 1)[-1]
+        status, response_headers, body = raw_get(port, location, headers)
+    assert b"data-live-golive" not in body, (user, path, status)
+    assert b"live-stream-key" not in body
+
+
+def test_the_host_does_get_the_studio(site, hostile):
+    """The control for the test above: the same request with the host's cookie works."""
+    from tests.utils import raw_get
+
+    port = int(site.url.rsplit(":", 1)[1])
+    path = f"/admin/live/{hostile['pk']}/go-live/"
+    status, _headers, body = raw_get(port, path, {"Cookie": site.login_cookie("host")})
+    assert status == 200 and b"data-live-golive" in body
+
+
+def test_the_host_may_not_ban_nor_mute_a_moderator_nor_act_in_another_session(site, hostile):
+    import asyncio
+    import concurrent.futures
+
+    from tests.live_client import RealSocket
+
+    count = "from wagtail_live.models import ModerationAction\nresult = ModerationAction.objects.count()"
+    before = site.run(count)
+
+    async def attempt():
+        host = await RealSocket.open(site, hostile["pk"], user="host")
+        try:
+            answers = {}
+            for name, frame in [
+                ("ban", {"type": "mod.ban", "user_id": hostile["viewer"], "reason": "x"}),
+                ("mute_mod", {"type": "mod.mute", "user_id": hostile["mod"], "seconds": 300}),
+                ("remove_other", {"type": "mod.remove", "message_id": hostile["other_message"]}),
+                ("pin_other", {"type": "mod.pin", "message_id": hostile["other_message"]}),
+            ]:
+                await host.send(frame)
+                answers[name] = (await host.expect("error", timeout=10))["code"]
+            return answers
+        finally:
+            await host.close()
+
+    # In a thread: Playwright's sync API keeps an event loop running in this one.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answers = pool.submit(asyncio.run, attempt()).result(timeout=120)
+    assert answers == {
+        "ban": "forbidden",
+        "mute_mod": "forbidden",
+        "remove_other": "not_found",
+        "pin_other": "not_found",
+    }
+    # Nothing was recorded: no ban, no mute, no removal (the host's own tries all refused).
+    assert site.run(count) == before
+
+
+def test_the_studio_sheet_shows_a_hostile_name_as_text(site, browser, hostile):
+    context = phone_context(browser, site, PHONES["390x844"])
+    try:
+        page = open_studio_chat(context, site, hostile["pk"])
+        message = page.locator(".live-chat__message", has_text="evil").first
+        message.wait_for(state="visible", timeout=15000)
+        message.tap()
+        sheet = page.locator("[data-live-modsheet]")
+        sheet.wait_for(state="visible")
+        assert sheet.locator("[data-modsheet-name]").text_content() == HOSTILE_NAME
+        assert sheet.locator("img").count() == 0
+        assert sheet.locator("[data-modsheet-ban]").is_hidden()
+        assert page.evaluate("window.__xss") is None
+        label = message.locator("[data-live-moderate]").get_attribute("aria-label")
+        assert HOSTILE_NAME in label
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("phone", PHONES)
+def test_a_long_pinned_message_and_long_messages_leave_the_studio_chat_usable(
+    site, browser, hostile, phone
+):
+    """The studio's overlay: the pinned message shows 3 lines, the messages keep their room,
+    the input stays on the screen and above End live; opened, the pinned text scrolls."""
+    from playwright.sync_api import expect
+
+    viewport = PHONES[phone]
+    context = phone_context(browser, site, viewport)
+    try:
+        page = open_studio_chat(context, site, hostile["pk"])
+        page.locator(".live-chat__message").last.wait_for(state="visible", timeout=15000)
+        screen = {"x": 0, "y": 0, **viewport}
+
+        def check():
+            field = page.locator("[data-live-chat-input]").bounding_box()
+            messages = page.locator("[data-live-messages]").bounding_box()
+            pinned = page.locator("[data-live-pinned]").bounding_box()
+            assert field["x"] >= 0 and field["x"] + field["width"] <= screen["width"] + 1, field
+            assert 0 <= field["y"] and field["y"] + field["height"] <= screen["height"] + 1, field
+            assert messages["height"] >= 60, messages
+            assert pinned["y"] + pinned["height"] <= field["y"], (pinned, field)
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= viewport["width"], f"the studio scrolls sideways: {width}px"
+
+        check()
+        more = page.locator("[data-live-pinned-more]")
+        expect(more).to_be_visible()
+        more.tap()
+        expect(more).to_have_attribute("aria-expanded", "true")
+        check()
+    finally:
+        context.close()
+
+
+# -- a camera switch that cannot open a camera -------------------------------------------------
+
+FAIL_EVERY_CAMERA = """() => {
+  window.realGetUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = () =>
+    Promise.reject(new DOMException('busy', 'NotReadableError'));
+}"""
+
+# Only the other camera fails: the first request after the tap (the other facing mode) is
+# refused, the next (the camera of before) opens.
+FAIL_THE_OTHER_CAMERA = """() => {
+  const real = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  let calls = 0;
+  window.cameraRequests = [];
+  navigator.mediaDevices.getUserMedia = (constraints) => {
+    calls += 1;
+    window.cameraRequests.push(JSON.parse(JSON.stringify(constraints)));
+    return calls === 1 ? Promise.reject(new DOMException('busy', 'NotReadableError'))
+                       : real(constraints);
+  };
+}"""
+
+STUDIO_STATE = """() => ({
+  flipDisabled: document.querySelector('[data-camera-flip]').disabled,
+  status: document.querySelector('[data-camera-status]').textContent,
+  error: document.querySelector('[data-camera-status]').classList.contains('error'),
+  picture: document.querySelector('[data-live-camera]').dataset.picture,
+  videoTracks: document.querySelector('[data-camera-preview]').srcObject
+    .getVideoTracks().filter((track) => track.readyState === 'live').length,
+})"""
+
+
+def go_live_and_watch_the_ingest(page):
+    """Tap Go live on a phone; returns the list the ingest socket's ``live`` answers go to."""
+    page.wait_for_function(
+        "document.querySelector('[data-camera-preview]').videoWidth > 0", timeout=30000
+    )
+    answers = []
+    page.on(
+        "websocket",
+        lambda socket: socket.on(
+            "framereceived",
+            lambda frame: answers.append(frame) if '"live"' in str(frame) else None,
+        ),
+    )
+    page.locator("[data-live-go]").tap()
+    page.wait_for_function(
+        "document.querySelector('[data-camera-status]').textContent.includes('live')",
+        timeout=30000,
+    )
+    wait_until(lambda: answers, timeout=30)
+    return answers
+
+
+def switch_camera(page, answers):
+    """Tap the switch; wait for the fresh ingest connection's ``live`` answer."""
+    seen = len(answers)
+    page.locator("[data-camera-flip]").tap()
+    for _ in range(150):
+        if len(answers) > seen:
+            break
+        page.wait_for_timeout(200)
+    assert len(answers) > seen, "the ingest socket never came back after the switch"
+    page.wait_for_function("!document.querySelector('[data-camera-flip]').disabled")
+    page.wait_for_timeout(300)  # the status line's answer to ``live``
+    return page.evaluate(STUDIO_STATE)
+
+
+def test_a_camera_switch_that_fails_keeps_a_no_picture_error_until_a_switch_works(site, browser):
+    """Every getUserMedia fails (the other camera busy, the old one will not reopen): the live
+    goes on with sound only, and the status line says so in red, whatever the reconnected
+    socket answers. The switch button stays usable: once a camera opens again, the picture is
+    back and so is "You are live."."""
+    pk = site.run(NEW_SESSION.format(title="Switch fails"))
+    context = phone_context(browser, site, PHONES["390x844"])
+    try:
+        page = context.new_page()
+        page.goto(f"{site.url}/admin/live/{pk}/go-live/")
+        answers = go_live_and_watch_the_ingest(page)
+        page.evaluate(FAIL_EVERY_CAMERA)
+        state = switch_camera(page, answers)
+        assert site.run(f"result = LiveSession.objects.get(pk={pk}).status") == "live"
+        assert not state["flipDisabled"], state
+        assert state["videoTracks"] == 0 and state["picture"] == "none", state
+        assert state["error"], state
+        assert state["status"].startswith("No picture") and "NotReadableError" in state["status"]
+        # The microphone button's own message does not hide it either.
+        page.locator("[data-microphone-mute]").tap()
+        page.locator("[data-microphone-mute]").tap()
+        assert page.evaluate(STUDIO_STATE)["status"].startswith("No picture")
+
+        page.evaluate("() => { navigator.mediaDevices.getUserMedia = window.realGetUserMedia; }")
+        state = switch_camera(page, answers)
+        assert state["videoTracks"] == 1 and state["picture"] == "on", state
+        assert not state["error"] and "You are live" in state["status"], state
+        page.get_by_role("button", name="End live").tap()
+        page.locator("[data-live-end-confirm]").tap()
+        page.wait_for_selector("text=This session has ended.", timeout=30000)
+    finally:
+        context.close()
+
+
+def test_a_camera_switch_whose_other_camera_fails_reopens_the_camera_of_before(site, browser):
+    pk = site.run(NEW_SESSION.format(title="Other camera busy"))
+    context = phone_context(browser, site, PHONES["412x915"])
+    try:
+        page = context.new_page()
+        page.goto(f"{site.url}/admin/live/{pk}/go-live/")
+        answers = go_live_and_watch_the_ingest(page)
+        page.evaluate(FAIL_THE_OTHER_CAMERA)
+        state = switch_camera(page, answers)
+        assert state["videoTracks"] == 1 and state["picture"] == "on", state
+        assert not state["error"] and "You are live" in state["status"], state
+        requests = page.evaluate("window.cameraRequests")
+        # First the other side, then the facing mode of before (none: the default camera).
+        assert requests[0]["video"]["facingMode"] == {"ideal": "environment"}, requests
+        assert "facingMode" not in requests[1]["video"], requests
+        assert not state["flipDisabled"]
+    finally:
+        context.close()
