@@ -21,6 +21,7 @@ Report shape (JSON-ready)::
      "bitrate_kbps": 2500,
      "source": {"video_codec": "h264", "audio_codec": "aac"},  # as the encoder sent them
      "disk_full": False,
+     "settings_changed": False,  # nginx-rtmp only: new settings within one publish
      "warnings": [{"code": "keyframe_interval", "message": "…"}, …]}
 """
 
@@ -56,6 +57,7 @@ COPIED_AUDIO = {"aac"}
 #: Warning codes, in the order the panel lists them.
 WARNING_CODES = (
     "disk_full",
+    "settings_changed",
     "keyframe_interval",
     "bitrate",
     "video_transcoded",
@@ -165,6 +167,15 @@ def warnings_for(report):
             "The server's disk is full: the stream cannot be saved or played. Free some space "
             "(or ask your administrator to); the recording made so far is kept."
         )
+    if report.get("settings_changed"):
+        # nginx-rtmp copies a new sequence header into the segments but does not mark the
+        # change in the playlist, so players keep the old settings (docs/ingest-backends.md).
+        found["settings_changed"] = _(
+            "The encoder changed its video or audio settings without reconnecting: viewers' "
+            "players may show a frozen picture or play wrong sound until they reload the page "
+            "(the recording is fine). To change the resolution or audio settings, stop "
+            "streaming in OBS, change them, then start streaming again."
+        )
     interval = (video or {}).get("keyframe_interval")
     if interval and interval > MAX_KEYFRAME_SECONDS:
         found["keyframe_interval"] = _(
@@ -210,11 +221,13 @@ def warnings_for(report):
     return [{"code": code, "message": found[code]} for code in WARNING_CODES if code in found]
 
 
-def measure(session, *, source=None, disk_full=False):
+def measure(session, *, source=None, disk_full=False, amend=None):
     """Probe ``session``'s newest live segments and return a report (module docstring), or None.
 
     ``source`` is ``{"video_codec", "audio_codec"}`` as the encoder sent them
-    (the pipeline converts some, so the segments alone cannot tell).
+    (the pipeline converts some, so the segments alone cannot tell). ``amend``,
+    given the report before its warnings are worked out, returns fields to add
+    (nginx-rtmp's ``settings_changed``, which only the backend can tell).
     """
     from .ingest.base import hls_playlist_path
 
@@ -233,6 +246,8 @@ def measure(session, *, source=None, disk_full=False):
             "video_codec": (probed["video"] or {}).get("codec"),
             "audio_codec": (probed["audio"] or {}).get("codec"),
         }
+    if amend is not None:
+        report.update(amend(report))
     report["warnings"] = warnings_for(report)
     return report
 
@@ -265,15 +280,15 @@ def publish_report(session, report):
     return events.publish(session, "health", report=report)
 
 
-def measure_and_publish(session, *, source=None, disk_full=False):
+def measure_and_publish(session, *, source=None, disk_full=False, amend=None):
     """Measure ``session`` and tell the host; returns the report (None when nothing to probe)."""
-    report = measure(session, source=source, disk_full=disk_full)
+    report = measure(session, source=source, disk_full=disk_full, amend=amend)
     if report is not None:
         publish_report(session, report)
     return report
 
 
-def measure_if_due(session, *, source=None):
+def measure_if_due(session, *, source=None, amend=None):
     """``measure_and_publish`` at most every MEASURE_EVERY seconds per session (nginx's on_update)."""
     try:
         last = health_path(session).stat().st_mtime
@@ -281,4 +296,4 @@ def measure_if_due(session, *, source=None):
         last = 0
     if time.time() - last < MEASURE_EVERY:
         return None
-    return measure_and_publish(session, source=source)
+    return measure_and_publish(session, source=source, amend=amend)

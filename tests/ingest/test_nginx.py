@@ -6,7 +6,9 @@ shared between threads cannot take. The callbacks' own checks are tested in-proc
 """
 
 import asyncio
+import contextlib
 import io
+import json
 import os
 import re
 import shutil
@@ -247,6 +249,7 @@ def test_right_key_streams_hls_and_hands_off_the_recording(site, nginx):
     assert key not in names  # the stream key never names a file
     _, recordings = site_state(site, pk)
     assert recordings[0] == [f"uploads/live/{pk}/recording.flv", "ready"]
+    assert health_report(site, pk)["settings_changed"] is False  # steady settings: no warning
 
 
 @pytest.mark.services
@@ -358,6 +361,109 @@ def test_a_reconnect_with_other_settings_is_marked_and_recorded_to_play_right_th
     with av.open(path) as container:
         sizes = {(frame.width, frame.height) for frame in container.decode(video=0)}
     assert sizes == {(1280, 720)}  # part 2 scaled into part 1's frame, not misread
+
+
+# -- codec parameters changing within one publish (issue 12) ------------------------------
+
+
+def publish_file(port, stream, path):
+    """ffmpeg publishing the FLV file ``path`` as it is, in real time (new sequence headers
+    mid-file are passed on mid-stream, as an encoder that changes settings sends them)."""
+    return subprocess.Popen(
+        [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error", "-re",
+         "-i", str(path), "-c", "copy", "-rtmp_playpath", stream, "-f", "flv",
+         f"rtmp://127.0.0.1:{port}/live"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def keep_segments(site, pk, encoder, into):
+    """Copy each segment the live playlist lists into ``into`` until ``encoder`` exits (nginx's
+    hls_cleanup removes old ones); return the copies in order and every playlist text seen."""
+    copies, playlists = {}, []
+    while encoder.poll() is None:
+        with contextlib.suppress(FileNotFoundError):
+            playlists.append(playlist(site, pk).read_text())
+            for _, name in playlist_segments(playlist(site, pk)):
+                if name not in copies:
+                    copies[name] = into / name
+                    shutil.copy(playlist(site, pk).parent / name, copies[name])
+        time.sleep(0.2)
+    return list(copies.values()), playlists
+
+
+def health_report(site, pk):
+    with contextlib.suppress(FileNotFoundError, ValueError):
+        return json.loads((session_dir(site, pk) / "health.json").read_text())
+    return None
+
+
+@pytest.mark.services
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["video", "audio", "video-and-audio"])
+def test_settings_changed_mid_publish_play_right_and_the_host_is_told(
+    site, nginx, tmp_path, change
+):
+    """One publish, 3 s then 6 s with other settings (a new AVC sequence header, AAC
+    AudioSpecificConfig, or both), a 1 kHz tone throughout. nginx-rtmp carries the new
+    settings into the segments (each decodes, at the right pitch) but does not mark the change
+    in the playlist; the host is warned, and the recording plays right throughout."""
+    from tests.ingest.streams import audio_formats, decodes_without_error, encode_file, video_sizes
+    from tests.ingest.test_rtmp import CHANGES, FIRST, decoded_audio, spliced_flv, tone_frequency
+
+    second = CHANGES[change]
+    parts = [tmp_path / "first.flv", tmp_path / "second.flv"]
+    for path, settings, seconds in ((parts[0], FIRST, 3), (parts[1], second, 6)):
+        encode_file(path, seconds, tone=1000, realtime=False, **settings)
+    stream = spliced_flv(tmp_path / "stream.flv", parts)
+    pk, key = site_session(site)
+    encoder = publish_file(nginx, stream_key_field(pk, key), stream)
+    (tmp_path / "segments").mkdir()
+    segments, playlists = keep_segments(site, pk, encoder, tmp_path / "segments")
+    assert encoder.wait(30) == 0, encoder.stderr.read()
+
+    # Live HLS: the first segment in the first settings, the last in the new ones, each
+    # decoding alone at the tone's pitch (the new SPS/PPS and ADTS headers reached them).
+    size = {s: tuple(int(n) for n in s.split("x")) for s in (FIRST["size"], second["size"])}
+    for segment, settings in ((segments[0], FIRST), (segments[-1], second)):
+        assert video_sizes(segment) == [size[settings["size"]]]
+        rate = settings["sample_rate"]
+        assert audio_formats(segment) == [(rate, settings["channels"])]
+        assert decodes_without_error(segment) == (True, "")
+        samples, _ = decoded_audio(segment, 0, 99)
+        middle = samples[len(samples) // 10 : -len(samples) // 10]  # no encoder priming
+        assert tone_frequency(middle, rate) == pytest.approx(1000, rel=0.02)
+    # nginx-rtmp marks only a (re)publish: if a later version marks this too, update the docs.
+    assert not any(discontinuity_pair_in(text) for text in playlists)
+    # The host was told (the report measured while the new settings arrived).
+    report = health_report(site, pk)
+    assert report["settings_changed"] is True
+    assert "settings_changed" in [warning["code"] for warning in report["warnings"]]
+
+    wait_until(lambda: recording_handed_off(site, pk), timeout=90, interval=0.5)
+    status, error, path = site.run(
+        f"""
+        from wagtail_live.models import Recording
+        recording = Recording.objects.get(session_id={pk})
+        result = [recording.status, recording.error, recording.media.file.path]
+        """
+    )
+    assert (status, error) == ("ready", "")
+    assert decodes_without_error(path) == (True, "")
+    codecs, duration = probe(path)
+    assert codecs == ["aac", "h264"] and 8 < duration < 9.8, duration
+    for start, end in ((0.3, 2.7), (duration - 5, duration - 0.5)):
+        samples, rate = decoded_audio(path, start, end)
+        assert rate == 48000 and tone_frequency(samples, rate) == pytest.approx(1000, rel=0.02)
+    assert video_sizes(path) == [size[FIRST["size"]]]
+
+
+def discontinuity_pair_in(text):
+    """Whether a playlist's text has ``#EXT-X-DISCONTINUITY`` after a segment."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    marks = [i for i, line in enumerate(lines) if line == "#EXT-X-DISCONTINUITY"]
+    return any(not line.startswith("#") for i in marks for line in lines[:i])
 
 
 def wait_until_value(load, timeout=20, interval=0.1):
@@ -929,6 +1035,34 @@ def test_with_a_grace_period_the_clean_up_task_ends_and_hands_off(
     assert status_of(session) == LiveSession.Status.ENDED
     assert (Path(session.media_dir) / "recording.flv").exists()
     assert Recording.objects.get(session=session).source.name == session.media_path("recording.flv")
+
+
+@db
+def test_settings_changed_within_one_publish_are_flagged_until_the_encoder_reconnects(
+    nginx_settings,
+):
+    from wagtail_live.ingest.nginx_rtmp import note_publisher, note_settings
+
+    session, _key = session_with_key()
+    Path(session.media_dir).mkdir(parents=True, exist_ok=True)
+
+    def report(width=1280, rate=48000, audio=True):
+        return {
+            "video": {"codec": "h264", "width": width, "height": width * 9 // 16},
+            "audio": {"codec": "aac", "sample_rate": rate, "channels": 2} if audio else None,
+        }
+
+    note_publisher(session, "7")
+    assert note_settings(session, report()) == {"settings_changed": False}
+    assert note_settings(session, report(audio=False)) == {"settings_changed": False}  # a gap
+    assert note_settings(session, report()) == {"settings_changed": False}
+    assert note_settings(session, report(rate=44100)) == {"settings_changed": True}
+    assert note_settings(session, report(rate=44100)) == {"settings_changed": True}  # stays
+    note_publisher(session, "8")  # a reconnect: nginx marks it in the playlist
+    assert note_settings(session, report(width=640)) == {"settings_changed": False}
+    assert note_settings(session, report(width=1280)) == {"settings_changed": True}
+    (Path(session.media_dir) / "nginx-settings.json").write_text("{not json")
+    assert note_settings(session, report()) == {"settings_changed": False}  # starts afresh
 
 
 def test_the_nginx_backend_gives_the_encoder_the_stream_name_with_the_key_as_an_argument():

@@ -40,6 +40,7 @@ playlist with ``#EXT-X-DISCONTINUITY`` (``hls_continuous``).
 
 import contextlib
 import hmac
+import json
 import logging
 import os
 import re
@@ -78,6 +79,8 @@ UPDATE_SECONDS = 1
 IDLE_PUBLISHER_SECONDS = 10
 # Beside a session's hls/: which nginx connection publishes it (note_publisher).
 PUBLISHER_FILE = "nginx-publisher.txt"
+# Beside it: the settings the last health report of that publisher saw (note_settings).
+SETTINGS_FILE = "nginx-settings.json"
 # Session 12's stream is "12/hls": with hls_nested nginx then writes 12/hls/index.m3u8.
 # ASCII digits of an id's length: \d would take "٣" as 3, and 5000 digits make int() raise.
 STREAM_NAME = re.compile(r"([1-9][0-9]{0,11})/hls")
@@ -262,9 +265,58 @@ def measure_health(session):
     from .. import health
 
     try:
-        health.measure_if_due(session)
+        health.measure_if_due(session, amend=lambda report: note_settings(session, report))
     except Exception:  # a failed measurement must not drop the encoder
         logger.exception("nginx: session %s: stream health not measured", session.pk)
+
+
+def encoder_settings(report):
+    """What a player sets itself up with, from a health report: ``{"video", "audio"}``.
+
+    ``video`` is ``[codec, width, height]``, ``audio`` ``[codec, sample rate,
+    channels]``, each None when the probed segments had none.
+    """
+    video, audio = report.get("video"), report.get("audio")
+    return {
+        "video": video and [video["codec"], video["width"], video["height"]],
+        "audio": audio and [audio["codec"], audio["sample_rate"], audio["channels"]],
+    }
+
+
+def note_settings(session, report):
+    """``{"settings_changed": bool}`` for ``report``: did this publish change its settings?
+
+    nginx-rtmp carries an encoder's new sequence header (another resolution,
+    another AAC sample rate or channel count) into the following segments, but
+    writes ``#EXT-X-DISCONTINUITY`` only when a stream (re)starts publishing, so
+    players keep the settings they started with (docs/ingest-backends.md). The
+    settings each report saw are noted with the publisher's ``clientid`` in
+    ``SETTINGS_FILE``; a later report of the same connection with other settings
+    sets the flag, which stays for the rest of that publish (viewers who were
+    watching stay affected) and goes with a reconnect, which nginx marks. A
+    stream that lost its audio or video for a moment is not a change.
+    """
+    client = current_publisher(session)
+    path = Path(session.media_dir) / SETTINGS_FILE
+    try:
+        noted = json.loads(path.read_text())
+    except (FileNotFoundError, UnicodeDecodeError, ValueError):
+        noted = {}
+    if client is None or noted.get("client") != client:
+        noted = {"client": client, "video": None, "audio": None, "changed": False}
+    changed = noted["changed"]
+    for kind, now in encoder_settings(report).items():
+        if now is None:
+            continue
+        changed = changed or (noted[kind] is not None and noted[kind] != now)
+        noted[kind] = now
+    noted["changed"] = changed
+    if changed and not noted.get("logged"):
+        logger.warning("nginx: session %s: the encoder changed settings mid-publish", session.pk)
+        noted["logged"] = True
+    with contextlib.suppress(OSError):  # a full disk must not lose the report
+        path.write_text(json.dumps(noted))
+    return {"settings_changed": changed}
 
 
 def has_segment(session):
