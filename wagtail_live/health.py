@@ -168,13 +168,15 @@ def warnings_for(report):
             "(or ask your administrator to); the recording made so far is kept."
         )
     if report.get("settings_changed"):
-        # nginx-rtmp copies a new sequence header into the segments but does not mark the
-        # change in the playlist, so players keep the old settings (docs/ingest-backends.md).
+        # nginx-rtmp carries new settings into the segments but does not mark the change in
+        # the playlist: hls.js follows a new resolution, not new audio settings, which then
+        # play at the wrong pitch (docs/ingest-backends.md, measured).
         found["settings_changed"] = _(
-            "The encoder changed its video or audio settings without reconnecting: viewers' "
-            "players may show a frozen picture or play wrong sound until they reload the page "
-            "(the recording is fine). To change the resolution or audio settings, stop "
-            "streaming in OBS, change them, then start streaming again."
+            "The encoder changed its video or audio settings without reconnecting: viewers "
+            "who are watching may hear the sound at the wrong pitch (or see the picture "
+            "wrongly) until they reload the page; the recording is fine. To change the "
+            "resolution or audio settings, stop streaming in OBS, change them, then start "
+            "streaming again."
         )
     interval = (video or {}).get("keyframe_interval")
     if interval and interval > MAX_KEYFRAME_SECONDS:
