@@ -17,6 +17,12 @@ real Janus), one viewer watches over WebRTC and a second one, over the WebRTC au
 namespace the benchmark makes (tests/webrtc/netns.py; needs root, ``ip``, ``janus``).
 Goal: WebRTC median <= 0.5 s. It also reports Janus's CPU with the publisher alone and
 with the WebRTC viewer, whose difference is the CPU one WebRTC viewer costs.
+
+``--webrtc --relay`` measures the Streaming path of RTMP and browser sessions instead: the
+host's page publishes without the low-latency switch (websocket -> daphne -> ffmpeg), and
+ffmpeg's RTP relay feeds the session's Janus Streaming mountpoint, which the WebRTC viewer
+watches. It is the same ffmpeg relay an RTMP encoder's media takes (ingest/base.py); the
+browser is the source because it can paint a machine-readable clock into every frame.
 """
 
 import argparse
@@ -172,8 +178,11 @@ def sample(page, seconds):
     return samples
 
 
-def measure_webrtc(seconds):
-    """WHIP in, one WebRTC and one HLS viewer; ``(webrtc samples, hls samples, janus cpu)``."""
+def measure_webrtc(seconds, relay=False):
+    """WHIP in, one WebRTC and one HLS viewer; ``(webrtc samples, hls samples, janus cpu)``.
+
+    ``relay=True``: the websocket path in, viewers through the Streaming mountpoint.
+    """
     import django
     from playwright.sync_api import sync_playwright
 
@@ -228,7 +237,8 @@ def measure_webrtc(seconds):
                 host_page.wait_for_function(
                     "document.querySelector('[data-camera-preview]').videoWidth > 0"
                 )
-                host_page.check("[data-live-low-latency]")
+                if not relay:
+                    host_page.check("[data-live-low-latency]")
                 host_page.click("[data-live-go]")
                 host_page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=30000)
                 time.sleep(3)
@@ -305,15 +315,21 @@ def main():
     parser.add_argument(
         "--webrtc", action="store_true", help="WHIP in, WebRTC and HLS viewers (Janus, a netns)"
     )
+    parser.add_argument(
+        "--relay",
+        action="store_true",
+        help="with --webrtc: websocket in, ffmpeg's RTP relay to a Janus Streaming mountpoint",
+    )
     args = parser.parse_args()
     if args.webrtc:
-        webrtc, hls, cpu = measure_webrtc(args.seconds)
+        webrtc, hls, cpu = measure_webrtc(args.seconds, relay=args.relay)
         if not webrtc or not hls:
             sys.exit("no frame could be read: is the stream playing?")
         result = {
             "webrtc": summary(webrtc, 0.5),
             "hls": summary(hls, 4.0),
             "janus_cpu": cpu,
+            "path": "websocket -> ffmpeg -> Janus Streaming" if args.relay else "WHIP -> VideoRoom",
             "machine": machine(),
         }
         print(json.dumps(result, indent=2))
