@@ -416,9 +416,8 @@ def rtp_relay_outputs(relay):
     """
     host = _tee_escape(relay["host"])
     target = "rtp\\://" + host + "\\:{port}?pkt_size=1200"
-    video = (
-        "[f=rtp:select=0:onfail=ignore:payload_type=96]"
-        + target.format(port=relay["video_port"])
+    video = "[f=rtp:select=0:onfail=ignore:payload_type=96]" + target.format(
+        port=relay["video_port"]
     )
     audio = "[f=rtp:select=2:onfail=ignore:payload_type=111]" + target.format(
         port=relay["audio_port"]

@@ -1,6 +1,8 @@
 """Sub-second playback: a viewer's WebRTC signalling through Django, media from Janus.
 
-Janus's VideoRoom makes the offer for a subscriber, which WHEP (a client offer) does not
+The viewer is a subscriber of the session's VideoRoom (a WHIP session) or a viewer of its
+Streaming mountpoint (an RTMP or browser-camera session, fed by the session's ffmpeg; see
+``ingest/janus.py``). In both Janus makes the offer, which WHEP (a client offer) does not
 fit, so the player uses this small exchange instead (docs/ingest-backends.md):
 
 * ``POST /live/webrtc/<pk>/<grant>/`` → ``201`` ``{"sdp": <Janus's offer>, "resource": <url>}``;
@@ -12,8 +14,8 @@ fit, so the player uses this small exchange instead (docs/ingest-backends.md):
 The grant (``grants.py``, the same one that signs the HLS URLs) is the authorisation: a
 viewer ``can_watch`` no longer allows gets no new grant, so its keepalives are refused
 (``403``) and Janus drops it. ``WEBRTC_MAX_VIEWERS`` caps the WebRTC audience per session;
-a full session, one without a WebRTC publisher, and every failure answer with
-``"fallback": "hls"``, and the player plays HLS instead.
+a full session, one nothing feeds over WebRTC (no publisher, no mountpoint), and every failure
+answer with ``"fallback": "hls"``, and the player plays HLS instead.
 """
 
 import json
