@@ -204,9 +204,21 @@ def _load(session_id, name):
     if path is None:
         return None
     try:
-        return _read(path)
+        body = _read(path)
     except OSError:  # deleted between the check and the read (a playlist rewrite)
         return None
+    return _marked_if_nginx(body, path) if name.endswith(".m3u8") else body
+
+
+def _marked_if_nginx(body, path):
+    """nginx-rtmp's playlist with the settings changes it leaves unmarked marked (see
+    ``nginx_rtmp.mark_settings_changes``); any other playlist as it is. nginx streams are
+    told by the settings note stream health keeps beside their HLS folder."""
+    from .ingest import nginx_rtmp
+
+    if body is TOO_BIG or not (path.parent.parent / nginx_rtmp.SETTINGS_FILE).exists():
+        return body
+    return nginx_rtmp.mark_settings_changes(body, path.parent)
 
 
 def _read_part(path, start, length):

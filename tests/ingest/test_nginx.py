@@ -378,11 +378,17 @@ def publish_file(port, stream, path):
     )  # fmt: skip
 
 
-def keep_segments(site, pk, encoder, into):
+def keep_segments(site, pk, encoder, into, served_url):
     """Copy each segment the live playlist lists into ``into`` until ``encoder`` exits (nginx's
-    hls_cleanup removes old ones); return the copies in order and every playlist text seen."""
-    copies, playlists = {}, []
+    hls_cleanup removes old ones); return the copies in order, every playlist text seen on disk
+    and every one ``served_url`` (the site's verifier) served."""
+    import urllib.request
+
+    copies, playlists, served = {}, [], []
     while encoder.poll() is None:
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(served_url, timeout=5) as answer:
+                served.append(answer.read().decode())
         with contextlib.suppress(FileNotFoundError):
             playlists.append(playlist(site, pk).read_text())
             for _, name in playlist_segments(playlist(site, pk)):
@@ -390,7 +396,7 @@ def keep_segments(site, pk, encoder, into):
                     copies[name] = into / name
                     shutil.copy(playlist(site, pk).parent / name, copies[name])
         time.sleep(0.2)
-    return list(copies.values()), playlists
+    return list(copies.values()), playlists, served
 
 
 def health_report(site, pk):
@@ -418,9 +424,17 @@ def test_settings_changed_mid_publish_play_right_and_the_host_is_told(
         encode_file(path, seconds, tone=1000, realtime=False, **settings)
     stream = spliced_flv(tmp_path / "stream.flv", parts)
     pk, key = site_session(site)
+    served_url = site.url + site.run(
+        f"""
+        from wagtail_live import grants
+        result = grants.grant_url(LiveSession.objects.get(pk={pk}), "hls/index.m3u8")
+        """
+    )
     encoder = publish_file(nginx, stream_key_field(pk, key), stream)
     (tmp_path / "segments").mkdir()
-    segments, playlists = keep_segments(site, pk, encoder, tmp_path / "segments")
+    segments, playlists, served = keep_segments(
+        site, pk, encoder, tmp_path / "segments", served_url
+    )
     assert encoder.wait(30) == 0, encoder.stderr.read()
 
     # Live HLS: the first segment in the first settings, the last in the new ones, each
@@ -436,6 +450,15 @@ def test_settings_changed_mid_publish_play_right_and_the_host_is_told(
         assert tone_frequency(middle, rate) == pytest.approx(1000, rel=0.02)
     # nginx-rtmp marks only a (re)publish: if a later version marks this too, update the docs.
     assert not any(discontinuity_pair_in(text) for text in playlists)
+    # The playlist the site's verifier serves marks the change, between the right segments.
+    pairs = {pair for text in served if (pair := discontinuity_pair_in(text))}
+    assert len(pairs) == 1, served
+    (before, after) = pairs.pop()
+    directory = tmp_path / "segments"
+    assert video_sizes(directory / before) == [size[FIRST["size"]]]
+    assert video_sizes(directory / after) == [size[second["size"]]]
+    rates = [audio_formats(directory / name)[0][0] for name in (before, after)]
+    assert rates == [FIRST["sample_rate"], second["sample_rate"]]
     # The host was told (the report measured while the new settings arrived).
     report = health_report(site, pk)
     assert report["settings_changed"] is True
@@ -460,10 +483,17 @@ def test_settings_changed_mid_publish_play_right_and_the_host_is_told(
 
 
 def discontinuity_pair_in(text):
-    """Whether a playlist's text has ``#EXT-X-DISCONTINUITY`` after a segment."""
+    """The (before, after) segment names of a playlist text's first ``#EXT-X-DISCONTINUITY``
+    that follows a segment, or None."""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    marks = [i for i, line in enumerate(lines) if line == "#EXT-X-DISCONTINUITY"]
-    return any(not line.startswith("#") for i in marks for line in lines[:i])
+    names = [(i, line) for i, line in enumerate(lines) if not line.startswith("#")]
+    for index, line in enumerate(lines):
+        if line == "#EXT-X-DISCONTINUITY":
+            before = [name for i, name in names if i < index]
+            after = [name for i, name in names if i > index]
+            if before and after:
+                return before[-1], after[0]
+    return None
 
 
 def wait_until_value(load, timeout=20, interval=0.1):
@@ -1063,6 +1093,30 @@ def test_settings_changed_within_one_publish_are_flagged_until_the_encoder_recon
     assert note_settings(session, report(width=1280)) == {"settings_changed": True}
     (Path(session.media_dir) / "nginx-settings.json").write_text("{not json")
     assert note_settings(session, report()) == {"settings_changed": False}  # starts afresh
+
+
+def test_served_nginx_playlists_mark_each_settings_change_once_and_keep_it_at_the_top(tmp_path):
+    from tests.ingest.streams import encode_file
+    from wagtail_live.ingest.nginx_rtmp import mark_settings_changes
+
+    require(os.path.exists(ffmpeg_binary()), "an ffmpeg binary")
+    for name, rate in (("0.ts", 48000), ("1.ts", 48000), ("2.ts", 44100), ("3.ts", 44100)):
+        encode_file(tmp_path / name, 0.5, realtime=False, sample_rate=rate, container="mpegts")
+    (tmp_path / "9.ts").write_bytes(b"not a segment")
+
+    mark = "#EXT-X-DISCONTINUITY"
+
+    def served(*names, marked_before=()):
+        lines = ["#EXTM3U", "#EXT-X-TARGETDURATION:1"]
+        for name in names:
+            lines += [mark] * (name in marked_before) + ["#EXTINF:0.5,", name]
+        text = mark_settings_changes("\n".join(lines).encode(), tmp_path).decode()
+        return [line for line in text.splitlines() if line == mark or not line.startswith("#")]
+
+    assert served("0.ts", "1.ts", "2.ts", "3.ts") == ["0.ts", "1.ts", mark, "2.ts", "3.ts"]
+    assert served("1.ts", "2.ts", marked_before=["2.ts"]) == ["1.ts", mark, "2.ts"]  # once
+    assert served("2.ts", "3.ts") == [mark, "2.ts", "3.ts"]  # 1.ts has left the playlist
+    assert served("3.ts", "9.ts", "3.ts") == ["3.ts", "9.ts", "3.ts"]  # unreadable: as it is
 
 
 def test_the_nginx_backend_gives_the_encoder_the_stream_name_with_the_key_as_an_argument():

@@ -319,6 +319,89 @@ def note_settings(session, report):
     return {"settings_changed": changed}
 
 
+#: Segment settings already probed, by (path, mtime): segments never change once listed.
+_SEGMENT_SETTINGS = {}
+_SEGMENT_SETTINGS_KEPT = 4096
+#: Per HLS folder, the segments a mark was put before (kept while they are listed first).
+_MARKED = {}
+
+
+def segment_settings(path):
+    """``{"video": [codec, width, height], "audio": [codec, rate, channels]}`` of an MPEG-TS
+    segment (each None when absent), from the first SPS and ADTS header PyAV finds; None when
+    the file cannot be read. Cached: a playlist is served many times, a segment probed once.
+    """
+    import av
+
+    try:
+        key = (str(path), os.stat(path).st_mtime_ns)
+    except OSError:
+        return None
+    if key in _SEGMENT_SETTINGS:
+        return _SEGMENT_SETTINGS[key]
+    try:
+        with av.open(str(path), format="mpegts") as container:
+            video = next(iter(container.streams.video), None)
+            audio = next(iter(container.streams.audio), None)
+            found = {
+                "video": video and [video.codec_context.name, video.codec_context.width,
+                                    video.codec_context.height],
+                "audio": audio and [audio.codec_context.name, audio.codec_context.sample_rate,
+                                    audio.codec_context.channels],
+            }  # fmt: skip
+    except (OSError, av.error.FFmpegError):
+        return None
+    if len(_SEGMENT_SETTINGS) >= _SEGMENT_SETTINGS_KEPT:
+        _SEGMENT_SETTINGS.clear()
+    _SEGMENT_SETTINGS[key] = found
+    return found
+
+
+def settings_differ(before, after):
+    """Whether two segments' settings differ in a kind both have (a gap is no change)."""
+    return any(
+        before[kind] and after[kind] and before[kind] != after[kind] for kind in ("video", "audio")
+    )
+
+
+def mark_settings_changes(playlist, directory):
+    """``playlist`` (nginx-rtmp's HLS playlist, bytes) with ``#EXT-X-DISCONTINUITY`` before each
+    segment whose settings differ from the segment before it; segments in ``directory``.
+
+    nginx-rtmp carries an encoder's new settings into the segments but marks only a
+    (re)publish, and without the mark hls.js keeps the first AAC configuration: new audio
+    settings play at the wrong pitch (docs/ingest-backends.md). Served playlists get the mark
+    here (the embedded verifier, ``wagtail_live.delivery``); a mark stays at the top while its
+    segment is listed first. Segments that cannot be probed are left as they are.
+    """
+    try:
+        lines = playlist.decode().split("\n")
+    except UnicodeDecodeError:
+        return playlist
+    if len(_MARKED) > 256:  # sessions long over
+        _MARKED.clear()
+    marked = _MARKED.setdefault(str(directory), set())
+    out, previous, first, marked_already = [], None, True, False
+    for line in lines:
+        if line.startswith("#EXT-X-DISCONTINUITY"):
+            marked_already = True
+        if not line or line.startswith("#"):
+            out.append(line)
+            continue
+        # A segment's URI; its tags may come in any order before it (RFC 8216, 4.3.2).
+        settings = segment_settings(Path(directory) / line)
+        if first:
+            change = line in marked  # its predecessor has left the playlist
+        else:
+            change = bool(settings and previous and settings_differ(previous, settings))
+        if change and not marked_already:
+            out.append("#EXT-X-DISCONTINUITY")
+            marked.add(line)
+        out.append(line)
+        previous, first, marked_already = settings, False, False
+    return "\n".join(out).encode()
+
+
 def has_segment(session):
     """True once ``session``'s HLS playlist lists a segment."""
     try:
