@@ -36,6 +36,11 @@ and drops the encoder with a non-2xx answer once the session was ended elsewhere
 ``enqueue_recording`` once the session is over: while it may resume, nginx
 appends to the same file (``record_append``) and marks the join in the live
 playlist with ``#EXT-X-DISCONTINUITY`` (``hls_continuous``).
+
+Settings an encoder changes *without* reconnecting reach nginx's segments and
+recording, but nginx does not mark them in the playlist: stream health warns the
+host (:func:`note_settings`) and the embedded verifier marks the playlists it
+serves (:func:`mark_settings_changes`); docs/ingest-backends.md.
 """
 
 import contextlib
