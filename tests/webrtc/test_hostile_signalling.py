@@ -1,7 +1,7 @@
-"""Attacks on the WebRTC viewer signalling and the Janus client (security review, issue: WHIP/WebRTC).
+"""Hostile input and a silent Janus against the WebRTC viewer signalling and the Janus client.
 
-Each test here failed when written: it shows one fault found by trying hostile input and
-dependencies that are down. Janus is pointed at a closed port (as in
+Each test failed when a security review wrote it (hostile JSON, offers racing the audience
+cap, one visitor repeating offers, a Janus that never answers, secrets in error text). Janus is pointed at a closed port (as in
 tests/webrtc/test_whip_views.py), so nothing here needs Janus running.
 """
 
