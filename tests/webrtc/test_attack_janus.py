@@ -1,0 +1,265 @@
+"""Attacks on the WebRTC paths with the real Janus, daphne and clients in a netns.
+
+Each test here shows a fault found by trying (a security and robustness review): it fails
+until the fault is fixed. Everything runs inside the namespace of tests/webrtc/netns.py;
+HTTP goes through curl started inside it.
+"""
+
+import subprocess
+import time
+
+import pytest
+
+from tests.live_site import LiveSite, migrated_database
+from tests.utils import require
+from tests.webrtc.netns import Janus, Netns, require_janus, require_netns, site_in
+from tests.webrtc.test_whip_janus import (
+    SETUP,
+    have_ffmpeg,
+    new_session_with_key,
+    publisher,
+    state,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+#: Long enough for a publisher to come back within it.
+GRACE = 20
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    require_netns()
+    require_janus()
+    require(have_ffmpeg(), "ffmpeg")
+    try:
+        import aiortc  # noqa: F401
+    except ImportError:
+        require(False, "aiortc (the test extra)")
+    directory = tmp_path_factory.mktemp("attack-janus")
+    netns = Netns()
+    janus = site = None
+    try:
+        janus = Janus(netns, directory / "janus")
+        settings = {
+            "WEBRTC": "janus",
+            "JANUS_URL": janus.url,
+            "JANUS_API_SECRET": janus.api_secret,
+            "JANUS_ADMIN_KEY": janus.admin_key,
+            "RECONNECT_GRACE": GRACE,
+            "WEBRTC_MAX_VIEWERS": 5,
+            "ANONYMOUS_VIEWERS_PER_ADDRESS": 2,
+        }
+        site = site_in(netns, LiveSite(directory, migrated_database(directory), settings))
+        site.run(SETUP)
+        site.start()
+        yield netns, janus, site
+    finally:
+        if site is not None:
+            site.stop()
+        if janus is not None:
+            janus.stop()
+        netns.close()
+
+
+def http(netns, method, url, body=None, headers=()):
+    """``(status, {lower-cased header: value}, body text)`` of one request made inside the netns."""
+    argv = ["curl", "-s", "-i", "-X", method, "-H", "Expect:", "--max-time", "40"]
+    for header in headers:
+        argv += ["-H", header]
+    if body is not None:
+        argv += ["--data-binary", "@-"]
+    done = subprocess.run(
+        netns.command([*argv, url]),
+        input=(body or "").encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    head, _sep, text = done.stdout.decode("utf-8", "replace").partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    status = int(lines[0].split()[1])
+    fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return status, {name.lower(): value for name, value in fields.items()}, text
+
+
+def read_step(process, step, timeout=60):
+    """Wait for the publisher's JSON line ``{"step": step, ...}``; return it."""
+    import json
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if line.startswith("{") and json.loads(line)["step"] == step:
+            return json.loads(line)
+    raise AssertionError(f"publisher never said {step!r}: {process.stderr.read()[-2000:]}")
+
+
+def end_quietly(site, pk):
+    """End session ``pk`` unless it has ended already (the faults here may have ended it)."""
+    site.run(f"s = LiveSession.objects.get(pk={pk})\nif not s.has_ended: s.end()\nresult = None")
+
+
+# ---------------------------------------------------------------------------
+# WHIP resources
+# ---------------------------------------------------------------------------
+
+
+def test_a_stale_whip_location_does_not_end_the_resumed_publish(stack):
+    """An encoder that reconnects within the grace and then DELETEs its *old* resource.
+
+    Encoders clean up the resource they lost (RFC 9725 §4.3: DELETE ends *that* resource).
+    The old Location still verifies (signed, no expiry, only the session's pk inside), and
+    its DELETE ends the whole session, cutting off the publisher that resumed it.
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    first = publisher(netns, site, pk, key, "--seconds", "4", "--end", "vanish")
+    stale = read_step(first, "post")["location"]
+    read_step(first, "closed")
+    first.wait()
+    second = publisher(netns, site, pk, key, "--end", "none")
+    try:
+        assert read_step(second, "post")["status"] == 201
+        read_step(second, "connected")
+        wait_until(lambda: state(site, pk)["status"] == "live")
+        status, _headers, _body = http(
+            netns, "DELETE", site.url + stale, headers=[f"Authorization: Bearer {key}"]
+        )
+        assert status in (200, 404)
+        time.sleep(4)  # the watcher re-reads the session every 2 s
+        assert state(site, pk)["status"] == "live", "the stale Location ended the new publish"
+    finally:
+        second.kill()
+        second.wait()
+        end_quietly(site, pk)
+
+
+# A well-formed offer whose only stream is AV1 video: nothing Janus's rooms accept
+# (videocodec h264,vp8,vp9; no audio at all).
+FINGERPRINT = ":".join(["AB"] * 32)
+AV1_ONLY_OFFER = (
+    "\r\n".join(
+        [
+            "v=0",
+            "o=- 4611731400430051336 2 IN IP4 127.0.0.1",
+            "s=-",
+            "t=0 0",
+            "a=group:BUNDLE 0",
+            "m=video 9 UDP/TLS/RTP/SAVPF 45",
+            "c=IN IP4 0.0.0.0",
+            "a=rtcp:9 IN IP4 0.0.0.0",
+            "a=ice-ufrag:Hk3T",
+            "a=ice-pwd:9qGlWmOfa0TRkXHnsN3vZk2x",
+            "a=ice-options:trickle",
+            f"a=fingerprint:sha-256 {FINGERPRINT}",
+            "a=setup:actpass",
+            "a=mid:0",
+            "a=sendonly",
+            "a=rtcp-mux",
+            "a=rtpmap:45 AV1/90000",
+        ]
+    )
+    + "\r\n"
+)
+
+
+def test_a_whip_offer_with_nothing_usable_is_a_400_and_claims_nothing(stack):
+    """An AV1-only offer: Janus rejects the one m-line, so nothing could ever be streamed.
+
+    The endpoint answers 201 (an SDP answer with the video rejected) and starts a broadcast
+    with no streams; the encoder should hear at once that its offer is unusable (400).
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    status, _headers, body = http(
+        netns,
+        "POST",
+        f"{site.url}/live/whip/{pk}/",
+        AV1_ONLY_OFFER,
+        [f"Authorization: Bearer {key}", "Content-Type: application/sdp"],
+    )
+    try:
+        assert status == 400, (status, body[:500])
+        assert state(site, pk)["status"] != "live"
+    finally:
+        end_quietly(site, pk)
+
+
+# ---------------------------------------------------------------------------
+# WebRTC viewers
+# ---------------------------------------------------------------------------
+
+
+def test_a_refused_viewer_keepalive_drops_the_viewer_at_once(stack):
+    """A viewer whose grant is no longer valid (banned, expired) is refused a keepalive (403).
+
+    The refusal leaves its Janus session (and media) running until Janus's session_timeout,
+    and any still-valid grant for the session (grants are shared by everyone in a window)
+    revives it: the 403 is not an end. After a refused keepalive the viewer should be gone
+    (410 on the next keepalive, whatever grant it carries).
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    valid, expired = site.run(
+        "import time\nfrom wagtail_live import grants\n"
+        f"result = [grants.issue({pk}).token, grants.issue({pk}, now=time.time() - 3600).token]"
+    )
+    live = publisher(netns, site, pk, key, "--end", "none")
+    try:
+        wait_until(lambda: state(site, pk)["status"] == "live")
+        status, _headers, body = http(netns, "POST", f"{site.url}/live/webrtc/{pk}/{valid}/")
+        assert status == 201, body
+        import json
+
+        resource = json.loads(body)["resource"].rstrip("/").rsplit("/", 1)[1]
+
+        def keepalive(grant):
+            return http(
+                netns,
+                "POST",
+                f"{site.url}/live/webrtc/{pk}/{grant}/{resource}/",
+                '{"type": "keepalive"}',
+                ["Content-Type: application/json"],
+            )[0]
+
+        assert keepalive(expired) == 403
+        assert keepalive(valid) == 410, "the refused viewer still holds its Janus session"
+    finally:
+        live.kill()
+        live.wait()
+        end_quietly(site, pk)
+
+
+def test_one_address_minting_visitor_ids_cannot_take_the_whole_webrtc_audience(stack):
+    """Signed visitor ids are free for the asking (the live socket hands one to every new
+    socket); the live count caps what one address's ids count for
+    (``ANONYMOUS_VIEWERS_PER_ADDRESS``, 2 here), the WebRTC audience cap does not: one
+    client with five ids takes all five places and everyone else plays HLS.
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    grant = site.run(f"from wagtail_live import grants\nresult = grants.issue({pk}).token")
+    minted = site.run(
+        "from wagtail_live.visitors import new_visitor_cookie\n"
+        "result = [new_visitor_cookie() for _ in range(5)]"
+    )
+    live = publisher(netns, site, pk, key, "--end", "none")
+    try:
+        wait_until(lambda: state(site, pk)["status"] == "live")
+        admitted = 0
+        for cookie in minted:
+            status, _headers, _body = http(
+                netns,
+                "POST",
+                f"{site.url}/live/webrtc/{pk}/{grant}/",
+                headers=[f"Cookie: wagtail_live_visitor={cookie}"],
+            )
+            admitted += status == 201
+        assert admitted <= 2, f"one address holds {admitted} of the 5 WebRTC places"
+    finally:
+        live.kill()
+        live.wait()
+        end_quietly(site, pk)
