@@ -263,3 +263,97 @@ def test_one_address_minting_visitor_ids_cannot_take_the_whole_webrtc_audience(s
         live.kill()
         live.wait()
         end_quietly(site, pk)
+
+
+def test_an_unusable_whip_offer_does_not_lock_the_session_out(stack):
+    """After an AV1-only offer (answered 201, above) the session stays claimed by a broadcast
+    with no streams, whose long polls keep its Janus session alive: the host's real encoder
+    is refused with 409 "Another encoder is already live" (still after 85 s when tried by
+    hand) until that Location is DELETEd, which the encoder that sent the bad offer never
+    learnt it should do.
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    http(
+        netns,
+        "POST",
+        f"{site.url}/live/whip/{pk}/",
+        AV1_ONLY_OFFER,
+        [f"Authorization: Bearer {key}", "Content-Type: application/sdp"],
+    )
+    real = publisher(netns, site, pk, key, "--seconds", "2", "--end", "delete")
+    try:
+        post = read_step(real, "post")
+        assert post["status"] == 201, post
+    finally:
+        real.kill()
+        real.wait()
+        end_quietly(site, pk)
+
+
+def test_a_malformed_trickle_candidate_is_a_400_not_the_resource_ended(stack):
+    """A PATCH whose candidate Janus cannot parse (a NUL byte: Janus's JSON refuses it) is
+    answered 404 "This WHIP resource has ended." while the resource and its publisher are
+    alive: every Janus refusal of a trickle is reported as the resource's end, so an encoder
+    that believes it stops or republishes needlessly. A bad fragment is the client's error.
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    live = publisher(netns, site, pk, key, "--end", "none")
+    try:
+        location = read_step(live, "post")["location"]
+        read_step(live, "connected")
+        status, _headers, body = http(
+            netns,
+            "PATCH",
+            site.url + location,
+            "a=mid:0\r\na=candidate:1 1 udp 1 10.0.0.\x001 9 typ host\r\n",
+            [f"Authorization: Bearer {key}", "Content-Type: application/trickle-ice-sdpfrag"],
+        )
+        assert status == 400, (status, body)
+    finally:
+        live.kill()
+        live.wait()
+        end_quietly(site, pk)
+
+
+#: A valid H.264 offer from an encoder that dies right after its POST: no candidate ever
+#: comes (no trickle PATCH), so ICE never even starts.
+H264_OFFER = AV1_ONLY_OFFER.replace("SAVPF 45", "SAVPF 102").replace(
+    "a=rtpmap:45 AV1/90000",
+    "a=rtpmap:102 H264/90000\r\n"
+    "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+)
+
+
+def test_a_publisher_that_never_connects_does_not_hold_the_session(stack):
+    """An encoder gets its 201 and never connects (crashed, UDP blocked): nothing ends that
+    claim. The watcher's long polls keep the Janus session alive and Janus never reports a
+    hangup, so the host's encoder is refused with 409 "Another encoder is already live"
+    (still after 80 s, by hand; a session with no media at all stays *ready*). A publish
+    that has not connected within the grace should give the session back.
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    status, _headers, _body = http(
+        netns,
+        "POST",
+        f"{site.url}/live/whip/{pk}/",
+        H264_OFFER,
+        [f"Authorization: Bearer {key}", "Content-Type: application/sdp"],
+    )
+    assert status == 201
+
+    def real_encoder_accepted():
+        real = publisher(netns, site, pk, key, "--seconds", "2", "--end", "delete")
+        try:
+            return read_step(real, "post")["status"] == 201
+        finally:
+            real.kill()
+            real.wait()
+            time.sleep(10)
+
+    try:
+        wait_until(real_encoder_accepted, timeout=GRACE + 60, interval=0)
+    finally:
+        end_quietly(site, pk)
