@@ -357,3 +357,35 @@ def test_a_publisher_that_never_connects_does_not_hold_the_session(stack):
         wait_until(real_encoder_accepted, timeout=GRACE + 60, interval=0)
     finally:
         end_quietly(site, pk)
+
+
+# ---------------------------------------------------------------------------
+# manage.py live_janus_config
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "setting, option",
+    [
+        # A secret with a quote and a newline raises Janus's debug level, which then logs
+        # every HTTP request, the long polls' ?apisecret= included.
+        ({"JANUS_API_SECRET": 's3cret"\n\tdebug_level = 7\n\tx = "'}, []),
+        ({}, ["--stun-server", 'stun.example.org:3478"\n}\nplugins: {\n\tdisable = "']),
+        ({}, ["--public-ip", '203.0.113.5"\n\tice_enforce_list = "lo']),
+    ],
+)
+def test_live_janus_config_refuses_values_that_would_break_out_of_the_config(
+    tmp_path, setting, option
+):
+    """Values go into the jcfg files verbatim between double quotes: a quote or a newline
+    in a setting or an option writes other Janus settings (or a broken file Janus refuses
+    with a parse error far from the cause). Expected: a clear CommandError, no files.
+    """
+    from django.core.management import CommandError, call_command
+    from django.test import override_settings
+
+    settings = {"JANUS_API_SECRET": "api-s3cret", "JANUS_ADMIN_KEY": "adm-k3y", **setting}
+    directory = tmp_path / "janus"
+    with override_settings(WAGTAIL_LIVE=settings), pytest.raises(CommandError):
+        call_command("live_janus_config", str(directory), *option)
+    assert not (directory / "janus.jcfg").exists()
