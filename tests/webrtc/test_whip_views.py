@@ -299,3 +299,82 @@ def test_janus_errors_never_carry_the_api_secret():
     with pytest.raises(janus.JanusError) as raised:
         asyncio.run(client.events(123))  # the long poll puts the secret in its query
     assert "s3cret" not in str(raised.value)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "fragment",
+    [
+        "a=mid:0\r\na=candidate:1 1 udp 1 10.0.0.\x001 9 typ host\r\n",  # NUL
+        "a=mid:0\r\na=candidate:1 1 udp 1 10.0.0.1 9 typ host \x7f\r\n",  # DEL
+        "a=mid:0\r\na=candidate:1 1 udp 1 10.0.0.1 9 typ host " + "x" * 600 + "\r\n",
+        "a=mid:0\r\n" + "a=candidate:1 1 udp 1 10.0.0.1 9 typ host\r\n" * 51,
+        "a=mid:\x01\r\na=candidate:1 1 udp 1 10.0.0.1 9 typ host\r\n",
+    ],
+)
+def test_a_malformed_trickle_fragment_is_a_400_before_janus_hears_of_it(
+    client, session, webrtc_on, fragment
+):
+    from django.core import signing
+
+    from wagtail_live.views.whip import RESOURCE_SALT
+
+    key = session.issue_stream_key()
+    resource = signing.dumps({"p": session.pk, "s": 1, "h": 2}, salt=RESOURCE_SALT)
+    response = client.generic(
+        "PATCH", f"/live/whip/{session.pk}/{resource}/", fragment.encode(),
+        content_type="application/trickle-ice-sdpfrag",
+        headers={"Authorization": f"Bearer {key}"},
+    )  # fmt: skip
+    assert response.status_code == 400  # Janus (a closed port) would have made it a 503
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"api_secret": "with space"},
+        {"admin_key": "back\\slash"},
+        {"ip": "127.0.0.1\n"},
+        {"nat_1_1_mapping": "203.0.113.5,nonsense"},
+        {"stun_server": "stun.example.org:99999"},
+        {"stun_server": 'stun"x'},
+        {"rtp_port_range": "20000-40000\nx"},
+        {"libraries": '/usr/lib"'},
+        {"ice_enforce_list": 'eth0"'},
+    ],
+)
+def test_janus_config_refuses_values_that_are_not_plain(tmp_path, options):
+    with pytest.raises(ValueError):
+        janus.write_janus_config(tmp_path / "janus", **options)
+    assert not (tmp_path / "janus").exists()
+
+
+def test_janus_config_accepts_plain_values_and_keeps_files_private(tmp_path):
+    existing = tmp_path / "janus.jcfg"
+    existing.write_text("old")
+    existing.chmod(0o644)
+    path = janus.write_janus_config(
+        tmp_path,
+        api_secret=janus.new_secret(),
+        nat_1_1_mapping="2001:db8::5",
+        stun_server="stun.example.org",
+    )
+    assert 'stun_server = "stun.example.org"' in path.read_text()
+    assert "stun_port = 3478" in path.read_text()
+    assert all(oct(f.stat().st_mode & 0o777) == "0o600" for f in tmp_path.iterdir())
+
+
+def test_one_address_holds_at_most_its_anonymous_share_of_webrtc_places():
+    from django.core.cache import cache
+
+    from wagtail_live.views.webrtc_watch import admit_viewer, viewers_key
+
+    cache.delete(viewers_key(99999))
+    with override_settings(WAGTAIL_LIVE={"ANONYMOUS_VIEWERS_PER_ADDRESS": 2}):
+        admitted = [
+            admit_viewer(99999, f"visitor:{n}", str(n), 10, "192.0.2.1")[0] for n in range(4)
+        ]
+        assert admitted == [True, True, False, False]
+        assert admit_viewer(99999, "visitor:other", "o", 10, "192.0.2.2")[0]
+        assert admit_viewer(99999, "user:1", "u", 10, None)[0]  # users are not capped by address
+    cache.delete(viewers_key(99999))

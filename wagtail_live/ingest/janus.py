@@ -33,6 +33,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import re
 import secrets
 import signal
@@ -84,6 +85,16 @@ class JanusError(WagtailLiveError):
     def __init__(self, message, code=None):
         super().__init__(message)
         self.code = code
+
+
+class UnusableOffer(JanusError):
+    """Janus answered a WHIP offer with every stream rejected: nothing could be streamed."""
+
+
+#: Seconds a WHIP publish may take from its answer to its first media (ICE and DTLS done)
+#: before it is hung up and the session given back: an encoder that crashed after its
+#: POST, or whose UDP is blocked, would otherwise hold the session for ever.
+CONNECT_TIMEOUT = 30
 
 
 # ---------------------------------------------------------------------------
@@ -346,6 +357,8 @@ async def publish(session, offer_sdp, client=None):
         handle = await client.attach(janus_session)
         await ensure_room(client, janus_session, handle, session)
         answer_event = await join_and_publish(client, janus_session, handle, session, offer_sdp)
+        if not negotiated_streams(answer_event["jsep"]["sdp"]):
+            raise UnusableOffer("The offer has no usable audio/video (H.264/VP8/VP9, Opus).")
     except BaseException:
         broadcast.attached = False
         if not broadcast.started and not broadcast.parts:
@@ -356,6 +369,7 @@ async def publish(session, offer_sdp, client=None):
         raise
     data = answer_event["plugindata"]["data"]
     answer_sdp = answer_event["jsep"]["sdp"]
+    broadcast.janus_session = janus_session  # whose WHIP resource is the current one
     watcher = JanusBroadcast(broadcast, client, janus_session, handle, data.get("id"), answer_sdp)
     watcher.begin()
     return janus_session, handle, answer_sdp
@@ -493,10 +507,19 @@ class JanusBroadcast:
     async def follow(self):
         """Until the publisher goes: media moves the session live, *End live* hangs up."""
         watch = asyncio.create_task(self.watch_status())
+        connected = False
+        deadline = asyncio.get_running_loop().time() + CONNECT_TIMEOUT
         try:
             while True:
                 try:
-                    events = await self.client.events(self.janus_session)
+                    events = await self.next_events(None if connected else deadline)
+                except TimeoutError:
+                    logger.info(
+                        "session %s: WHIP publisher never connected within %ss",
+                        self.session.pk,
+                        CONNECT_TIMEOUT,
+                    )
+                    return
                 except JanusError as error:
                     logger.info("session %s: Janus session gone (%s)", self.session.pk, error)
                     return
@@ -504,6 +527,8 @@ class JanusBroadcast:
                     if event.get("sender") not in (None, self.handle):
                         continue
                     kind = event.get("janus")
+                    if kind == "webrtcup" or (kind == "media" and event.get("receiving")):
+                        connected = True
                     if kind == "media" and event.get("receiving") and not self.broadcast.started:
                         await sync_to_async(start_session_quietly)(self.session)
                         self.broadcast.started = True
@@ -516,6 +541,14 @@ class JanusBroadcast:
                     return
         finally:
             watch.cancel()
+
+    async def next_events(self, deadline=None):
+        """The next long poll's events; :class:`TimeoutError` once the loop time ``deadline``
+        (not yet connected) has passed."""
+        if deadline is None:
+            return await self.client.events(self.janus_session)
+        async with asyncio.timeout_at(deadline):
+            return await self.client.events(self.janus_session)
 
     async def watch_status(self):
         """Re-read the session every few seconds; hang the publisher up once it ended."""
@@ -760,9 +793,22 @@ async def keep_watching(janus_session, client=None):
 
 
 async def end_publish(janus_session):
-    """``DELETE`` of a WHIP resource: destroy its Janus session (the watcher then ends)."""
-    with contextlib.suppress(JanusError):
+    """Destroy a Janus session (a WHIP resource's or a viewer's; a watcher then ends).
+
+    Returns True when it was destroyed, False when Janus knew no such session, None
+    when Janus could not be asked (it is then most likely gone with Janus anyway).
+    """
+    try:
         await JanusClient().destroy(janus_session)
+    except JanusError as error:
+        return False if error.code == NO_SUCH_SESSION else None
+    return True
+
+
+def current_publish(pk):
+    """The Janus session of session ``pk``'s publish in this process, or None."""
+    broadcast = Broadcast._active.get(pk)
+    return getattr(broadcast, "janus_session", None) if broadcast is not None else None
 
 
 # ---------------------------------------------------------------------------
@@ -905,14 +951,86 @@ def janus_config(
     }
 
 
+#: What a secret may hold: printable ASCII without quotes, backslashes or spaces, which
+#: would end the jcfg string it is written into (``new_secret`` makes URL-safe ones).
+SECRET_PATTERN = re.compile(r"[!#-\[\]-~]{1,200}")
+HOST_PATTERN = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})")
+PORT_RANGE_PATTERN = re.compile(r"(\d{1,5})-(\d{1,5})")
+
+
+def checked_config_options(options):
+    """``options`` of :func:`janus_config` once every value is safe to write between quotes.
+
+    Raises :class:`ValueError` naming the bad value: a quote or newline in a value
+    would write other Janus settings (e.g. a higher ``debug_level``, which logs every
+    request's API secret) or a file Janus refuses with a parse error far from the cause.
+    """
+    for name in ("api_secret", "admin_key"):
+        value = options.get(name)
+        if value and not SECRET_PATTERN.fullmatch(value):
+            raise ValueError(
+                f"The Janus {name.replace('_', ' ')} must be up to 200 printable ASCII characters "
+                "without spaces, quotes or backslashes (e.g. secrets.token_urlsafe(24))."
+            )
+    ip = options.get("ip")
+    if ip is not None:
+        _ip_address(ip, "--ip")
+    mapping = options.get("nat_1_1_mapping")
+    if mapping:
+        for address in mapping.split(","):
+            _ip_address(address, "--public-ip")
+    stun = options.get("stun_server")
+    if stun:
+        host, _sep, port = stun.rpartition(":") if ":" in stun else (stun, "", "3478")
+        if not HOST_PATTERN.fullmatch(host) or not _is_port(port):
+            raise ValueError(f"--stun-server must be host[:port], not {stun!r}.")
+    port_range = options.get("rtp_port_range")
+    if port_range is not None:
+        match = PORT_RANGE_PATTERN.fullmatch(port_range)
+        if not match or not all(_is_port(p) for p in match.groups()):
+            raise ValueError(f"--rtp-port-range must be LOW-HIGH, not {port_range!r}.")
+    port = options.get("port")
+    if port is not None and not _is_port(str(port)):
+        raise ValueError(f"--port must be 1-65535, not {port!r}.")
+    interfaces = options.get("ice_enforce_list")
+    if interfaces and not re.fullmatch(r"[A-Za-z0-9.:,_-]+", interfaces):
+        raise ValueError(f"ice_enforce_list must list interfaces, not {interfaces!r}.")
+    libraries = options.get("libraries")
+    if libraries is not None and (not libraries.isprintable() or '"' in libraries):
+        raise ValueError(f"--libraries must be a plain path, not {libraries!r}.")
+    return options
+
+
+def _ip_address(value, option):
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{option} must be an IP address, not {value!r}.") from None
+
+
+def _is_port(text):
+    return text.isdigit() and 0 < int(text) < 65536
+
+
 def write_janus_config(directory, **options):
-    """Write :func:`janus_config` into ``directory``; return the path of ``janus.jcfg``."""
+    """Write :func:`janus_config` into ``directory``; return the path of ``janus.jcfg``.
+
+    Raises :class:`ValueError` (before writing anything) for a value
+    :func:`checked_config_options` refuses. The files are created with mode 600: the
+    API secret and admin key are in them, and no other user may read them even briefly.
+    """
+    files = janus_config(configs_folder=str(directory), **checked_config_options(options))
     directory = Path(directory)
+    if not directory.as_posix().isprintable() or '"' in str(directory):
+        raise ValueError(f"The config folder must be a plain path, not {str(directory)!r}.")
     directory.mkdir(parents=True, exist_ok=True)
-    for name, text in janus_config(configs_folder=str(directory), **options).items():
-        path = directory / name
-        path.write_text(text)
-        path.chmod(0o600)  # the API secret and admin key are in here
+    for name, text in files.items():
+        descriptor = os.open(directory / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(descriptor, 0o600)  # a file already there keeps its mode otherwise
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
     return directory / "janus.jcfg"
 
 
@@ -928,6 +1046,7 @@ __all__ = [
     "JanusError",
     "RTPPipeline",
     "StreamRefused",
+    "UnusableOffer",
     "end_publish",
     "ffmpeg_sdp",
     "get_webrtc_backend",

@@ -12,8 +12,10 @@ fit, so the player uses this small exchange instead (docs/ingest-backends.md):
 * ``DELETE <resource>`` → ``200``.
 
 The grant (``grants.py``, the same one that signs the HLS URLs) is the authorisation: a
-viewer ``can_watch`` no longer allows gets no new grant, so its keepalives are refused
-(``403``) and Janus drops it. ``WEBRTC_MAX_VIEWERS`` caps the WebRTC audience per session;
+viewer ``can_watch`` no longer allows gets no new grant, so its next keepalive is refused
+(``403``) and its Janus session destroyed at once. ``WEBRTC_MAX_VIEWERS`` caps the WebRTC
+audience per session, ``ANONYMOUS_VIEWERS_PER_ADDRESS`` the places of one address's anonymous
+viewers (as in the live count);
 a full session, one nothing feeds over WebRTC (no publisher, no mountpoint), and every failure
 answer with ``"fallback": "hls"``, and the player plays HLS instead.
 """
@@ -75,12 +77,14 @@ def save_viewers(pk, viewers):
     cache.set(viewers_key(pk), viewers, VIEWER_TTL * 2)
 
 
-def admit_viewer(pk, person, viewer_id, cap):
+def admit_viewer(pk, person, viewer_id, cap, address=None):
     """Reserve ``person``'s place before Janus is asked; ``(admitted, previous Janus session)``.
 
     Runs in one thread (``sync_to_async``), so requests of one process cannot all pass the
     check while the first ones wait for Janus. A person already asking is refused; a person
     already watching gives their place to this new connection (the old one is ended).
+    ``address`` is given for anonymous people: one address holds at most
+    ``ANONYMOUS_VIEWERS_PER_ADDRESS`` places (signed visitor ids are free for the asking).
     """
     viewers = current_viewers(pk)
     previous = viewers.get(person)
@@ -88,7 +92,11 @@ def admit_viewer(pk, person, viewer_id, cap):
         return False, None  # this person's previous request is still being answered
     if previous is None and len(viewers) >= cap:
         return False, None
-    viewers[person] = {"v": viewer_id, "exp": time.time() + VIEWER_TTL, "s": None}
+    if previous is None and address is not None:
+        same_address = sum(1 for entry in viewers.values() if entry.get("a") == address)
+        if same_address >= live_settings.ANONYMOUS_VIEWERS_PER_ADDRESS:
+            return False, None
+    viewers[person] = {"v": viewer_id, "exp": time.time() + VIEWER_TTL, "s": None, "a": address}
     save_viewers(pk, viewers)
     return True, previous["s"] if previous else None
 
@@ -133,8 +141,9 @@ async def watch(request, pk, grant):
     if session is None:
         return fallback(403, "This playback grant is not valid.")
     person, viewer_id = person_of(request), secrets.token_urlsafe(8)
+    address = None if person.startswith("user:") else request.META.get("REMOTE_ADDR", "")
     admitted, previous = await sync_to_async(admit_viewer)(
-        pk, person, viewer_id, live_settings.WEBRTC_MAX_VIEWERS
+        pk, person, viewer_id, live_settings.WEBRTC_MAX_VIEWERS, address
     )
     if not admitted:
         return fallback(503, "The WebRTC audience of this session is full.")
@@ -186,7 +195,10 @@ async def viewer(request, pk, grant, resource):
     if request.method != "POST":
         return fallback(405, "Use POST or DELETE.")
     if grants.verify(str(pk), grant) is None:
-        # No renewed grant (can_watch said no, or the player is stale): Janus drops the viewer.
+        # No renewed grant (can_watch said no, or the player is stale): the viewer ends now,
+        # its media and its place with it; another (shared) grant cannot revive it.
+        await janus.end_publish(janus_session)
+        await sync_to_async(settle_viewer)(pk, person, viewer_id, keep=False)
         return fallback(403, "This playback grant is not valid.")
     try:
         message = json.loads(request.body or b"{}")

@@ -6,7 +6,8 @@ another session's: 401) and the session claimed (another encoder live: 409, ende
 403) before Janus hears of the offer; the answer is ``201 Created`` with Janus's SDP
 answer and ``Location`` of the WHIP resource. On that resource, ``PATCH`` with
 ``application/trickle-ice-sdpfrag`` gives Janus the encoder's late ICE candidates
-(204) and ``DELETE`` ends the session (200). ICE restarts are not supported (the
+(204; 400 for a malformed fragment, 404 once the resource has gone) and ``DELETE`` ends
+the session (200) unless a newer publish has resumed it (then only this resource ends). ICE restarts are not supported (the
 RFC allows that; encoders then publish anew).
 
 The views are async (they run in the ASGI process, which then feeds ffmpeg while
@@ -33,6 +34,11 @@ MAX_SDP_BYTES = 64 * 1024
 RESOURCE_SALT = "wagtail_live.whip"
 #: Janus's codes for an offer it cannot use (janus.h: invalid JSEP / SDP).
 BAD_OFFER_CODES = {464, 465, 466}
+#: Janus's codes for a resource that is gone (janus.h: no such session / handle).
+GONE_CODES = {458, 459}
+#: Bounds of a trickle fragment: candidates in it, characters in one candidate line.
+MAX_CANDIDATES = 50
+MAX_CANDIDATE_CHARS = 512
 
 
 def text(status, message, **headers):
@@ -92,6 +98,8 @@ async def whip_endpoint(request, pk):
     except StreamRefused as error:
         status = 403 if await sync_to_async(_has_ended)(session) else 409
         return text(status, str(error))
+    except janus.UnusableOffer as error:
+        return text(400, str(error))
     except janus.JanusError as error:
         if error.code in BAD_OFFER_CODES:
             return text(400, f"The SDP offer was refused: {error}")
@@ -141,12 +149,30 @@ async def whip_resource(request, pk, resource):
         return unauthorized()
     janus_session, handle = ids
     if request.method == "DELETE":
-        await janus.end_publish(janus_session)
-        await sync_to_async(_end)(pk)
-        return HttpResponse(status=200)
+        return await delete_resource(pk, janus_session)
     if request.method == "PATCH":
         return await trickle(request, janus_session, handle)
     return text(405, "Use PATCH (trickle ICE) or DELETE.", Allow="PATCH, DELETE")
+
+
+async def delete_resource(pk, janus_session):
+    """``DELETE``: end the session if this resource is its current publish (RFC 9725 §4.3).
+
+    A stale Location (from before the encoder resumed within the grace) names a Janus
+    session that is no longer the broadcast's: only that one is destroyed (404 when
+    Janus has forgotten it already), never the resumed publish.
+    """
+    current = janus.current_publish(pk)
+    if current is not None and current != janus_session:
+        found = await janus.end_publish(janus_session)
+        return HttpResponse(status=200) if found else text(404, "This WHIP resource has ended.")
+    found = await janus.end_publish(janus_session)
+    if found is False and current is None:
+        # Janus knows no such session: this publish ended already (the grace is running
+        # or over), so the resource is gone and the session is left to its grace period.
+        return text(404, "This WHIP resource has ended.")
+    await sync_to_async(_end)(pk)
+    return HttpResponse(status=200)
 
 
 def _end(pk):
@@ -166,12 +192,34 @@ async def trickle(request, janus_session, handle):
     candidates = candidates_of(request.body.decode("utf-8", "replace"))
     if not candidates:
         return text(400, "The fragment has no ICE candidate.")
+    problem = bad_candidates(candidates)
+    if problem:
+        return text(400, problem)
     try:
         await janus.JanusClient().trickle(janus_session, handle, candidates)
     except janus.JanusError as error:
         logger.info("WHIP trickle refused: %s", error)
-        return text(404, "This WHIP resource has ended.")
+        if error.code in GONE_CODES:
+            return text(404, "This WHIP resource has ended.")
+        if error.code is None:
+            return text(503, "The WebRTC server is not available; try again.")
+        return text(400, f"The trickle fragment was refused: {error}")
     return HttpResponse(status=204)
+
+
+def bad_candidates(candidates):
+    """Why ``candidates`` (from :func:`candidates_of`) cannot go to Janus, or None.
+
+    A candidate line (RFC 8839 §5.1) is printable ASCII of modest length; one with a NUL
+    or other control character is the client's error (400), never the resource's end.
+    """
+    if len(candidates) > MAX_CANDIDATES:
+        return f"At most {MAX_CANDIDATES} candidates per fragment."
+    for candidate in candidates:
+        line = candidate.get("candidate", "") + candidate.get("sdpMid", "")
+        if len(line) > MAX_CANDIDATE_CHARS or not (line.isascii() and line.isprintable()):
+            return "A candidate line is not printable ASCII or is too long."
+    return None
 
 
 def candidates_of(fragment):

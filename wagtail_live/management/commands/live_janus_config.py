@@ -48,17 +48,21 @@ class Command(BaseCommand):
                 'strings, e.g. python -c "import secrets; print(secrets.token_urlsafe(24))"): '
                 "without them anyone reaching Janus's API could publish or create rooms."
             )
-        path = write_janus_config(
-            directory,
-            port=options["port"],
-            ip=options["ip"],
-            api_secret=live_settings.JANUS_API_SECRET,
-            admin_key=live_settings.JANUS_ADMIN_KEY,
-            rtp_port_range=options["rtp_port_range"],
-            libraries=options["libraries"],
-            nat_1_1_mapping=options["public_ip"],
-            stun_server=options["stun_server"],
-        )
+        try:
+            path = write_janus_config(
+                directory,
+                port=options["port"],
+                ip=options["ip"],
+                api_secret=live_settings.JANUS_API_SECRET,
+                admin_key=live_settings.JANUS_ADMIN_KEY,
+                rtp_port_range=options["rtp_port_range"],
+                libraries=options["libraries"],
+                nat_1_1_mapping=options["public_ip"],
+                stun_server=options["stun_server"],
+            )
+        except ValueError as error:
+            # A quote or newline would write other Janus settings: nothing is written.
+            raise CommandError(str(error)) from error
         # The secrets are in the files (mode 600), never printed.
         self.stdout.write(f"Wrote {path.parent}/ (janus.jcfg and its plugin files, mode 600).")
         self.stdout.write(f"Start Janus with: janus -F {path.parent} -C {path}")

@@ -1,8 +1,9 @@
-"""Attacks on the WebRTC paths with the real Janus, daphne and clients in a netns.
+"""Hostile and broken WHIP publishers and WebRTC viewers against the real Janus and daphne.
 
-Each test here shows a fault found by trying (a security and robustness review): it fails
-until the fault is fixed. Everything runs inside the namespace of tests/webrtc/netns.py;
-HTTP goes through curl started inside it.
+Each test is a case found in a security and robustness review: stale or malformed requests,
+offers and publishers that can never stream, refused and multiplied viewers, and config
+values that would write other Janus settings. Everything runs inside the namespace of
+tests/webrtc/netns.py; HTTP goes through curl started inside it.
 """
 
 import subprocess
@@ -37,7 +38,7 @@ def stack(tmp_path_factory):
         import aiortc  # noqa: F401
     except ImportError:
         require(False, "aiortc (the test extra)")
-    directory = tmp_path_factory.mktemp("attack-janus")
+    directory = tmp_path_factory.mktemp("hostile-janus")
     netns = Netns()
     janus = site = None
     try:
@@ -111,8 +112,8 @@ def test_a_stale_whip_location_does_not_end_the_resumed_publish(stack):
     """An encoder that reconnects within the grace and then DELETEs its *old* resource.
 
     Encoders clean up the resource they lost (RFC 9725 §4.3: DELETE ends *that* resource).
-    The old Location still verifies (signed, no expiry, only the session's pk inside), and
-    its DELETE ends the whole session, cutting off the publisher that resumed it.
+    The old Location still verifies, but names a Janus session that is no longer the
+    broadcast's: only that one is dealt with (200/404) and the resumed publish stays live.
     """
     netns, _janus, site = stack
     pk, key = new_session_with_key(site)
@@ -169,8 +170,8 @@ AV1_ONLY_OFFER = (
 def test_a_whip_offer_with_nothing_usable_is_a_400_and_claims_nothing(stack):
     """An AV1-only offer: Janus rejects the one m-line, so nothing could ever be streamed.
 
-    The endpoint answers 201 (an SDP answer with the video rejected) and starts a broadcast
-    with no streams; the encoder should hear at once that its offer is unusable (400).
+    The encoder hears at once that its offer is unusable (400, "no usable audio/video"),
+    the Janus session is destroyed and the session is not claimed.
     """
     netns, _janus, site = stack
     pk, key = new_session_with_key(site)
@@ -196,10 +197,9 @@ def test_a_whip_offer_with_nothing_usable_is_a_400_and_claims_nothing(stack):
 def test_a_refused_viewer_keepalive_drops_the_viewer_at_once(stack):
     """A viewer whose grant is no longer valid (banned, expired) is refused a keepalive (403).
 
-    The refusal leaves its Janus session (and media) running until Janus's session_timeout,
-    and any still-valid grant for the session (grants are shared by everyone in a window)
-    revives it: the 403 is not an end. After a refused keepalive the viewer should be gone
-    (410 on the next keepalive, whatever grant it carries).
+    The refusal ends the viewer's Janus session (and media) and frees its place at once:
+    a still-valid grant for the session (grants are shared by everyone in a window) cannot
+    revive it, the next keepalive is 410 whatever grant it carries.
     """
     netns, _janus, site = stack
     pk, key = new_session_with_key(site)
@@ -235,9 +235,8 @@ def test_a_refused_viewer_keepalive_drops_the_viewer_at_once(stack):
 
 def test_one_address_minting_visitor_ids_cannot_take_the_whole_webrtc_audience(stack):
     """Signed visitor ids are free for the asking (the live socket hands one to every new
-    socket); the live count caps what one address's ids count for
-    (``ANONYMOUS_VIEWERS_PER_ADDRESS``, 2 here), the WebRTC audience cap does not: one
-    client with five ids takes all five places and everyone else plays HLS.
+    socket); as in the live count, one address's anonymous viewers hold at most
+    ``ANONYMOUS_VIEWERS_PER_ADDRESS`` (2 here) of the five WebRTC places, the rest play HLS.
     """
     netns, _janus, site = stack
     pk, key = new_session_with_key(site)
@@ -266,11 +265,9 @@ def test_one_address_minting_visitor_ids_cannot_take_the_whole_webrtc_audience(s
 
 
 def test_an_unusable_whip_offer_does_not_lock_the_session_out(stack):
-    """After an AV1-only offer (answered 201, above) the session stays claimed by a broadcast
-    with no streams, whose long polls keep its Janus session alive: the host's real encoder
-    is refused with 409 "Another encoder is already live" (still after 85 s when tried by
-    hand) until that Location is DELETEd, which the encoder that sent the bad offer never
-    learnt it should do.
+    """After an AV1-only offer (refused with 400) the host's real encoder is accepted at
+    once (201), not refused with 409 "Another encoder is already live" by a claim nothing
+    would ever release.
     """
     netns, _janus, site = stack
     pk, key = new_session_with_key(site)
@@ -292,10 +289,9 @@ def test_an_unusable_whip_offer_does_not_lock_the_session_out(stack):
 
 
 def test_a_malformed_trickle_candidate_is_a_400_not_the_resource_ended(stack):
-    """A PATCH whose candidate Janus cannot parse (a NUL byte: Janus's JSON refuses it) is
-    answered 404 "This WHIP resource has ended." while the resource and its publisher are
-    alive: every Janus refusal of a trickle is reported as the resource's end, so an encoder
-    that believes it stops or republishes needlessly. A bad fragment is the client's error.
+    """A PATCH with a candidate Janus cannot parse (a NUL byte) while the resource and its
+    publisher are alive is the client's error (400), not "This WHIP resource has ended."
+    (404), which an encoder would take as a reason to stop or republish.
     """
     netns, _janus, site = stack
     pk, key = new_session_with_key(site)
@@ -327,11 +323,10 @@ H264_OFFER = AV1_ONLY_OFFER.replace("SAVPF 45", "SAVPF 102").replace(
 
 
 def test_a_publisher_that_never_connects_does_not_hold_the_session(stack):
-    """An encoder gets its 201 and never connects (crashed, UDP blocked): nothing ends that
-    claim. The watcher's long polls keep the Janus session alive and Janus never reports a
-    hangup, so the host's encoder is refused with 409 "Another encoder is already live"
-    (still after 80 s, by hand; a session with no media at all stays *ready*). A publish
-    that has not connected within the grace should give the session back.
+    """An encoder gets its 201 and never connects (crashed, UDP blocked): Janus never
+    reports a hangup, so the publish is hung up after ``janus.CONNECT_TIMEOUT`` and the
+    session given back; the host's encoder is then accepted (201) rather than refused with
+    409 "Another encoder is already live" for ever.
     """
     netns, _janus, site = stack
     pk, key = new_session_with_key(site)
@@ -377,9 +372,9 @@ def test_a_publisher_that_never_connects_does_not_hold_the_session(stack):
 def test_live_janus_config_refuses_values_that_would_break_out_of_the_config(
     tmp_path, setting, option
 ):
-    """Values go into the jcfg files verbatim between double quotes: a quote or a newline
-    in a setting or an option writes other Janus settings (or a broken file Janus refuses
-    with a parse error far from the cause). Expected: a clear CommandError, no files.
+    """Values go into the jcfg files between double quotes: a quote or a newline in a
+    setting or an option would write other Janus settings (or a broken file Janus refuses
+    with a parse error far from the cause). They get a clear CommandError and no files.
     """
     from django.core.management import CommandError, call_command
     from django.test import override_settings
