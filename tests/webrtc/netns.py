@@ -80,6 +80,28 @@ def require_janus():
     require(shutil.which("janus"), "the janus binary (Debian package janus)")
 
 
+def have_ffmpeg():
+    from django.core.exceptions import ImproperlyConfigured
+
+    from wagtail_live.ffmpeg import ffmpeg_binary
+
+    try:
+        return bool(ffmpeg_binary())
+    except ImproperlyConfigured:
+        return False
+
+
+def require_webrtc_parts():
+    """Skip (fail under WAGTAIL_LIVE_REQUIRE_ALL) without a namespace, Janus, ffmpeg or aiortc."""
+    require_netns()
+    require_janus()
+    require(have_ffmpeg(), "ffmpeg")
+    try:
+        import aiortc  # noqa: F401
+    except ImportError:
+        require(False, "aiortc (the test extra)")
+
+
 class Janus:
     """A real Janus in ``netns`` with the config ``live_janus_config`` would write."""
 

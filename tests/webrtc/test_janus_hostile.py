@@ -12,11 +12,9 @@ import time
 import pytest
 
 from tests.live_site import LiveSite, migrated_database
-from tests.utils import require
-from tests.webrtc.netns import Janus, Netns, require_janus, require_netns, site_in
+from tests.webrtc.netns import Janus, Netns, require_webrtc_parts, site_in
 from tests.webrtc.test_whip_janus import (
     SETUP,
-    have_ffmpeg,
     new_session_with_key,
     publisher,
     state,
@@ -31,13 +29,7 @@ GRACE = 20
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_netns()
-    require_janus()
-    require(have_ffmpeg(), "ffmpeg")
-    try:
-        import aiortc  # noqa: F401
-    except ImportError:
-        require(False, "aiortc (the test extra)")
+    require_webrtc_parts()
     directory = tmp_path_factory.mktemp("hostile-janus")
     netns = Netns()
     janus = site = None

@@ -12,11 +12,9 @@ import pytest
 
 from tests.ingest.streams import lavfi_args, probe
 from tests.live_site import ROOT, LiveSite, migrated_database
-from tests.utils import require
-from tests.webrtc.netns import Janus, Netns, require_janus, require_netns, site_in
+from tests.webrtc.netns import Janus, Netns, require_webrtc_parts, site_in
 from tests.webrtc.test_whip_janus import (
     SETUP,
-    have_ffmpeg,
     live_dir,
     new_session_with_key,
     state,
@@ -74,13 +72,7 @@ class Listener:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_netns()
-    require_janus()
-    require(have_ffmpeg(), "ffmpeg")
-    try:
-        import aiortc  # noqa: F401
-    except ImportError:
-        require(False, "aiortc (the test extra)")
+    require_webrtc_parts()
     directory = tmp_path_factory.mktemp("rtmp-webrtc")
     netns = Netns()
     janus = site = listener = None

@@ -17,7 +17,7 @@ import pytest
 from tests.ingest.streams import probe
 from tests.live_site import ROOT, LiveSite, migrated_database
 from tests.utils import require
-from tests.webrtc.netns import Janus, Netns, require_janus, require_netns, site_in
+from tests.webrtc.netns import Janus, Netns, require_webrtc_parts, site_in
 
 pytestmark = pytest.mark.slow
 
@@ -29,26 +29,9 @@ result = None
 """
 
 
-def have_ffmpeg():
-    from django.core.exceptions import ImproperlyConfigured
-
-    from wagtail_live.ffmpeg import ffmpeg_binary
-
-    try:
-        return bool(ffmpeg_binary())
-    except ImproperlyConfigured:
-        return False
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_netns()
-    require_janus()
-    require(have_ffmpeg(), "ffmpeg")
-    try:
-        import aiortc  # noqa: F401
-    except ImportError:
-        require(False, "aiortc (the test extra)")
+    require_webrtc_parts()
     directory = tmp_path_factory.mktemp("whip")
     netns = Netns()
     janus = site = None
