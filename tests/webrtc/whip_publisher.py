@@ -1,13 +1,18 @@
 """A scripted WHIP publisher standing in for OBS: aiortc sends a test picture and a tone.
 
     python tests/webrtc/whip_publisher.py URL KEY --seconds 8 [--end delete|vanish|none]
+        [--trickle] [--token TOKEN]
 
 POSTs the offer (RFC 9725) with ``KEY`` as the bearer token, streams ``--seconds``
 of ffmpeg's ``testsrc`` (H.264, what OBS sends) and a 440 Hz sine (Opus), then
 ends with ``DELETE`` (``delete``), by closing the PeerConnection without a word
-(``vanish``: the encoder's machine went away) or not at all (``none``: streams
-until killed). Prints one JSON line per step: ``{"step": "post", "status": 201,
-"location": ...}``, ``{"step": "connected"}``, ``{"step": "delete", "status": 200}``.
+(``vanish``: the encoder's app closed it) or not at all (``none``: streams until
+killed; a SIGKILL is an encoder whose machine or network went away). With
+``--trickle`` the offer carries no candidates: they follow in one ``PATCH``
+(``application/trickle-ice-sdpfrag``, RFC 8840) to the ``Location``, sent with
+``--token`` as the bearer token (default: ``KEY``). Prints one JSON line per step:
+``{"step": "post", "status": 201, "location": ...}``, ``{"step": "patch", "status":
+204}``, ``{"step": "connected"}``, ``{"step": "delete", "status": 200}``.
 """
 
 import argparse
@@ -38,7 +43,34 @@ def http(method, url, key, body=b"", content_type=None):
         return error.code, dict(error.headers), error.read().decode()
 
 
-async def publish(url, key, seconds, end):
+def without_candidates(sdp):
+    """``sdp`` with its ``a=candidate`` and ``a=end-of-candidates`` lines left out."""
+    lines = [line for line in sdp.splitlines() if not is_candidate_line(line)]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def is_candidate_line(line):
+    return line.startswith(("a=candidate:", "a=end-of-candidates"))
+
+
+def trickle_fragment(sdp):
+    """The RFC 8840 fragment of ``sdp``'s candidates: ICE credentials, then per m-line its
+    ``a=mid`` and candidates, ended by ``a=end-of-candidates``."""
+    session, *sections = sdp.replace("\r\n", "\n").split("\nm=")
+    credentials = [
+        line
+        for line in (session + "\n" + sections[0]).splitlines()
+        if line.startswith(("a=ice-ufrag:", "a=ice-pwd:"))
+    ][:2]
+    fragment = list(credentials)
+    for section in sections:
+        first, *lines = section.splitlines()
+        fragment.append("m=" + first)
+        fragment += [line for line in lines if line.startswith("a=mid:") or is_candidate_line(line)]
+    return "\r\n".join(fragment) + "\r\n"
+
+
+async def publish(url, key, seconds, end, trickle=False, token=None):
     video = MediaPlayer("testsrc=size=640x360:rate=30", format="lavfi")
     audio = MediaPlayer("sine=frequency=440:sample_rate=48000", format="lavfi")
     pc = RTCPeerConnection()
@@ -54,15 +86,23 @@ async def publish(url, key, seconds, end):
     h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.name == "H264"]
     transceiver.setCodecPreferences(h264)
     await pc.setLocalDescription(await pc.createOffer())  # gathers every candidate first
+    offer = pc.localDescription.sdp
     status, headers, body = await asyncio.to_thread(
-        http, "POST", url, key, pc.localDescription.sdp.encode(), "application/sdp"
-    )
+        http, "POST", url, key, (without_candidates(offer) if trickle else offer).encode(),
+        "application/sdp",
+    )  # fmt: skip
     location = headers.get("Location")
     say(step="post", status=status, location=location, body=body if status != 201 else "")
     if status != 201:
         await pc.close()
         return 1
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
+    if trickle:
+        status, _headers, text = await asyncio.to_thread(
+            http, "PATCH", urljoin(url, location), token or key,
+            trickle_fragment(offer).encode(), "application/trickle-ice-sdpfrag",
+        )  # fmt: skip
+        say(step="patch", status=status, body=text)
     try:
         await asyncio.wait_for(connected.wait(), 20)
     except TimeoutError:
@@ -91,8 +131,12 @@ def main():
     parser.add_argument("key")
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--end", choices=["delete", "vanish", "none"], default="delete")
+    parser.add_argument("--trickle", action="store_true")
+    parser.add_argument("--token")
     args = parser.parse_args()
-    sys.exit(asyncio.run(publish(args.url, args.key, args.seconds, args.end)))
+    sys.exit(
+        asyncio.run(publish(args.url, args.key, args.seconds, args.end, args.trickle, args.token))
+    )
 
 
 if __name__ == "__main__":
