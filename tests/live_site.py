@@ -67,10 +67,12 @@ def server_command(server, port, app):
     if server == "daphne":
         return [sys.executable, "-m", "daphne", "-e", f"tcp:{port}:interface=127.0.0.1", app]
     if server == "uvicorn":
-        # Channels' router has no lifespan handler; uvloop + httptools come with uvicorn[standard].
+        # Channels' router has no lifespan handler; uvloop + httptools come with uvicorn[standard];
+        # wagtail_live's protocol answers remembered playback requests (docs/deployment.md).
         return [
             sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
-            "--lifespan", "off", "--loop", "uvloop", "--http", "httptools", app,
+            "--lifespan", "off", "--loop", "uvloop",
+            "--http", "wagtail_live.servers:HttpToolsProtocol", app,
         ]  # fmt: skip
     raise ValueError(f"Unknown ASGI server {server!r}; use one of {SERVERS}.")
 

@@ -82,3 +82,90 @@ def test_viewers_asking_at_once_cost_one_read(private_session, monkeypatch):  # 
     assert {status for status, _body in answers} == {200}
     assert len({body for _status, body in answers}) == 1
     assert len(reads) == 1
+
+
+# -- answers remembered for the connection-level fast path (wagtail_live/servers.py) -----
+
+
+def remembered(verifier, url):
+    return verifier.answer_from_memory(url.encode())
+
+
+def test_a_path_answered_once_is_remembered_with_its_head_and_body(private_session):  # noqa: F811
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url
+    assert remembered(verifier, url) is None  # nothing is vouched for before a full check
+    code, headers, body = call(verifier, url)
+    head, remembered_body = remembered(verifier, url)
+    assert code == 200 and remembered_body == body
+    lines = dict(line.split(b": ", 1) for line in head.split(b"\r\n") if line)
+    assert {k.decode(): v.decode() for k, v in lines.items()} == headers
+
+
+def test_only_the_exact_checked_path_is_remembered(private_session):  # noqa: F811
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url
+    call(verifier, url)
+    for other in (
+        url.replace("/hls/", "//hls/"),
+        url.replace("index", "%69ndex"),
+        url + "?x=1",
+        url.upper(),
+        url.replace("index.m3u8", "seg-abc-00001.ts"),  # never asked: not remembered
+    ):
+        assert remembered(verifier, other) is None, other
+
+
+def test_refused_and_missing_answers_are_never_remembered(private_session):  # noqa: F811
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url
+    signature = url.split("/")[4].split("-", 1)[1]
+    forged = url.replace(signature, ("A" if signature[0] != "A" else "B") + signature[1:])
+    missing = url.replace("index.m3u8", "seg-abc-00009.ts")
+    assert call(verifier, forged)[0] == 403 and call(verifier, missing)[0] == 404
+    assert call(verifier, url, method="HEAD")[0] == 200
+    assert remembered(verifier, forged) is None and remembered(verifier, missing) is None
+
+
+def test_a_remembered_path_ends_with_its_grant(private_session, monkeypatch):  # noqa: F811
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url.replace("index.m3u8", "seg-abc-00001.ts")
+    call(verifier, url)
+    expires = int(url.split("/")[4].split("-")[0])
+    now = delivery.time.time()
+    monotonic = delivery.time.monotonic()
+    assert remembered(verifier, url) is not None
+    # The grant's end, not only the cached segment's (60 s), bounds it.
+    monkeypatch.setattr(delivery, "REMEMBER_PATH_SECONDS", 10**6)
+    monkeypatch.setattr(delivery, "SEGMENT_CACHE_SECONDS", 10**6)
+    fresh = HLSVerifier(inner_app)
+    call(fresh, url)
+    monkeypatch.setattr(delivery.time, "monotonic", lambda: monotonic + (expires - now) + 1)
+    assert remembered(fresh, url) is None
+
+
+def test_a_remembered_playlist_goes_stale_with_the_cache(private_session, monkeypatch):  # noqa: F811
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url
+    call(verifier, url)
+    later = delivery.time.monotonic() + delivery.PLAYLIST_CACHE_SECONDS + 0.1
+    monkeypatch.setattr(delivery.time, "monotonic", lambda: later)
+    assert remembered(verifier, url) is None  # the next request re-reads it the ASGI way
+
+
+def test_a_settings_change_forgets_remembered_paths(private_session, settings):  # noqa: F811
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url
+    call(verifier, url)
+    settings.WAGTAIL_LIVE = {**settings.WAGTAIL_LIVE, "GRANT_KEY": "another-key-0123456789"}
+    assert remembered(verifier, url) is None
+    assert call(verifier, url)[0] == 403
+
+
+def test_remembered_paths_are_bounded(private_session, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(delivery, "MAX_REMEMBERED_PATHS", 3)
+    verifier = HLSVerifier(inner_app)
+    for hours in range(1, 8):
+        url = grants.grant_url(private_session, "hls/index.m3u8", seconds=hours * 3600)
+        assert call(verifier, url)[0] == 200
+        assert 0 < len(verifier._answered) <= 3

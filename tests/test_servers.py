@@ -4,10 +4,13 @@ uvicorn (uvloop + httptools) is what ``make demo`` and the deployment docs use; 
 supported. The rest of the suite runs on ``WAGTAIL_LIVE_TEST_SERVER`` (daphne by default), so
 this module runs the paths a site cannot live without on each server: a chat message from
 the host reaching a viewer's socket, a websocket from another origin refused, a live playlist
-and segment through the embedded verifier with a grant, and 403 with no bytes for a forged one.
+and segment through the embedded verifier with a grant (again and again on one kept-alive
+connection, which under uvicorn wagtail_live.servers answers from memory), and 403 with no
+bytes for a forged one.
 """
 
 import asyncio
+import http.client
 import json
 
 import pytest
@@ -58,6 +61,8 @@ def member_grant(site):
 
 def test_the_server_is_the_one_asked_for(site):
     assert ("Uvicorn running" in site.log()) == (site.server == "uvicorn")
+    command = " ".join(site.process.args)
+    assert ("wagtail_live.servers:HttpToolsProtocol" in command) == (site.server == "uvicorn")
 
 
 def test_hls_through_the_embedded_verifier(site):
@@ -68,6 +73,26 @@ def test_hls_through_the_embedded_verifier(site):
     code, headers, body = raw_get(site.port, grant["base_url"] + "hls/seg-00001.ts", timeout=15)
     assert (code, body) == (200, SEGMENT)
     assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_one_connection_asking_again_and_again_gets_the_same_answers(site):
+    grant = member_grant(site)
+    signature = grant["signature"]
+    forged_base = grant["base_url"].replace(signature, signature[::-1])
+    segment = grant["base_url"] + "hls/seg-00001.ts"
+    connection = http.client.HTTPConnection("127.0.0.1", site.port, timeout=15)
+    answers = []
+    try:
+        for path in [grant["playlist_url"], segment] * 3 + [forged_base + "hls/seg-00001.ts"]:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            answers.append((response.status, response.getheader("Cache-Control"), response.read()))
+    finally:
+        connection.close()
+    playlist = (200, "public, max-age=1", PLAYLIST.encode())
+    segment = (200, "public, max-age=31536000, immutable", SEGMENT)
+    assert answers[:6] == [playlist, segment] * 3
+    assert answers[6][0] == 403 and SEGMENT not in answers[6][2]
 
 
 def test_a_forged_grant_gets_403_and_no_bytes(site):

@@ -66,6 +66,11 @@ CHUNK = 256 * 1024
 # Grants already checked, per verifier: every viewer asks with the same grant once a second
 # or more, and a check costs more than a dict lookup. Forgotten all at once when full.
 MAX_VERIFIED_GRANTS = 10_000
+# Exact request paths already answered from the cache, for the connection-level fast path
+# (wagtail_live.servers): one dict lookup instead of parsing and checking again. Forgotten
+# all at once when full; each is re-checked at least this often (seconds).
+MAX_REMEMBERED_PATHS = 10_000
+REMEMBER_PATH_SECONDS = 60
 
 # Bumped when settings change (tests; a site's settings are fixed while it runs): each
 # verifier then forgets its prefix, cache and checked grants, which depend on them.
@@ -247,6 +252,7 @@ class HLSVerifier:
         self._cache = None
         self._verified = {}  # (session id, token) -> expires (Unix seconds)
         self._loading = {}  # (session id, name) -> the task reading it from disk
+        self._answered = {}  # raw path -> (good until, monotonic seconds; cache key)
 
     @property
     def prefix(self):
@@ -265,7 +271,8 @@ class HLSVerifier:
         return self._cache
 
     def is_granted(self, session_id, token, name=None):
-        """Whether the URL's grant is valid now; a valid one is remembered until it expires.
+        """The grant's expiry (Unix seconds) if the URL's grant is valid now, else None; a
+        valid one is remembered until it expires.
 
         ``name`` is ``grants.bound_name(<file>)``: None for the live stream's files (one
         grant for all of them), else the one recording file the grant must be signed for.
@@ -275,14 +282,14 @@ class HLSVerifier:
         key = (session_id, token) if name is None else (session_id, token, name)
         expires = self._verified.get(key)
         if expires is not None:
-            return now < expires
+            return expires if now < expires else None
         grant = grants.verify(session_id, token, now, name)
         if grant is None:
-            return False
+            return None
         if len(self._verified) >= MAX_VERIFIED_GRANTS:
             self._verified.clear()
         self._verified[key] = grant.expires
-        return True
+        return grant.expires
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -312,14 +319,16 @@ class HLSVerifier:
         session_id, token, name = parts
         live = name.startswith(grants.LIVE_FOLDER)
         # A live grant opens the hls/ files; a recording's file needs a grant for itself.
-        if not self.is_granted(session_id, token, None if live else name):
+        expires = self.is_granted(session_id, token, None if live else name)
+        if expires is None:
             return _plain(403, b"Forbidden.")
         if live:
             found = await self.cached(session_id, name)
             if found is None:
                 return _plain(404, b"Not found.")
             if found is not TOO_BIG:
-                headers, body = found
+                self._remember_path(raw_path, (session_id, name), expires)
+                headers, body, _head = found
                 return 200, headers, b"" if method == "HEAD" else body
         # Recordings, and live files too big to keep in memory, go out in chunks.
         path = await asyncio.to_thread(file_path, session_id, name)
@@ -327,8 +336,43 @@ class HLSVerifier:
             return _plain(404, b"Not found.")
         return await self.stream(scope, method, path, _file_headers(name))
 
+    def _remember_path(self, raw_path, key, expires):
+        """Note that ``raw_path`` (checked: canonical, granted until ``expires``, Unix
+        seconds) is the cached file ``key``, for :meth:`answer_from_memory`."""
+        now = time.monotonic()
+        good_until = now + min(REMEMBER_PATH_SECONDS, expires - time.time())
+        if len(self._answered) >= MAX_REMEMBERED_PATHS:
+            self._answered.clear()
+        self._answered[raw_path] = (good_until, key)
+
+    def answer_from_memory(self, raw_path):
+        """``(head, body)`` for a GET of ``raw_path`` straight from memory, or None.
+
+        For servers that can answer on the connection itself (``wagtail_live.servers``):
+        only a path this verifier answered before (the exact bytes: every check was made
+        then), whose grant is still valid and whose file is still fresh in the cache.
+        ``head`` is the response's header lines (bytes, each ending in CRLF, without the
+        status line, the server's own headers or the blank line); ``body`` the file's bytes.
+        Anything else is None, and the request goes the ASGI way.
+        """
+        if self._generation != _settings_generation:
+            self._forget()
+            return None
+        remembered = self._answered.get(raw_path)
+        if remembered is None:
+            return None
+        now = time.monotonic()
+        if now >= remembered[0]:
+            del self._answered[raw_path]
+            return None
+        found = self.cache.get(remembered[1], now)
+        if found is None:
+            return None
+        return found[2], found[1]
+
     async def cached(self, session_id, name):
-        """``(headers, bytes)`` of a playlist or segment, None if missing, or ``TOO_BIG``
+        """``(headers, bytes, head)`` of a playlist or segment (``head``: the headers as
+        HTTP/1.1 lines), None if missing, or ``TOO_BIG``
         (over ``MAX_CACHED_FILE``: to be streamed from disk instead).
 
         From memory when fresh enough: a hit costs no thread, no disk and no header
@@ -355,9 +399,10 @@ class HLSVerifier:
             return body
         headers = _file_headers(name)
         headers.append((b"content-length", str(len(body)).encode()))
+        head = b"".join(b"%s: %s\r\n" % pair for pair in headers)
         lifetime = PLAYLIST_CACHE_SECONDS if name.endswith(".m3u8") else SEGMENT_CACHE_SECONDS
-        self.cache.put(key, body, lifetime, now, (headers, body))
-        return headers, body
+        self.cache.put(key, body, lifetime, now, (headers, body, head))
+        return headers, body, head
 
     async def stream(self, scope, method, path, headers):
         """A recording's file, whole or one byte range, read in chunks off the event loop."""

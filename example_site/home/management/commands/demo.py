@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 from django.conf import settings
@@ -19,13 +20,19 @@ from django.utils import timezone
 MANAGE = Path(__file__).resolve().parents[4] / "example_site" / "manage.py"
 
 
+def uvicorn_http():
+    """wagtail_live's HTTP protocol where httptools is installed (it builds on uvicorn's httptools
+    one, docs/deployment.md), else uvicorn's own choice."""
+    return "wagtail_live.servers:HttpToolsProtocol" if find_spec("httptools") else "auto"
+
+
 # Both serve the same ASGI application (chat, playback, the admin). uvicorn's "auto" picks
 # uvloop and httptools, which uvicorn[standard] installs where they build (not on Windows);
 # Channels' router has no lifespan handler, hence "--lifespan off".
 WEB_SERVERS = {
     "uvicorn": lambda port: [
         "uvicorn", "--host", "127.0.0.1", "--port", str(port), "--lifespan", "off",
-        "--loop", "auto", "--http", "auto",
+        "--loop", "auto", "--http", uvicorn_http(),
     ],
     "daphne": lambda port: ["daphne", "-b", "127.0.0.1", "-p", str(port)],
 }  # fmt: skip
