@@ -344,20 +344,8 @@ def build_ffmpeg_args(
         args += ["-map", "0:a:0?"]  # the audio again, converted to Opus for WebRTC
     else:
         rtp_relay = None  # audio-only broadcasts play over HLS only
-    if video_codec is None:
-        pass
-    elif video_codec.lower() in COPYABLE_VIDEO:
-        args += ["-c:v", "copy"]
-    else:
-        # Frames keep the browser's own timestamps (-fps_mode vfr). Else, writing to the tee
-        # muxer, ffmpeg repeats frames to reach a constant rate guessed from the first few
-        # timestamps: a part starting right after a camera's size change was recorded with
-        # each frame about 50 times over.
-        args += [
-            "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
-            "-pix_fmt", "yuv420p", "-fps_mode", "vfr",
-            "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
-        ]  # fmt: skip
+    if video_codec is not None:
+        args += video_codec_args(video_codec, segment_seconds)
     if (audio_codec or "").lower() in COPYABLE_AUDIO:
         args += ["-c:a", "copy"]
     else:
@@ -391,8 +379,46 @@ def build_ffmpeg_args(
     return args
 
 
-def rtp_relay_codec_args():
-    """The Opus encoder of the relay's audio (output stream 2; browsers play no AAC).
+def video_codec_args(video_codec, segment_seconds):
+    """ffmpeg's video codec options: H.264 copied, anything else (VP8/VP9) transcoded to H.264.
+
+    A transcode puts a keyframe every ``segment_seconds`` (each HLS segment starts with one).
+    """
+    if video_codec.lower() in COPYABLE_VIDEO:
+        return ["-c:v", "copy"]
+    # Frames keep the browser's own timestamps (-fps_mode vfr). Else, writing to the tee
+    # muxer, ffmpeg repeats frames to reach a constant rate guessed from the first few
+    # timestamps: a part starting right after a camera's size change was recorded with
+    # each frame about 50 times over.
+    return [
+        "-c:v", "libx264", "-preset", "veryfast", "-tune", "zerolatency",
+        "-pix_fmt", "yuv420p", "-fps_mode", "vfr",
+        "-force_key_frames", f"expr:gte(t,n_forced*{segment_seconds})",
+    ]  # fmt: skip
+
+
+def build_rtp_relay_args(input_args, rtp_relay, *, video_codec="h264", audio=True):
+    """ffmpeg's arguments sending one input to a Janus Streaming mountpoint only (no HLS).
+
+    For a stream whose HLS something else writes (nginx-rtmp, ``live_janus_relay``):
+    ``input_args`` open it (options and ``-i``), ``rtp_relay`` is as in
+    :func:`build_ffmpeg_args`. The video is copied or transcoded as for HLS
+    (:func:`video_codec_args`) and the audio, when there is some (``audio``), converted
+    to Opus: output stream 0 is the video, 1 the Opus.
+    """
+    args = ["-hide_banner", "-nostdin", "-loglevel", "error", *input_args, "-map", "0:v:0"]
+    args += ["-map", "0:a:0"] if audio else ["-an"]
+    args += video_codec_args(video_codec, live_settings.HLS_SEGMENT_SECONDS)
+    args += rtp_relay_codec_args(audio_output=0 if audio else None)
+    outputs = rtp_relay_outputs(rtp_relay, audio_stream=1 if audio else None)
+    return [*args, "-f", "tee", outputs]
+
+
+def rtp_relay_codec_args(audio_output=1):
+    """The Opus encoder of the relay's audio (browsers play no AAC).
+
+    ``audio_output`` is the index among the output's audio streams of the one that goes to
+    Janus (1, output stream 2, beside HLS: the AAC copy for HLS is 0), None for no audio.
 
     And the H.264 in Annex B with its SPS/PPS before every keyframe (``h264_mp4toannexb``):
     RTMP carries them once, out of band, and a WebRTC viewer joining later needs them in
@@ -400,14 +426,18 @@ def rtp_relay_codec_args():
     stream's original (avcC) parameters, which makes the RTP muxer misread Annex B. HLS
     and MPEG-TS convert to Annex B anyway, so their files stay the same.
     """
-    return [
-        "-bsf:v", "h264_mp4toannexb",
-        "-c:a:1", "libopus", "-b:a:1", "96k", "-ar:a:1", "48000", "-ac:a:1", "2",
-    ]  # fmt: skip
+    args = ["-bsf:v", "h264_mp4toannexb"]
+    if audio_output is not None:
+        a = f"a:{audio_output}"
+        args += [f"-c:{a}", "libopus", f"-b:{a}", "96k", f"-ar:{a}", "48000", f"-ac:{a}", "2"]
+    return args
 
 
-def rtp_relay_outputs(relay):
+def rtp_relay_outputs(relay, audio_stream=2):
     """The tee's RTP outputs to a Janus Streaming mountpoint (``relay`` as in build_ffmpeg_args).
+
+    Output stream 0 (the video) goes to the video port, ``audio_stream`` (the Opus; None:
+    no audio) to the audio port.
 
     ``onfail=ignore``: Janus being down or the mountpoint gone never stops HLS or the
     recording (UDP is sent unconnected, so nothing listening is no error either).
@@ -419,7 +449,9 @@ def rtp_relay_outputs(relay):
     video = "[f=rtp:select=0:onfail=ignore:payload_type=96]" + target.format(
         port=relay["video_port"]
     )
-    audio = "[f=rtp:select=2:onfail=ignore:payload_type=111]" + target.format(
+    if audio_stream is None:
+        return video
+    audio = f"[f=rtp:select={audio_stream}:onfail=ignore:payload_type=111]" + target.format(
         port=relay["audio_port"]
     )
     return f"{video}|{audio}"

@@ -43,15 +43,18 @@ host (:func:`note_settings`) and the embedded verifier marks the playlists it
 serves (:func:`mark_settings_changes`); docs/ingest-backends.md.
 """
 
+import asyncio
 import contextlib
 import hmac
 import json
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.utils.translation import gettext as _
 
@@ -451,6 +454,180 @@ def record_done(session, path):
         logger.info("nginx: session %s may resume; %s stays open for appending", session.pk, path)
 
 
+# ---------------------------------------------------------------------------
+# WebRTC viewers: the stream relayed to Janus's Streaming plugin (live_janus_relay)
+# ---------------------------------------------------------------------------
+
+#: The management command nginx's ``exec_push`` runs for every published stream.
+RELAY_COMMAND = "live_janus_relay"
+# Seconds ffmpeg reads the stream to learn its codecs (nginx sends the codec headers first).
+RELAY_PROBE_SECONDS = 1
+# Seconds between attempts while Janus cannot make the mountpoint or ffmpeg stops (doubling).
+RELAY_RETRY_SECONDS = (2, 60)
+# An ffmpeg that ran this long was relaying fine: the next failure starts the waits again.
+RELAY_HEALTHY_SECONDS = 30
+# Seconds ffmpeg may take to exit after SIGTERM before it is killed.
+RELAY_STOP_SECONDS = 5
+
+
+class RelayRefused(WagtailLiveError):
+    """``live_janus_relay`` may not relay this stream (not a stream name, no such session...)."""
+
+
+def relay_session(name):
+    """The session whose stream ``name`` (nginx's ``$name``: ``<pk>/hls``) is to be relayed.
+
+    Raises RelayRefused for anything but ``<pk>/hls`` in ASCII digits of an id's length
+    (``../``, ``1/hls/../x``, ``٣/hls``, a 5000-digit number), an unknown session, an ended
+    one and one nginx is not publishing (no ``on_publish`` noted its encoder). The name is
+    never repeated in the message: only ``on_publish`` has seen what the encoder sent.
+    """
+    from ..models import LiveSession
+
+    match = STREAM_NAME.fullmatch(name or "")
+    if match is None:
+        raise RelayRefused(_("Not a stream name: nginx publishes <session id>/hls."))
+    session = LiveSession.objects.filter(pk=int(match[1])).first()
+    if session is None:
+        raise RelayRefused(_("No live session %(pk)s.") % {"pk": match[1]})
+    if session.has_ended:
+        raise RelayRefused(_("Live session %(pk)s has ended.") % {"pk": session.pk})
+    if current_publisher(session) is None:
+        raise RelayRefused(_("nginx is not publishing session %(pk)s.") % {"pk": session.pk})
+    return session
+
+
+def published_by(session, publisher):
+    """Whether nginx's connection ``publisher`` still publishes ``session`` (not ended)."""
+    session.refresh_from_db()
+    return not session.has_ended and current_publisher(session) == publisher
+
+
+def relay_source(session, rtmp_port):
+    """Where the relay plays ``session``'s stream: ``(url, demuxer, options)`` for ffmpeg/PyAV.
+
+    nginx on loopback (the only address its ``allow play`` lets in), the application and
+    the stream name as options (ffmpeg splits a URL at the first ``/`` after the
+    application only when the name has none). Only RTMP over TCP may be opened, the
+    demuxer is forced, and nothing is buffered beyond what the demuxer needs
+    (``nobuffer``): WebRTC viewers get each frame as it comes.
+    """
+    options = {
+        "protocol_whitelist": "rtmp,tcp",
+        "fflags": "nobuffer",
+        "analyzeduration": str(RELAY_PROBE_SECONDS * 1_000_000),
+        "rtmp_app": APPLICATION,
+        "rtmp_playpath": stream_name(session.pk),
+        "rtmp_live": "live",
+    }
+    return f"rtmp://127.0.0.1:{rtmp_port}/{APPLICATION}", "live_flv", options
+
+
+def ffmpeg_input_args(url, demuxer, options):
+    """:func:`relay_source`'s answer as ffmpeg's input arguments."""
+    args = [item for key, value in options.items() for item in (f"-{key}", value)]
+    return [*args, "-f", demuxer, "-i", url]
+
+
+def stream_codecs(url, demuxer, options):
+    """``(video codec, audio codec)`` of the stream at ``url`` (each None when absent).
+
+    None when it cannot be read (nginx refused the play, the publish just ended).
+    """
+    import av
+
+    try:
+        with av.open(url, format=demuxer, options=options, timeout=10) as media:
+            video = next(iter(media.streams.video), None)
+            audio = next(iter(media.streams.audio), None)
+            return (video and video.codec_context.name, audio and audio.codec_context.name)
+    except (OSError, av.error.FFmpegError) as error:
+        logger.info("nginx relay: stream not readable: %s", error)
+        return None
+
+
+async def relay_to_janus(session, rtmp_port, stopping):
+    """Send ``session``'s stream, played from nginx, to a Janus Streaming mountpoint until
+    ``stopping`` (an asyncio.Event: nginx's SIGTERM) is set or the publish is over.
+
+    ``live_janus_relay``'s work, once per publish (nginx's ``exec_push``). The mountpoint is
+    :func:`~.janus.open_streaming_relay`'s, as for the embedded listener, and ffmpeg's
+    arguments :func:`~.base.build_rtp_relay_args`: H.264 copied (other video transcoded),
+    the audio as Opus. Janus down, a refused mountpoint or ffmpeg stopping are logged and
+    retried, with waits doubling from ``RELAY_RETRY_SECONDS``; an audio-only stream is not
+    relayed (its viewers play HLS). The mountpoint is destroyed at the end, unless a newer
+    publish of the session (an encoder that reconnected at once) has made its own. Never
+    raises for Janus: HLS and the recording are nginx's and go on regardless.
+    """
+    from .janus import close_streaming_relay, open_streaming_relay
+
+    source = relay_source(session, rtmp_port)
+    publisher = await sync_to_async(current_publisher)(session)
+    relay, wait = None, RELAY_RETRY_SECONDS[0]
+    try:
+        while not stopping.is_set() and await sync_to_async(published_by)(session, publisher):
+            codecs = await asyncio.to_thread(stream_codecs, *source)
+            if codecs and codecs[0] is None:
+                logger.info("nginx relay: session %s is audio only: HLS only", session.pk)
+                await stopping.wait()
+                break
+            if codecs:
+                relay = relay or await open_streaming_relay(session)
+            if codecs and relay:
+                started = time.monotonic()
+                await run_relay_ffmpeg(session, ffmpeg_input_args(*source), relay, codecs, stopping)
+                if time.monotonic() - started > RELAY_HEALTHY_SECONDS:
+                    wait = RELAY_RETRY_SECONDS[0]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), wait)
+            wait = min(wait * 2, RELAY_RETRY_SECONDS[1])
+    finally:
+        if relay is not None and await sync_to_async(current_publisher)(session) in (
+            None,
+            publisher,
+        ):
+            await close_streaming_relay(session)
+            logger.info("nginx relay: session %s: mountpoint destroyed", session.pk)
+
+
+async def run_relay_ffmpeg(session, input_args, relay, codecs, stopping):
+    """Run the relay's ffmpeg until it exits or ``stopping`` is set (then SIGTERM it)."""
+    from ..ffmpeg import ffmpeg_binary
+    from .base import build_rtp_relay_args
+
+    video_codec, audio_codec = codecs
+    args = build_rtp_relay_args(
+        input_args, relay, video_codec=video_codec, audio=audio_codec is not None
+    )
+    process = await asyncio.create_subprocess_exec(
+        ffmpeg_binary(),
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    logger.info("nginx relay: session %s: ffmpeg sends to Janus", session.pk)
+    output = asyncio.create_task(process.stderr.read())
+    stop = asyncio.create_task(stopping.wait())
+    await asyncio.wait([output, stop], return_when=asyncio.FIRST_COMPLETED)
+    if process.returncode is None and stopping.is_set():
+        process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), RELAY_STOP_SECONDS)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+    stop.cancel()
+    if not stopping.is_set():
+        message = (await output).decode("utf-8", "replace").strip()[-500:]
+        logger.warning(
+            "nginx relay: session %s: ffmpeg stopped (%s): %s",
+            session.pk,
+            process.returncode,
+            message or "no message",
+        )
+
+
 def nginx_config(
     *,
     site_url,
@@ -464,6 +641,8 @@ def nginx_config(
     http_port=None,
     private_root=None,
     callback_port=None,
+    janus_relay=None,
+    relay_env=(),
 ):
     """Return nginx configuration for this site (see ``manage.py live_nginx_config``).
 
@@ -476,6 +655,11 @@ def nginx_config(
     nginx-rtmp's callbacks go to ``127.0.0.1:<callback_port>`` (default
     ``rtmp_port + 1``), a server of the same nginx that adds ``secret`` as the
     ``X-Wagtail-Live-Secret`` header: no URL carries it (see the module docstring).
+
+    ``janus_relay`` (the argv of :func:`relay_command`) has nginx run the WebRTC relay
+    for every published stream (``exec_push``) and lets only loopback play; ``relay_env``
+    names the environment variables nginx passes on to it (``env NAME;``: nginx clears
+    its workers' environment). Raises ValueError for a name that is not one.
     """
     from django.urls import reverse
 
@@ -514,7 +698,13 @@ def nginx_config(
         "callback_port": callback_port,
         "secret_header": SECRET_HEADER,
         "secret": _nginx_string(secret),
+        "play": PLAY_DENIED,
+        "relay_env": "",
     }
+    if janus_relay:
+        command = " ".join(_nginx_word(arg) for arg in janus_relay)
+        context["play"] = RELAY_LINES.format(command=command)
+        context["relay_env"] = "".join(f"env {name};\n" for name in _env_names(relay_env))
     rtmp_block = RTMP_BLOCK.format(**context)
     callback_server = CALLBACK_SERVER.format(**context)
     media_location = MEDIA_URL_DENIED
@@ -545,6 +735,37 @@ def _nginx_string(value):
     return f'"{escaped}"'
 
 
+def _nginx_word(value):
+    """``value`` as one nginx config word: quoted when it holds a space, quote, ``;`` or brace."""
+    value = str(value)
+    return _nginx_string(value) if re.search(r"[\s\"';{}#\\]", value) or not value else value
+
+
+def _env_names(names):
+    """``names`` checked as environment variable names (ValueError otherwise)."""
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"{name!r} is not an environment variable name.")
+    return names
+
+
+def relay_command(*, rtmp_port, settings_module, pythonpath, python=None, log_file=None):
+    """The argv nginx's ``exec_push`` runs for every published stream: ``live_janus_relay``.
+
+    ``<python> -m django live_janus_relay $name --settings=… --pythonpath=… --rtmp-port=…``
+    (nginx puts the stream's name, ``<pk>/hls``, for ``$name``; never its arguments, so
+    never the key). Absolute paths and explicit settings: nginx starts it with an empty
+    environment, no ``PATH``, in its own working directory. ``python`` defaults to this
+    interpreter; ``log_file`` is where the relay logs (nginx sends its output to /dev/null).
+    """
+    argv = [python or sys.executable, "-m", "django", RELAY_COMMAND, "$name"]
+    argv += [f"--settings={settings_module}", f"--pythonpath={pythonpath}"]
+    argv += [f"--rtmp-port={rtmp_port}"]
+    if log_file:
+        argv.append(f"--log-file={log_file}")
+    return argv
+
+
 def _indent(text, spaces):
     pad = " " * spaces
     return "\n".join(pad + line if line.strip() else line for line in text.splitlines())
@@ -555,7 +776,7 @@ RTMP_BLOCK = """\
 # the stream <session id>/hls?key=<stream key> (the Go Live screen shows it). nginx's
 # worker user must be able to write to {live_root} (run the workers as the site's user,
 # or share a group with g+w).
-rtmp {{
+{relay_env}rtmp {{
     server {{
         listen {rtmp_port};
         chunk_size 4096;
@@ -568,8 +789,7 @@ rtmp {{
         # on_publish as a form field, before any media is accepted.
         application {app} {{
             live on;
-            deny play all;
-            # An encoder that stops sending media mid-stream is dropped (the grace period applies).
+{play}            # An encoder that stops sending media mid-stream is dropped (the grace period applies).
             drop_idle_publisher {idle}s;
             on_publish {on_publish};
             on_publish_done {on_publish_done};
@@ -597,6 +817,24 @@ rtmp {{
         }}
     }}
 }}
+"""
+
+# Without the relay nobody plays a stream from nginx (viewers get HLS through the site).
+PLAY_DENIED = """\
+            deny play all;
+"""
+# With it (janus_relay): nginx runs live_janus_relay for every published stream.
+RELAY_LINES = """\
+            # WebRTC viewers: for every published stream nginx runs the relay, which plays it
+            # over loopback and sends it to Janus's Streaming plugin; nginx stops it (SIGTERM)
+            # when the publish ends. It retries by itself, so nginx does not respawn it.
+            exec_push {command};
+            exec_kill_signal term;
+            respawn off;
+            # Only the relay plays (from this host), and is let go when the publish ends.
+            allow play 127.0.0.1;
+            deny play all;
+            idle_streams off;
 """
 
 # No session's live HLS or recording source is under MEDIA_ROOT (they are under PRIVATE_ROOT);

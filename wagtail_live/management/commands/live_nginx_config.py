@@ -1,15 +1,20 @@
 """``manage.py live_nginx_config``: print the nginx-rtmp configuration for this site."""
 
+import argparse
 import contextlib
 import getpass
+import os
+from importlib import import_module
 from pathlib import Path
 
+from django.conf import ENVIRONMENT_VARIABLE, settings
 from django.core.management.base import BaseCommand, CommandError
 
 from wagtail_live.conf import live_settings
 from wagtail_live.delivery import nginx_server_block
 from wagtail_live.grants import grant_key
-from wagtail_live.ingest.nginx_rtmp import nginx_config
+from wagtail_live.ingest.janus import get_webrtc_backend
+from wagtail_live.ingest.nginx_rtmp import nginx_config, relay_command
 from wagtail_live.storage import private_root
 
 
@@ -65,6 +70,27 @@ class Command(BaseCommand):
             "--http-port", type=int, default=None, help="Also serve HTTP on this port (--full)."
         )
         parser.add_argument(
+            "--janus-relay",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="Have nginx run live_janus_relay for every published stream, so viewers can "
+            'watch over WebRTC (default: on when WAGTAIL_LIVE["WEBRTC"] is set).',
+        )
+        parser.add_argument(
+            "--relay-env",
+            action="append",
+            default=[],
+            metavar="NAME",
+            help="An environment variable nginx passes on to the relay (nginx clears its "
+            "workers' environment): repeat for each one your settings read.",
+        )
+        parser.add_argument(
+            "--relay-log",
+            default=None,
+            help="The relay's log file, writable by nginx's worker user (default with --full: "
+            "<prefix>/janus-relay.log; else none: only your LOGGING's handlers).",
+        )
+        parser.add_argument(
             "--callback-port",
             type=int,
             default=None,
@@ -87,8 +113,28 @@ class Command(BaseCommand):
         live_root = Path(options["private_root"] or private_root()) / live_settings.MEDIA_SUBDIR
         with contextlib.suppress(OSError):  # nginx may run on another host: its own job then
             live_root.mkdir(parents=True, exist_ok=True)
-        self.stdout.write(
-            nginx_config(
+        janus_relay = None
+        if options["janus_relay"] is None:
+            options["janus_relay"] = get_webrtc_backend() is not None
+        if options["janus_relay"]:
+            log_file = options["relay_log"]
+            if log_file is None and options["full"]:
+                log_file = Path(options["prefix"] or os.getcwd()) / "janus-relay.log"
+            # None under override_settings (tests): the module the process was started with.
+            module = settings.SETTINGS_MODULE or os.environ.get(ENVIRONMENT_VARIABLE)
+            if not module:
+                raise CommandError(
+                    "The relay needs this site's settings module (DJANGO_SETTINGS_MODULE); "
+                    "pass --no-janus-relay to leave it out."
+                )
+            janus_relay = relay_command(
+                rtmp_port=rtmp_port,
+                settings_module=module,
+                pythonpath=settings_root(module),
+                log_file=log_file,
+            )
+        try:
+            config = nginx_config(
                 site_url=options["site_url"],
                 secret=secret,
                 media_root=options["media_root"],
@@ -100,8 +146,12 @@ class Command(BaseCommand):
                 http_port=options["http_port"],
                 callback_port=options["callback_port"],
                 private_root=options["private_root"],
+                janus_relay=janus_relay,
+                relay_env=options["relay_env"],
             )
-        )
+        except ValueError as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(config)
 
     def http_server_block(self, options):
         """The grant-checking ``server {}`` (``wagtail_live.delivery.nginx_server_block``)."""
@@ -120,3 +170,13 @@ class Command(BaseCommand):
             )
         except ValueError as error:
             raise CommandError(str(error)) from error
+
+
+def settings_root(settings_module):
+    """The directory ``settings_module`` (dotted) is imported from: the relay's ``--pythonpath``."""
+    path = Path(import_module(settings_module).__file__).resolve()
+    if path.name == "__init__.py":  # a settings package
+        path = path.parent
+    for _part in settings_module.split("."):
+        path = path.parent
+    return path
