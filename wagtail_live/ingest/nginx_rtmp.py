@@ -41,6 +41,12 @@ Settings an encoder changes *without* reconnecting reach nginx's segments and
 recording, but nginx does not mark them in the playlist: stream health warns the
 host (:func:`note_settings`) and the embedded verifier marks the playlists it
 serves (:func:`mark_settings_changes`); docs/ingest-backends.md.
+
+WebRTC viewers (``WAGTAIL_LIVE["WEBRTC"]``): nginx runs ``manage.py live_janus_relay
+<pk>/hls`` for every published stream (``exec_push``) and stops it with SIGTERM when the
+publish ends. The relay (:func:`relay_to_janus`) plays the stream from nginx over loopback
+(the only player nginx lets in) and sends it, with ffmpeg, to the session's Janus Streaming
+mountpoint, as the embedded listener's pipeline does; docs/deploying-nginx-rtmp.md.
 """
 
 import asyncio
@@ -784,8 +790,8 @@ RTMP_BLOCK = """\
         # The access log would record every stream's arguments: the stream key.
         access_log off;
 
-        # One application, no relay: what the encoder sends first (its first keyframe)
-        # reaches HLS and the recording. The site checks the key, which nginx POSTs to
+        # One application, no relay into another: what the encoder sends first (its first
+        # keyframe) reaches HLS and the recording. The site checks the key, which nginx POSTs to
         # on_publish as a form field, before any media is accepted.
         application {app} {{
             live on;
