@@ -311,6 +311,41 @@ def test_the_relay_stops_when_the_session_is_ended(monkeypatch, media_root):
     assert stand.run(session) == ["open", "ffmpeg", "close"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_mountpoint_janus_lost_is_made_again(monkeypatch, media_root):
+    session = publishing(make_session())
+    stand = Stand(monkeypatch)
+    lost = [True, False]
+
+    async def run_ffmpeg(session, input_args, relay, codecs, stopping):
+        stand.calls.append("ffmpeg")
+        if not lost[0]:
+            stopping.set()
+        return lost.pop(0)
+
+    monkeypatch.setattr(nginx_rtmp, "run_relay_ffmpeg", run_ffmpeg)
+    assert stand.run(session) == ["open", "ffmpeg", "open", "ffmpeg", "close"]
+
+
+def test_the_mountpoint_counts_as_lost_only_when_janus_answers_without_it(monkeypatch):
+    from types import SimpleNamespace
+
+    from wagtail_live.ingest import janus
+
+    answers = [janus.JanusError("down"), True, janus.JanusError("down"), False]
+
+    async def exists(session):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(janus, "mountpoint_exists", exists)
+    monkeypatch.setattr(nginx_rtmp, "RELAY_CHECK_SECONDS", 0)
+    asyncio.run(asyncio.wait_for(nginx_rtmp.mountpoint_lost(SimpleNamespace(pk=3)), 5))
+    assert answers == []
+
+
 # -- the relay's ffmpeg arguments -----------------------------------------------------------
 
 

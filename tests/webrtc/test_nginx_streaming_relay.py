@@ -17,7 +17,7 @@ from tests.ingest.streams import lavfi_args
 from tests.live_site import ROOT, LiveSite, migrated_database
 from tests.utils import require
 from tests.webrtc.netns import Janus, Netns, require_webrtc_parts, site_in
-from tests.webrtc.test_rtmp_streaming import finished, watch_url
+from tests.webrtc.test_rtmp_streaming import watch_url
 from tests.webrtc.test_whip_janus import (
     SETUP,
     live_dir,
@@ -171,6 +171,15 @@ def has_mountpoint(netns, site, pk):
     return done.stdout.strip().splitlines()[-1] == "True"
 
 
+def watched(netns, site, url, visitor, nginx, janus):
+    """An aiortc viewer's steps, asserted to have decoded 30 frames of the 640x360 picture."""
+    done, err = steps(viewer(netns, site, url, "--frames", "30", "--visitor", visitor))
+    assert done["watch"]["status"] == 201, (done, nginx.relay_log()[-2000:])
+    assert "frames" in done, (err[-2000:], nginx.relay_log()[-2000:], janus.log()[-2000:])
+    assert done["frames"]["count"] == 30 and done["frames"]["width"] == 640
+    return done
+
+
 def test_an_nginx_session_plays_over_webrtc_and_its_mountpoint_goes_with_the_publish(stack):
     netns, janus, site, nginx = stack
     assert "exec_push" in nginx.config and "allow play 127.0.0.1;" in nginx.config
@@ -181,13 +190,8 @@ def test_an_nginx_session_plays_over_webrtc_and_its_mountpoint_goes_with_the_pub
     try:
         wait_until(lambda: state(site, pk)["status"] == "live", timeout=60)
         wait_until(lambda: "ffmpeg sends to Janus" in nginx.relay_log(), timeout=60)
-        watching = viewer(netns, site, url, "--frames", "30", "--visitor", alice)
-        done, err = steps(watching)
-        assert done["watch"]["status"] == 201, (done, nginx.relay_log()[-2000:])
-        assert done["answer"]["status"] == 204, err
-        assert "frames" in done, (err[-2000:], nginx.relay_log()[-2000:], janus.log()[-2000:])
-        assert done["frames"]["count"] == 30 and done["frames"]["width"] == 640
-        assert done["delete"]["status"] == 200
+        done = watched(netns, site, url, alice, nginx, janus)
+        assert done["answer"]["status"] == 204 and done["delete"]["status"] == 200
         # HLS is nginx's own, untouched by the relay.
         playlist = live_dir(site, pk) / "hls" / "index.m3u8"
         assert playlist.read_text().count(".ts") >= 2
@@ -207,20 +211,42 @@ def test_an_nginx_session_plays_over_webrtc_and_its_mountpoint_goes_with_the_pub
     assert janus.api_secret not in nginx.relay_log()
 
 
-def test_with_janus_down_nginx_writes_hls_and_the_relay_says_why_there_is_no_webrtc(stack):
+def test_without_janus_nginx_writes_hls_and_the_relay_comes_back_with_janus(stack, tmp_path):
     netns, janus, site, nginx = stack
-    janus.stop()  # the last test of the module: Janus stays down
+    janus.stop()  # the last test of the module: the fixture's Janus stays down
     pk, key = new_session_with_key(site)
-    publishing = encoder(netns, pk, key, seconds=8)
+    url = watch_url(site, pk)
+    alice, _bob = visitors(site)
+    publishing = encoder(netns, pk, key, seconds=120)
+    again = None
     try:
         wait_until(lambda: state(site, pk)["status"] == "live", timeout=60)
         playlist = live_dir(site, pk) / "hls" / "index.m3u8"
         wait_until(lambda: playlist.exists() and playlist.read_text().count(".ts") >= 2)
         wait_until(lambda: f"session {pk}: no WebRTC playback" in nginx.relay_log(), timeout=30)
-        done, _err = steps(viewer(netns, site, watch_url(site, pk)))
+        done, _err = steps(viewer(netns, site, url))
         assert done["watch"]["status"] in (404, 503) and done["watch"]["fallback"] == "hls"
+        # Janus back: the relay's next try makes the mountpoint, and viewers get WebRTC.
+        again = Janus(netns, tmp_path / "janus")
+        wait_until(lambda: has_mountpoint(netns, site, pk), timeout=60, interval=2)
+        watched(netns, site, url, alice, nginx, again)
+        # Janus restarted mid-publish loses the mountpoint: the relay notices and makes it again.
+        again.stop()
+        again = Janus(netns, tmp_path / "janus")
+        wait_until(lambda: "Janus lost the mountpoint" in nginx.relay_log(), timeout=60)
+        wait_until(lambda: has_mountpoint(netns, site, pk), timeout=60, interval=2)
+        watched(netns, site, url, alice, nginx, again)
     finally:
-        finished(publishing)
+        publishing.kill()
+        publishing.wait()
+        if again is not None:
+            stop_after_relay(nginx, pk, again)
     wait_until(lambda: state(site, pk)["status"] == "ended", timeout=60)
-    # The relay gave up with the publish (nginx stopped it): nothing left running.
-    wait_until(lambda: f"session {pk}: stopped" in nginx.relay_log(), timeout=30)
+
+
+def stop_after_relay(nginx, pk, janus):
+    """Stop ``janus`` once nginx has stopped the relay of session ``pk`` (it destroys first)."""
+    try:
+        wait_until(lambda: f"session {pk}: stopped" in nginx.relay_log(), timeout=30)
+    finally:
+        janus.stop()

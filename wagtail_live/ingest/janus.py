@@ -686,6 +686,30 @@ async def destroy_mountpoint(client, janus_session, handle, session):
             raise
 
 
+async def mountpoint_exists(session, client=None):
+    """Whether Janus has ``session``'s Streaming mountpoint (a restarted Janus has none).
+
+    Asks ``info`` without the secret (the answer then holds neither pin nor secret);
+    raises JanusError when Janus cannot be asked.
+    """
+    client = client or JanusClient(timeout=RELAY_TIMEOUT)
+    janus_session = await client.create_session()
+    try:
+        handle = await client.attach(janus_session, STREAMING)
+        try:
+            await client.message(
+                janus_session, handle, {"request": "info", "id": mountpoint_id(session)}
+            )
+        except JanusError as error:
+            if error.code == NO_SUCH_MOUNTPOINT:
+                return False
+            raise
+        return True
+    finally:
+        with contextlib.suppress(JanusError):
+            await client.destroy(janus_session)
+
+
 async def close_streaming_relay(session, client=None):
     """Destroy ``session``'s mountpoint (the broadcast is over); Janus down is only logged."""
     client = client or JanusClient(timeout=RELAY_TIMEOUT)

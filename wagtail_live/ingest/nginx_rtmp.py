@@ -474,6 +474,8 @@ RELAY_RETRY_SECONDS = (2, 60)
 RELAY_HEALTHY_SECONDS = 30
 # Seconds ffmpeg may take to exit after SIGTERM before it is killed.
 RELAY_STOP_SECONDS = 5
+# How often a running relay asks Janus whether its mountpoint is still there (a restart).
+RELAY_CHECK_SECONDS = 10
 
 
 class RelayRefused(WagtailLiveError):
@@ -560,8 +562,8 @@ async def relay_to_janus(session, rtmp_port, stopping):
     :func:`~.janus.open_streaming_relay`'s, as for the embedded listener, and ffmpeg's
     arguments :func:`~.base.build_rtp_relay_args`: H.264 copied (other video transcoded),
     the audio as Opus. Janus down, a refused mountpoint or ffmpeg stopping are logged and
-    retried, with waits doubling from ``RELAY_RETRY_SECONDS``; an audio-only stream is not
-    relayed (its viewers play HLS). The mountpoint is destroyed at the end, unless a newer
+    retried, with waits doubling from ``RELAY_RETRY_SECONDS``, and a mountpoint Janus lost
+    (a restart) is made again; an audio-only stream is not relayed (its viewers play HLS). The mountpoint is destroyed at the end, unless a newer
     publish of the session (an encoder that reconnected at once) has made its own. Never
     raises for Janus: HLS and the recording are nginx's and go on regardless.
     """
@@ -581,9 +583,12 @@ async def relay_to_janus(session, rtmp_port, stopping):
                 relay = relay or await open_streaming_relay(session)
             if codecs and relay:
                 started = time.monotonic()
-                await run_relay_ffmpeg(session, ffmpeg_input_args(*source), relay, codecs, stopping)
-                if time.monotonic() - started > RELAY_HEALTHY_SECONDS:
+                args = ffmpeg_input_args(*source)
+                lost = await run_relay_ffmpeg(session, args, relay, codecs, stopping)
+                if lost or time.monotonic() - started > RELAY_HEALTHY_SECONDS:
                     wait = RELAY_RETRY_SECONDS[0]
+                if lost:  # Janus answers but lost it (a restart): the next round makes it again
+                    relay = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), wait)
             wait = min(wait * 2, RELAY_RETRY_SECONDS[1])
@@ -597,7 +602,10 @@ async def relay_to_janus(session, rtmp_port, stopping):
 
 
 async def run_relay_ffmpeg(session, input_args, relay, codecs, stopping):
-    """Run the relay's ffmpeg until it exits or ``stopping`` is set (then SIGTERM it)."""
+    """Run the relay's ffmpeg until it exits, ``stopping`` is set or Janus lost the mountpoint.
+
+    ffmpeg gets SIGTERM in the last two cases. Returns whether the mountpoint was lost.
+    """
     from ..ffmpeg import ffmpeg_binary
     from .base import build_rtp_relay_args
 
@@ -615,8 +623,9 @@ async def run_relay_ffmpeg(session, input_args, relay, codecs, stopping):
     logger.info("nginx relay: session %s: ffmpeg sends to Janus", session.pk)
     output = asyncio.create_task(process.stderr.read())
     stop = asyncio.create_task(stopping.wait())
-    await asyncio.wait([output, stop], return_when=asyncio.FIRST_COMPLETED)
-    if process.returncode is None and stopping.is_set():
+    lost = asyncio.create_task(mountpoint_lost(session))
+    await asyncio.wait([output, stop, lost], return_when=asyncio.FIRST_COMPLETED)
+    if process.returncode is None and (stopping.is_set() or lost.done()):
         process.terminate()
     try:
         await asyncio.wait_for(process.wait(), RELAY_STOP_SECONDS)
@@ -624,6 +633,9 @@ async def run_relay_ffmpeg(session, input_args, relay, codecs, stopping):
         process.kill()
         await process.wait()
     stop.cancel()
+    if lost.done():
+        return True
+    lost.cancel()
     if not stopping.is_set():
         message = (await output).decode("utf-8", "replace").strip()[-500:]
         logger.warning(
@@ -632,6 +644,26 @@ async def run_relay_ffmpeg(session, input_args, relay, codecs, stopping):
             process.returncode,
             message or "no message",
         )
+    return False
+
+
+async def mountpoint_lost(session):
+    """Return once Janus no longer has ``session``'s mountpoint (asked every few seconds).
+
+    Janus down is no answer: the relay goes on sending, and finds out once Janus is back.
+    """
+    from .janus import JanusError, mountpoint_exists
+
+    while True:
+        await asyncio.sleep(RELAY_CHECK_SECONDS)
+        with contextlib.suppress(JanusError):
+            if not await mountpoint_exists(session):
+                logger.warning(
+                    "nginx relay: session %s: Janus lost the mountpoint (restarted?), "
+                    "making it again",
+                    session.pk,
+                )
+                return
 
 
 def nginx_config(
