@@ -22,7 +22,7 @@ from django.core.management import CommandError, call_command
 from tests.utils import make_session, require
 from wagtail_live.ingest import nginx_rtmp
 from wagtail_live.ingest.base import build_rtp_relay_args
-from wagtail_live.ingest.nginx_rtmp import RelayRefused, relay_session
+from wagtail_live.ingest.nginx_rtmp import RelayRefused, StreamCodecs, relay_session
 from wagtail_live.management.commands.live_nginx_config import settings_root
 from wagtail_live.storage import private_root
 
@@ -31,6 +31,7 @@ MODULE = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 SECRET = "a-test-secret-of-some-length"
 JANUS = {"WEBRTC": "janus", "JANUS_URL": "http://127.0.0.1:8088/janus"}
 RELAY = {"host": "127.0.0.1", "video_port": 5000, "audio_port": 5002}
+H264_AAC = StreamCodecs("h264", "aac", b_frames=False)
 
 
 def free_port():
@@ -228,7 +229,7 @@ def test_the_command_logs_to_the_file_it_is_given(settings, media_root, tmp_path
 class Stand:
     """Records what relay_to_janus asked of Janus and ffmpeg; ``codecs`` is what it probes."""
 
-    def __init__(self, monkeypatch, codecs=("h264", "aac"), relay=RELAY):
+    def __init__(self, monkeypatch, codecs=H264_AAC, relay=RELAY):
         from wagtail_live.ingest import janus
 
         self.calls = []
@@ -268,7 +269,7 @@ def test_the_relay_opens_the_mountpoint_runs_ffmpeg_and_destroys_it_at_the_end(
 ):
     session = publishing(make_session())
     calls = Stand(monkeypatch).run(session)
-    assert calls == ["open", ("ffmpeg", ("h264", "aac")), "close"]
+    assert calls == ["open", ("ffmpeg", H264_AAC), "close"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -282,7 +283,7 @@ def test_with_janus_down_the_relay_keeps_trying_and_has_nothing_to_destroy(monke
 @pytest.mark.django_db(transaction=True)
 def test_an_audio_only_stream_is_not_relayed(monkeypatch, media_root):
     session = publishing(make_session())
-    assert Stand(monkeypatch, codecs=(None, "aac")).run(session, 0.1) == []
+    assert Stand(monkeypatch, codecs=StreamCodecs(None, "aac", False)).run(session, 0.1) == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -367,6 +368,34 @@ def test_the_relay_s_ffmpeg_transcodes_other_video_and_goes_without_audio_when_t
     assert args[args.index("-c:v") + 1] == "libx264" and "-an" in args
     assert "libopus" not in args and "0:a:0" not in args
     assert "select=1" not in args[-1] and "5002" not in args[-1]
+
+
+def test_the_relay_s_ffmpeg_transcodes_h264_with_b_frames():
+    args = build_rtp_relay_args(["-i", "x"], RELAY, transcode=True)
+    assert args[args.index("-c:v") + 1] == "libx264"
+    assert args[args.index("-tune") + 1] == "zerolatency"  # no B-frames out
+    assert args[args.index("-c:a:0") + 1] == "libopus"
+
+
+@pytest.mark.parametrize(
+    ("encoder", "expected"),
+    [
+        (["-c:v", "libx264", "-preset", "ultrafast", "-bf", "2"], H264_AAC._replace(b_frames=True)),
+        (["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"], H264_AAC),
+        (["-vn"], StreamCodecs(None, "aac", False)),
+    ],
+)
+def test_stream_codecs_tells_video_audio_and_b_frames(tmp_path, encoder, expected):
+    from wagtail_live.ffmpeg import ffmpeg_binary
+
+    path = tmp_path / "stream.flv"
+    subprocess.run(
+        [ffmpeg_binary(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=15",
+         "-f", "lavfi", "-i", "sine", "-t", "2", *encoder, "-c:a", "aac", str(path)],
+        check=True,
+    )  # fmt: skip
+    assert nginx_rtmp.stream_codecs(str(path), "flv", {"protocol_whitelist": "file"}) == expected
+    assert nginx_rtmp.stream_codecs(str(tmp_path / "none.flv"), "flv", {}) is None
 
 
 def test_the_relay_plays_the_stream_name_from_loopback_with_only_rtmp_allowed():

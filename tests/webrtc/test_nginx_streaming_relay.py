@@ -125,12 +125,16 @@ def stack(tmp_path_factory):
         netns.close()
 
 
-def encoder(netns, pk, key, seconds):
-    """ffmpeg publishing to nginx as OBS does (*Stream key* ``<pk>/hls?key=<key>``), in the netns."""
+def encoder(netns, pk, key, seconds, *options):
+    """ffmpeg publishing to nginx as OBS does (*Stream key* ``<pk>/hls?key=<key>``), in the netns.
+
+    ``options`` are more encoder options (``-bf 2``: B-frames, as OBS's defaults send).
+    """
     from wagtail_live.ffmpeg import ffmpeg_binary
 
     argv = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error"]
-    argv += [*lavfi_args(seconds, size="640x360"), "-rtmp_playpath", f"{pk}/hls?key={key}"]
+    argv += [*lavfi_args(seconds, size="640x360"), *options]
+    argv += ["-rtmp_playpath", f"{pk}/hls?key={key}"]
     argv += ["-f", "flv", f"rtmp://127.0.0.1:{RTMP_PORT}/live"]
     return subprocess.Popen(
         netns.command(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
@@ -192,6 +196,7 @@ def test_an_nginx_session_plays_over_webrtc_and_its_mountpoint_goes_with_the_pub
         wait_until(lambda: "ffmpeg sends to Janus" in nginx.relay_log(), timeout=60)
         done = watched(netns, site, url, alice, nginx, janus)
         assert done["answer"]["status"] == 204 and done["delete"]["status"] == 200
+        assert f"session {pk}: the encoder sends B-frames" not in nginx.relay_log()  # copied
         # HLS is nginx's own, untouched by the relay.
         playlist = live_dir(site, pk) / "hls" / "index.m3u8"
         assert playlist.read_text().count(".ts") >= 2
@@ -217,7 +222,7 @@ def test_without_janus_nginx_writes_hls_and_the_relay_comes_back_with_janus(stac
     pk, key = new_session_with_key(site)
     url = watch_url(site, pk)
     alice, _bob = visitors(site)
-    publishing = encoder(netns, pk, key, seconds=120)
+    publishing = encoder(netns, pk, key, 120, "-bf", "2")  # OBS's default: B-frames
     again = None
     try:
         wait_until(lambda: state(site, pk)["status"] == "live", timeout=60)
@@ -230,6 +235,7 @@ def test_without_janus_nginx_writes_hls_and_the_relay_comes_back_with_janus(stac
         again = Janus(netns, tmp_path / "janus")
         wait_until(lambda: has_mountpoint(netns, site, pk), timeout=60, interval=2)
         watched(netns, site, url, alice, nginx, again)
+        assert f"session {pk}: the encoder sends B-frames" in nginx.relay_log()  # transcoded
         # Janus restarted mid-publish loses the mountpoint: the relay notices and makes it again.
         again.stop()
         again = Janus(netns, tmp_path / "janus")

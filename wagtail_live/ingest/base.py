@@ -380,12 +380,17 @@ def build_ffmpeg_args(
 
 
 def video_codec_args(video_codec, segment_seconds):
-    """ffmpeg's video codec options: H.264 copied, anything else (VP8/VP9) transcoded to H.264.
-
-    A transcode puts a keyframe every ``segment_seconds`` (each HLS segment starts with one).
-    """
+    """ffmpeg's video codec options: H.264 copied, anything else (VP8/VP9) transcoded to H.264."""
     if video_codec.lower() in COPYABLE_VIDEO:
         return ["-c:v", "copy"]
+    return h264_encoder_args(segment_seconds)
+
+
+def h264_encoder_args(segment_seconds):
+    """libx264 for live: no B-frames (``zerolatency``), a keyframe every ``segment_seconds``.
+
+    Each HLS segment starts with a keyframe, and a WebRTC viewer's picture starts at one.
+    """
     # Frames keep the browser's own timestamps (-fps_mode vfr). Else, writing to the tee
     # muxer, ffmpeg repeats frames to reach a constant rate guessed from the first few
     # timestamps: a part starting right after a camera's size change was recorded with
@@ -397,18 +402,23 @@ def video_codec_args(video_codec, segment_seconds):
     ]  # fmt: skip
 
 
-def build_rtp_relay_args(input_args, rtp_relay, *, video_codec="h264", audio=True):
+def build_rtp_relay_args(input_args, rtp_relay, *, video_codec="h264", audio=True, transcode=False):
     """ffmpeg's arguments sending one input to a Janus Streaming mountpoint only (no HLS).
 
     For a stream whose HLS something else writes (nginx-rtmp, ``live_janus_relay``):
     ``input_args`` open it (options and ``-i``), ``rtp_relay`` is as in
     :func:`build_ffmpeg_args`. The video is copied or transcoded as for HLS
-    (:func:`video_codec_args`) and the audio, when there is some (``audio``), converted
-    to Opus: output stream 0 is the video, 1 the Opus.
+    (:func:`video_codec_args`; ``transcode`` transcodes H.264 too, e.g. with B-frames,
+    which WebRTC players do not expect) and the audio, when there is some (``audio``),
+    converted to Opus: output stream 0 is the video, 1 the Opus.
     """
+    seconds = live_settings.HLS_SEGMENT_SECONDS
     args = ["-hide_banner", "-nostdin", "-loglevel", "error", *input_args, "-map", "0:v:0"]
     args += ["-map", "0:a:0"] if audio else ["-an"]
-    args += video_codec_args(video_codec, live_settings.HLS_SEGMENT_SECONDS)
+    if transcode:
+        args += h264_encoder_args(seconds)
+    else:
+        args += video_codec_args(video_codec, seconds)
     args += rtp_relay_codec_args(audio_output=0 if audio else None)
     outputs = rtp_relay_outputs(rtp_relay, audio_stream=1 if audio else None)
     return [*args, "-f", "tee", outputs]

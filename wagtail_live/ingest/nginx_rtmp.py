@@ -59,6 +59,7 @@ import re
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -537,8 +538,16 @@ def ffmpeg_input_args(url, demuxer, options):
     return [*args, "-f", demuxer, "-i", url]
 
 
+class StreamCodecs(NamedTuple):
+    """What the relay learns of a stream before it sends it on (:func:`stream_codecs`)."""
+
+    video: str | None  # "h264", or None: audio only
+    audio: str | None  # "aac", or None: no audio
+    b_frames: bool  # B-frames (frames out of display order): WebRTC players expect none
+
+
 def stream_codecs(url, demuxer, options):
-    """``(video codec, audio codec)`` of the stream at ``url`` (each None when absent).
+    """:class:`StreamCodecs` of the stream at ``url``, read with PyAV.
 
     None when it cannot be read (nginx refused the play, the publish just ended).
     """
@@ -548,7 +557,11 @@ def stream_codecs(url, demuxer, options):
         with av.open(url, format=demuxer, options=options, timeout=10) as media:
             video = next(iter(media.streams.video), None)
             audio = next(iter(media.streams.audio), None)
-            return (video and video.codec_context.name, audio and audio.codec_context.name)
+            return StreamCodecs(
+                video=video and video.codec_context.name,
+                audio=audio and audio.codec_context.name,
+                b_frames=bool(video and video.codec_context.has_b_frames),
+            )
     except (OSError, av.error.FFmpegError) as error:
         logger.info("nginx relay: stream not readable: %s", error)
         return None
@@ -560,8 +573,8 @@ async def relay_to_janus(session, rtmp_port, stopping):
 
     ``live_janus_relay``'s work, once per publish (nginx's ``exec_push``). The mountpoint is
     :func:`~.janus.open_streaming_relay`'s, as for the embedded listener, and ffmpeg's
-    arguments :func:`~.base.build_rtp_relay_args`: H.264 copied (other video transcoded),
-    the audio as Opus. Janus down, a refused mountpoint or ffmpeg stopping are logged and
+    arguments :func:`~.base.build_rtp_relay_args`: H.264 copied (other video, and H.264
+    with B-frames, transcoded), the audio as Opus. Janus down, a refused mountpoint or ffmpeg stopping are logged and
     retried, with waits doubling from ``RELAY_RETRY_SECONDS``, and a mountpoint Janus lost
     (a restart) is made again; an audio-only stream is not relayed (its viewers play HLS). The mountpoint is destroyed at the end, unless a newer
     publish of the session (an encoder that reconnected at once) has made its own. Never
@@ -575,7 +588,7 @@ async def relay_to_janus(session, rtmp_port, stopping):
     try:
         while not stopping.is_set() and await sync_to_async(published_by)(session, publisher):
             codecs = await asyncio.to_thread(stream_codecs, *source)
-            if codecs and codecs[0] is None:
+            if codecs and codecs.video is None:
                 logger.info("nginx relay: session %s is audio only: HLS only", session.pk)
                 await stopping.wait()
                 break
@@ -609,9 +622,18 @@ async def run_relay_ffmpeg(session, input_args, relay, codecs, stopping):
     from ..ffmpeg import ffmpeg_binary
     from .base import build_rtp_relay_args
 
-    video_codec, audio_codec = codecs
+    if codecs.b_frames:
+        logger.info(
+            "nginx relay: session %s: the encoder sends B-frames, which WebRTC players do "
+            "not expect: transcoding (set the encoder to bframes=0 to spare the CPU)",
+            session.pk,
+        )
     args = build_rtp_relay_args(
-        input_args, relay, video_codec=video_codec, audio=audio_codec is not None
+        input_args,
+        relay,
+        video_codec=codecs.video,
+        audio=codecs.audio is not None,
+        transcode=codecs.b_frames,
     )
     process = await asyncio.create_subprocess_exec(
         ffmpeg_binary(),
