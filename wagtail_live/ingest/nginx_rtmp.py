@@ -574,11 +574,13 @@ async def relay_to_janus(session, rtmp_port, stopping):
     ``live_janus_relay``'s work, once per publish (nginx's ``exec_push``). The mountpoint is
     :func:`~.janus.open_streaming_relay`'s, as for the embedded listener, and ffmpeg's
     arguments :func:`~.base.build_rtp_relay_args`: H.264 copied (other video, and H.264
-    with B-frames, transcoded), the audio as Opus. Janus down, a refused mountpoint or ffmpeg stopping are logged and
-    retried, with waits doubling from ``RELAY_RETRY_SECONDS``, and a mountpoint Janus lost
-    (a restart) is made again; an audio-only stream is not relayed (its viewers play HLS). The mountpoint is destroyed at the end, unless a newer
-    publish of the session (an encoder that reconnected at once) has made its own. Never
-    raises for Janus: HLS and the recording are nginx's and go on regardless.
+    with B-frames, transcoded), the audio as Opus. Janus down, a refused mountpoint or
+    ffmpeg stopping are logged and retried, with waits doubling from
+    ``RELAY_RETRY_SECONDS``, and a mountpoint Janus lost (a restart) is made again; an
+    audio-only stream is not relayed (its viewers play HLS). The mountpoint is destroyed
+    at the end, unless a newer publish of the session (an encoder that reconnected at
+    once) has made its own. Never raises for Janus: HLS and the recording are nginx's and
+    go on regardless.
     """
     from .janus import close_streaming_relay, open_streaming_relay
 
