@@ -16,7 +16,7 @@ import pytest
 from tests.ingest.streams import lavfi_args
 from tests.live_site import ROOT, LiveSite, migrated_database
 from tests.utils import require
-from tests.webrtc.netns import Janus, Netns, require_webrtc_parts, site_in
+from tests.webrtc.netns import ADDRESSES, Janus, Netns, require_webrtc_parts, site_in
 from tests.webrtc.test_rtmp_streaming import watch_url
 from tests.webrtc.test_whip_janus import (
     SETUP,
@@ -141,6 +141,16 @@ def encoder(netns, pk, key, seconds, *options):
     )
 
 
+def plays(netns, address, pk):
+    """ffmpeg's exit status playing session ``pk``'s stream from nginx at ``address`` for 1 s."""
+    from wagtail_live.ffmpeg import ffmpeg_binary
+
+    argv = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-loglevel", "error"]
+    argv += ["-rtmp_playpath", f"{pk}/hls", "-i", f"rtmp://{address}:{RTMP_PORT}/live"]
+    argv += ["-t", "1", "-f", "null", "-"]
+    return subprocess.run(netns.command(argv), capture_output=True, timeout=60).returncode
+
+
 MOUNTPOINT = """
 import asyncio
 from wagtail_live.ingest import janus
@@ -197,6 +207,8 @@ def test_an_nginx_session_plays_over_webrtc_and_its_mountpoint_goes_with_the_pub
         done = watched(netns, site, url, alice, nginx, janus)
         assert done["answer"]["status"] == 204 and done["delete"]["status"] == 200
         assert f"session {pk}: the encoder sends B-frames" not in nginx.relay_log()  # copied
+        # Only loopback may play: from the machine's other address nginx refuses the player.
+        assert plays(netns, ADDRESSES[0], pk) != 0 and plays(netns, "127.0.0.1", pk) == 0
         # HLS is nginx's own, untouched by the relay.
         playlist = live_dir(site, pk) / "hls" / "index.m3u8"
         assert playlist.read_text().count(".ts") >= 2
