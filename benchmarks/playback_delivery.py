@@ -8,6 +8,9 @@ and media root in a temporary folder), a public live session fed by the demo str
 * ``old view``: the ``wagtail_live:hls`` Django view (``/live/sessions/<pk>/hls/...``);
 * ``bare``: benchmarks/bare_hls_asgi.py, the same files from memory with no checks;
 * ``embedded``: ``wagtail_live.delivery.HLSVerifier`` with a real grant (example_site/asgi.py);
+  under uvicorn with ``--http wagtail_live.servers:HttpToolsProtocol`` (as ``make demo`` runs it:
+  remembered answers go out from the connection) and, as ``embedded (uvicorn, ASGI only)``,
+  with uvicorn's own protocol;
 * ``nginx static``: nginx sending the files with no checks;
 * ``nginx grants``: nginx checking the grant itself (``secure_link_md5``, the block that
   ``manage.py live_nginx_config --http`` writes);
@@ -151,13 +154,21 @@ def prepare_site(data_dir):
     return json.loads(done.stdout.rsplit("@@", 1)[1])
 
 
+# uvicorn's HTTP protocol: wagtail_live's (what make demo and docs/deployment.md run), or
+# uvicorn's own ("uvicorn-asgi": the embedded verifier reached through ASGI only).
+UVICORN_HTTP = {
+    "uvicorn": "wagtail_live.servers:HttpToolsProtocol",
+    "uvicorn-asgi": "httptools",
+}
+
+
 def server_command(server, port, app):
     """The command serving ``app`` with ``server`` (as example_site's demo command does)."""
     if server == "daphne":
         return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
     return [
         sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--lifespan", "off",
+        "--loop", "uvloop", "--http", UVICORN_HTTP[server], "--lifespan", "off",
         "--no-access-log", "--log-level", "warning", app,
     ]  # fmt: skip
 
@@ -192,7 +203,7 @@ class Processes:
                 process.wait()
 
 
-def wait_for_http(port, path, timeout=60):
+def wait_for_http(port, path, timeout=180):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -244,6 +255,11 @@ def build_targets(info, ports, pids):
             f"/live/delivery/{pk}/{info['token']}/",
             pids["site-uvicorn"],
         ),
+        "embedded (uvicorn, ASGI only)": (
+            ports["site-uvicorn-asgi"],
+            f"/live/delivery/{pk}/{info['token']}/",
+            pids["site-uvicorn-asgi"],
+        ),
         "nginx static": (ports["nginx-static"], f"/static/{pk}/", pids["nginx"]),
         "nginx grants": (
             ports["nginx-grants"],
@@ -254,8 +270,18 @@ def build_targets(info, ports, pids):
 
 
 def start_everything(data_dir, info, pin):
-    """Stream, sites, bare apps and nginx; returns (Processes, ports, pids)."""
+    """Stream, sites, bare apps and nginx; returns (Processes, ports, pids). Whatever started
+    is stopped again if one of them does not come up."""
     processes = Processes(data_dir, pin)
+    try:
+        return processes, *start_processes(processes, data_dir, info)
+    except BaseException:
+        processes.stop_all()
+        raise
+
+
+def start_processes(processes, data_dir, info):
+    """Start everything under ``processes``; (ports, pids) by name once all answer."""
     env = site_environment(data_dir)
     rtmp_port = free_port()
     # The stream is not pinned: it is the same load for every target in the run.
@@ -283,14 +309,26 @@ def start_everything(data_dir, info, pin):
         ).pid
         port = ports[f"bare-{server}"] = free_port()
         bare_env = site_environment(data_dir, BARE_HLS_ROOT=info["live_root"])
+        # The anchor runs on uvicorn's own protocol (ours would find no verifier in it anyway).
+        bare_server = "uvicorn-asgi" if server == "uvicorn" else server
         pids[f"bare-{server}"] = processes.start(
-            f"bare-{server}", server_command(server, port, BARE_APP), bare_env
+            f"bare-{server}", server_command(bare_server, port, BARE_APP), bare_env
         ).pid
+    port = ports["site-uvicorn-asgi"] = free_port()
+    pids["site-uvicorn-asgi"] = processes.start(
+        "site-uvicorn-asgi", server_command("uvicorn-asgi", port, SITE_APP), env
+    ).pid
     ports["nginx-static"], ports["nginx-grants"] = free_port(), free_port()
     pids["nginx"] = start_nginx(processes, data_dir, info, ports).pid
-    for port in ports.values():
-        wait_for_http(port, "/")
-    return processes, ports, pids
+    # Three Django sites start at once on one pinned core: give them time.
+    for name, port in ports.items():
+        try:
+            wait_for_http(port, "/")
+        except RuntimeError:
+            log = Path(data_dir) / f"{name.split('-static')[0].split('-grants')[0]}.log"
+            tail = log.read_text()[-2000:] if log.exists() else "(no log)"
+            raise RuntimeError(f"{name} does not answer on port {port}; its log ends:\n{tail}")
+    return ports, pids
 
 
 def start_nginx(processes, data_dir, info, ports):
@@ -392,7 +430,7 @@ def throughput_round(targets, args):
             row[kind + "_per_cpu"] = rate * args.seconds / used if used > 0 else float("inf")
             row["failed"] += failed
         results[name] = row
-        print(f"  {name:20} playlist {row['playlist']:8.0f}/s ({row['playlist_per_cpu']:6.0f}"
+        print(f"  {name:30} playlist {row['playlist']:8.0f}/s ({row['playlist_per_cpu']:6.0f}"
               f"/CPU-s)  segment {row['segment']:8.0f}/s ({row['segment_per_cpu']:6.0f}/CPU-s)"
               f"  failed {row['failed']}", flush=True)  # fmt: skip
     return results
@@ -536,10 +574,12 @@ def viewers_ramp(port, base, pid, counts):
 
 RATIOS = [
     ("embedded (uvicorn)", "bare (uvicorn)", 0.7),
+    ("embedded (uvicorn, ASGI only)", "bare (uvicorn)", 0.7),
     ("embedded (daphne)", "bare (daphne)", 0.7),
     ("embedded (uvicorn)", "old view (uvicorn)", 25),
     ("embedded (daphne)", "old view (daphne)", 25),
     ("embedded (uvicorn)", "nginx static", 0.5),
+    ("embedded (uvicorn, ASGI only)", "nginx static", 0.5),
     ("embedded (daphne)", "nginx static", 0.5),
     ("nginx grants", "nginx static", 0.8),
 ]
@@ -552,12 +592,12 @@ def report_throughput(rounds):
         playlist = statistics.median(r[name]["playlist"] for r in rounds)
         segment = statistics.median(r[name]["segment"] for r in rounds)
         failed = sum(r[name]["failed"] for r in rounds)
-        print(f"  {name:20} playlist {playlist:8.0f}  segment {segment:8.0f}  failed {failed}")
+        print(f"  {name:30} playlist {playlist:8.0f}  segment {segment:8.0f}  failed {failed}")
     print("\nRequests per server CPU-second, median over rounds:")
     for name in names:
         playlist = statistics.median(r[name]["playlist_per_cpu"] for r in rounds)
         segment = statistics.median(r[name]["segment_per_cpu"] for r in rounds)
-        print(f"  {name:20} playlist {playlist:8.0f}  segment {segment:8.0f}")
+        print(f"  {name:30} playlist {playlist:8.0f}  segment {segment:8.0f}")
     print("\nRatios (median of the per-round ratios; goal):")
     for name, anchor, goal in RATIOS:
         for kind in ("playlist", "segment", "playlist_per_cpu", "segment_per_cpu"):
@@ -639,7 +679,7 @@ def report_viewers(rounds):
             if top:
                 cpu.append(100 * top["server_cpu"] / top["viewers"])
         per100 = f"{statistics.median(cpu):.3f}" if cpu else "-"
-        print(f"  {name:20} {statistics.median(best):6.0f} viewers, server CPU per 100 "
+        print(f"  {name:30} {statistics.median(best):6.0f} viewers, server CPU per 100 "
               f"viewers {per100} cores")  # fmt: skip
 
 

@@ -237,3 +237,13 @@ def test_without_a_verifier_it_is_uvicorns_protocol(private_session):  # noqa: F
     url = private_session.playback_url
     responses, calls, _closed = exchange(request(url) * 3, 3, app=plain_app)
     assert [(s, b) for s, _h, b in responses] == [(299, b"django")] * 3 and calls == 3
+
+
+def test_the_protocol_imports_before_django_is_set_up():
+    # uvicorn imports --http's class before (or without) the site's asgi.py: no app registry yet.
+    import subprocess
+    import sys
+
+    code = "import wagtail_live.servers as s; print(s.HttpToolsProtocol.__name__)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={})
+    assert (done.returncode, done.stdout.strip()) == (0, "HttpToolsProtocol"), done.stderr

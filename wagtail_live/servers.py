@@ -27,8 +27,6 @@ import logging
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as UvicornHttpToolsProtocol
 
-from .delivery import HLSVerifier
-
 logger = logging.getLogger(__name__)
 
 STATUS_OK = b"HTTP/1.1 200 OK\r\n"
@@ -37,9 +35,15 @@ MAX_WRAPPERS = 8
 
 
 def find_verifier(app):
-    """The :class:`HLSVerifier` ``app`` is or wraps (through ``.app`` attributes), or None."""
+    """The :class:`~wagtail_live.delivery.HLSVerifier` ``app`` is or wraps (through ``.app``
+    attributes), or None.
+
+    Told by its ``answer_from_memory`` method, not by class: uvicorn imports this module
+    before the site's ``asgi.py`` has set Django up, when ``wagtail_live.delivery`` (which
+    needs the app registry) cannot be imported yet.
+    """
     for _ in range(MAX_WRAPPERS):
-        if isinstance(app, HLSVerifier):
+        if callable(getattr(app, "answer_from_memory", None)):
             return app
         app = getattr(app, "app", None)
         if app is None:
