@@ -177,3 +177,23 @@ def site_in(netns, site):
 
     site.start = start_inside
     return site
+
+
+def http(netns, method, url, body=None, headers=()):
+    """``(status, {lower-cased header: value}, body text)`` of one request made inside the netns."""
+    argv = ["curl", "-s", "-i", "-X", method, "-H", "Expect:", "--max-time", "40"]
+    for header in headers:
+        argv += ["-H", header]
+    if body is not None:
+        argv += ["--data-binary", "@-"]
+    done = subprocess.run(
+        netns.command([*argv, url]),
+        input=(body or "").encode(),
+        capture_output=True,
+        timeout=60,
+    )
+    head, _sep, text = done.stdout.decode("utf-8", "replace").partition("\r\n\r\n")
+    lines = head.split("\r\n")
+    status = int(lines[0].split()[1])
+    fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return status, {name.lower(): value for name, value in fields.items()}, text

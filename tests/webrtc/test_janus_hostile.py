@@ -12,11 +12,12 @@ import time
 import pytest
 
 from tests.live_site import LiveSite, migrated_database
-from tests.webrtc.netns import Janus, Netns, require_webrtc_parts, site_in
+from tests.webrtc.netns import Janus, Netns, http, require_webrtc_parts, site_in
 from tests.webrtc.test_whip_janus import (
     SETUP,
     new_session_with_key,
     publisher,
+    read_step,
     state,
     wait_until,
 )
@@ -54,40 +55,6 @@ def stack(tmp_path_factory):
         if janus is not None:
             janus.stop()
         netns.close()
-
-
-def http(netns, method, url, body=None, headers=()):
-    """``(status, {lower-cased header: value}, body text)`` of one request made inside the netns."""
-    argv = ["curl", "-s", "-i", "-X", method, "-H", "Expect:", "--max-time", "40"]
-    for header in headers:
-        argv += ["-H", header]
-    if body is not None:
-        argv += ["--data-binary", "@-"]
-    done = subprocess.run(
-        netns.command([*argv, url]),
-        input=(body or "").encode(),
-        capture_output=True,
-        timeout=60,
-    )
-    head, _sep, text = done.stdout.decode("utf-8", "replace").partition("\r\n\r\n")
-    lines = head.split("\r\n")
-    status = int(lines[0].split()[1])
-    fields = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
-    return status, {name.lower(): value for name, value in fields.items()}, text
-
-
-def read_step(process, step, timeout=60):
-    """Wait for the publisher's JSON line ``{"step": step, ...}``; return it."""
-    import json
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line:
-            break
-        if line.startswith("{") and json.loads(line)["step"] == step:
-            return json.loads(line)
-    raise AssertionError(f"publisher never said {step!r}: {process.stderr.read()[-2000:]}")
 
 
 def end_quietly(site, pk):
@@ -342,6 +309,80 @@ def test_a_publisher_that_never_connects_does_not_hold_the_session(stack):
 
     try:
         wait_until(real_encoder_accepted, timeout=GRACE + 60, interval=0)
+    finally:
+        end_quietly(site, pk)
+
+
+#: Waits for one UDP datagram on the publisher's address inside the namespace: prints the
+#: port it listens on, then the datagram in hex (or "none" after the timeout).
+LISTEN_ONCE = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.254.0.2", 0))
+print(s.getsockname()[1], flush=True)
+s.settimeout(float(sys.argv[1]))
+try:
+    print(s.recv(2048).hex(), flush=True)
+except OSError:
+    print("none", flush=True)
+"""
+
+
+def stun_checks_to_a_candidate(netns, site, location, key, seconds=8):
+    """Trickle a candidate at a fresh UDP port by PATCH with ``key``; return ``(status,
+    datagram)``: what Janus's ICE agent sent there within ``seconds`` (bytes, or None)."""
+    import sys
+
+    from tests.live_site import ROOT
+
+    listener = subprocess.Popen(
+        netns.command([sys.executable, "-c", LISTEN_ONCE, str(seconds)]),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = int(listener.stdout.readline())
+        fragment = f"a=mid:0\r\na=candidate:1 1 udp 2130706431 10.254.0.2 {port} typ host\r\n"
+        status, _headers, _body = http(
+            netns,
+            "PATCH",
+            site.url + location,
+            fragment,
+            [f"Authorization: Bearer {key}", "Content-Type: application/trickle-ice-sdpfrag"],
+        )
+        received = listener.stdout.readline().strip()
+    finally:
+        listener.kill()
+        listener.wait()
+    return status, None if received in ("", "none") else bytes.fromhex(received)
+
+
+def test_trickled_candidates_reach_janus_only_with_the_key(stack):
+    """A publisher whose offer had no candidate trickles one by PATCH (RFC 9725 §4.3): with a
+    wrong bearer token it is refused (401) and Janus never hears of it; with the key (204)
+    Janus's ICE agent sends its connectivity checks (STUN Binding requests naming the
+    offer's ufrag) to that very address.
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    status, headers, _body = http(
+        netns,
+        "POST",
+        f"{site.url}/live/whip/{pk}/",
+        H264_OFFER,
+        [f"Authorization: Bearer {key}", "Content-Type: application/sdp"],
+    )
+    try:
+        assert status == 201
+        location = headers["location"]
+        status, datagram = stun_checks_to_a_candidate(netns, site, location, "not-the-key")
+        assert status == 401 and datagram is None, (status, datagram)
+        status, datagram = stun_checks_to_a_candidate(netns, site, location, key)
+        assert status == 204
+        assert datagram is not None, "Janus sent nothing to the trickled candidate"
+        # A STUN Binding request (RFC 8489: type 0x0001) whose USERNAME is "Hk3T:<Janus's>".
+        assert datagram[:2] == b"\x00\x01" and b"Hk3T:" in datagram, datagram
     finally:
         end_quietly(site, pk)
 

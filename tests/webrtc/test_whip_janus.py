@@ -17,7 +17,7 @@ import pytest
 from tests.ingest.streams import probe
 from tests.live_site import ROOT, LiveSite, migrated_database
 from tests.utils import require
-from tests.webrtc.netns import Janus, Netns, require_webrtc_parts, site_in
+from tests.webrtc.netns import Janus, Netns, http, require_webrtc_parts, site_in
 
 pytestmark = pytest.mark.slow
 
@@ -111,6 +111,18 @@ def steps(process, timeout=90):
     return {line["step"]: line for line in lines}, err
 
 
+def read_step(process, step, timeout=60):
+    """Wait for the publisher's JSON line ``{"step": step, ...}``; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        if line.startswith("{") and json.loads(line)["step"] == step:
+            return json.loads(line)
+    raise AssertionError(f"publisher never said {step!r}: {process.stderr.read()[-2000:]}")
+
+
 def wait_until(predicate, timeout=60, interval=0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -178,6 +190,78 @@ def test_a_vanished_encoder_ends_the_session_after_the_grace(stack):
     )
     assert result["started_at"] != "None"
     wait_until(lambda: state(site, pk)["pages"])
+
+
+# A late candidate (RFC 8840 fragment) for PATCH requests made by hand.
+FRAGMENT = (
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\n"
+    "a=candidate:1 1 udp 2130706431 10.254.0.2 40000 typ host\r\n"
+)
+
+
+def patch(netns, site, location, key, fragment=FRAGMENT, *headers):
+    """``(status, body)`` of a trickle ``PATCH`` of ``fragment`` to a WHIP resource."""
+    status, _headers, body = http(
+        netns,
+        "PATCH",
+        site.url + location,
+        fragment,
+        [f"Authorization: Bearer {key}", "Content-Type: application/trickle-ice-sdpfrag", *headers],
+    )
+    return status, body
+
+
+def test_a_publisher_trickling_its_candidates_by_patch_goes_live(stack):
+    """RFC 9725 §4.3: the offer carries no candidate, they follow in a PATCH (204); the
+    publish connects and goes live through Janus. A PATCH once it has ended is a 404.
+
+    Janus also learns the publisher's address from its connectivity checks (a peer-reflexive
+    candidate), so connecting alone does not show the PATCH's candidates were used:
+    ``test_janus_hostile.py`` shows they reach Janus's ICE agent (and only with the key).
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    process = publisher(netns, site, pk, key, "--trickle", "--seconds", "4", "--end", "delete")
+    done, err = steps(process)
+    assert done["post"]["status"] == 201, (done, err)
+    assert done["patch"]["status"] == 204, done["patch"]
+    assert "connected" in done, (done, err)
+    assert done["delete"]["status"] == 200
+    result = wait_until(lambda: (s := state(site, pk))["pages"] and s)
+    assert result["status"] == "ended" and result["started_at"] != "None"
+    assert ".ts" in (live_dir(site, pk) / "hls" / "index.m3u8").read_text()
+    status, body = patch(netns, site, done["post"]["location"], key)
+    assert status == 404 and "has ended" in body, (status, body)
+
+
+def test_an_ice_restart_patch_is_a_422_and_the_publish_goes_on(stack):
+    """ICE restarts are not supported: a PATCH with new ICE credentials (or ``If-Match: *``)
+    is a 422 (RFC 9725 §4.3.1), never given to Janus as candidates, and the running
+    publish is left alone (the encoder may publish anew instead).
+    """
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    live = publisher(netns, site, pk, key, "--end", "none")
+    try:
+        location = read_step(live, "post")["location"]
+        read_step(live, "connected")
+        restart = "a=ice-ufrag:new1\r\na=ice-pwd:newnewnewnewnewnewnewnew\r\n"
+        assert patch(netns, site, location, key, restart)[0] == 422
+        assert patch(netns, site, location, key, FRAGMENT, "If-Match: *")[0] == 422
+        assert patch(netns, site, location, key, restart + FRAGMENT)[0] == 422
+        # A late candidate of the running ICE session is still taken.
+        assert patch(netns, site, location, key)[0] == 204
+        wait_until(lambda: state(site, pk)["status"] == "live")
+        time.sleep(3)
+        assert state(site, pk)["status"] == "live" and live.poll() is None
+    finally:
+        live.kill()
+        live.wait()
+        end_unless_ended(site, pk)
+
+
+def end_unless_ended(site, pk):
+    site.run(f"s = LiveSession.objects.get(pk={pk})\nif not s.has_ended: s.end()\nresult = None")
 
 
 def visitors(site):

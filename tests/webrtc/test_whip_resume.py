@@ -13,13 +13,13 @@ import pytest
 
 from tests.ingest.streams import probe
 from tests.live_site import LiveSite, migrated_database
-from tests.webrtc.netns import Janus, Netns, require_webrtc_parts, site_in
-from tests.webrtc.test_janus_hostile import http, read_step
+from tests.webrtc.netns import Janus, Netns, http, require_webrtc_parts, site_in
 from tests.webrtc.test_whip_janus import (
     SETUP,
     live_dir,
     new_session_with_key,
     publisher,
+    read_step,
     state,
     wait_until,
 )
@@ -110,7 +110,7 @@ def test_an_encoder_back_within_the_grace_continues_the_same_session(stack, how)
     second = publisher(netns, site, pk, key, "--seconds", str(SECOND), "--end", "delete")
     try:
         post = read_step(second, "post")
-        assert post["status"] == 201, post
+        assert post["status"] == 201, (post, site.log()[-4000:])
         read_step(second, "connected")
         # A stale DELETE (the first publish's Location) must not end the resumed publish.
         status, _headers, body = http(
@@ -133,3 +133,21 @@ def test_an_encoder_back_within_the_grace_continues_the_same_session(stack, how)
     assert codecs == ["aac", "h264"]
     # Both publishes are in it: more than either one alone (each starts with a keyframe wait).
     assert duration > SECOND + FIRST - 2, duration
+
+
+def test_a_killed_encoder_that_never_comes_back_ends_the_session(stack):
+    """Nothing tells Janus that a killed encoder has gone, only that no media arrives: the
+    publish is hung up after ``janus.SILENCE_TIMEOUT`` and the session ends after the grace,
+    its recording handed on, rather than staying *live* with nothing coming in.
+    """
+    from wagtail_live.ingest.janus import SILENCE_TIMEOUT
+
+    netns, _janus, site = stack
+    pk, key = new_session_with_key(site)
+    vanish(netns, site, pk, key, "kill")
+    assert state(site, pk)["status"] == "live"
+    result = wait_until(
+        lambda: (s := state(site, pk))["pages"] and s, timeout=SILENCE_TIMEOUT + GRACE + 60
+    )
+    assert result["status"] == "ended"
+    assert transitions(site, pk) == [1, 1]

@@ -17,6 +17,7 @@ OFFER = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
     "m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:0\r\na=rtpmap:96 H264/90000\r\n"
 )
+CANDIDATE = "a=candidate:1 1 udp 2130706431 10.254.0.2 40000 typ host\r\n"
 ANSWER = (
     "v=0\r\no=- 1 1 IN IP4 10.254.0.1\r\ns=-\r\nt=0 0\r\n"
     "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:0\r\na=rtpmap:111 opus/48000/2\r\n"
@@ -378,3 +379,41 @@ def test_one_address_holds_at_most_its_anonymous_share_of_webrtc_places():
         assert admit_viewer(99999, "visitor:other", "o", 10, "192.0.2.2")[0]
         assert admit_viewer(99999, "user:1", "u", 10, None)[0]  # users are not capped by address
     cache.delete(viewers_key(99999))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "fragment, headers, status",
+    [
+        # New ICE credentials, alone or with candidates: an ICE restart.
+        ("a=ice-ufrag:new1\r\na=ice-pwd:newnewnewnewnewnewnewnew\r\n", {}, 422),
+        ("a=ice-ufrag:new1\r\na=ice-pwd:p\r\na=mid:0\r\n" + CANDIDATE, {}, 422),
+        # RFC 9725 marks a restart with If-Match: *, whatever the body.
+        ("a=mid:0\r\n" + CANDIDATE, {"If-Match": "*"}, 422),
+        # The offer's own ufrag, or none: candidates for Janus (a closed port here: 503).
+        ("a=ice-ufrag:Hk3T\r\na=ice-pwd:p\r\na=mid:0\r\n" + CANDIDATE, {}, 503),
+        ("a=mid:0\r\n" + CANDIDATE, {}, 503),
+    ],
+)
+def test_an_ice_restart_patch_is_a_422_before_janus_hears_of_it(
+    client, session, webrtc_on, fragment, headers, status
+):
+    from django.core import signing
+
+    from wagtail_live.views.whip import RESOURCE_SALT
+
+    key = session.issue_stream_key()
+    resource = signing.dumps({"p": session.pk, "s": 1, "h": 2, "u": "Hk3T"}, salt=RESOURCE_SALT)
+    response = client.generic(
+        "PATCH", f"/live/whip/{session.pk}/{resource}/", fragment.encode(),
+        content_type="application/trickle-ice-sdpfrag",
+        headers={"Authorization": f"Bearer {key}", **headers},
+    )  # fmt: skip
+    assert response.status_code == status, response.content
+
+
+def test_the_offers_ice_ufrag_is_found_for_the_resource():
+    from wagtail_live.views.whip import ice_ufrag
+
+    assert ice_ufrag(OFFER) is None
+    assert ice_ufrag(OFFER + "a=ice-ufrag:Hk3T\r\na=ice-ufrag:other\r\n") == "Hk3T"

@@ -1,7 +1,7 @@
 """A scripted WHIP publisher standing in for OBS: aiortc sends a test picture and a tone.
 
     python tests/webrtc/whip_publisher.py URL KEY --seconds 8 [--end delete|vanish|none]
-        [--trickle] [--token TOKEN]
+        [--trickle]
 
 POSTs the offer (RFC 9725) with ``KEY`` as the bearer token, streams ``--seconds``
 of ffmpeg's ``testsrc`` (H.264, what OBS sends) and a 440 Hz sine (Opus), then
@@ -9,8 +9,8 @@ ends with ``DELETE`` (``delete``), by closing the PeerConnection without a word
 (``vanish``: the encoder's app closed it) or not at all (``none``: streams until
 killed; a SIGKILL is an encoder whose machine or network went away). With
 ``--trickle`` the offer carries no candidates: they follow in one ``PATCH``
-(``application/trickle-ice-sdpfrag``, RFC 8840) to the ``Location``, sent with
-``--token`` as the bearer token (default: ``KEY``). Prints one JSON line per step:
+(``application/trickle-ice-sdpfrag``, RFC 8840) to the ``Location``. Prints one JSON
+line per step:
 ``{"step": "post", "status": 201, "location": ...}``, ``{"step": "patch", "status":
 204}``, ``{"step": "connected"}``, ``{"step": "delete", "status": 200}``.
 """
@@ -70,7 +70,7 @@ def trickle_fragment(sdp):
     return "\r\n".join(fragment) + "\r\n"
 
 
-async def publish(url, key, seconds, end, trickle=False, token=None):
+async def publish(url, key, seconds, end, trickle=False):
     video = MediaPlayer("testsrc=size=640x360:rate=30", format="lavfi")
     audio = MediaPlayer("sine=frequency=440:sample_rate=48000", format="lavfi")
     pc = RTCPeerConnection()
@@ -99,7 +99,7 @@ async def publish(url, key, seconds, end, trickle=False, token=None):
     await pc.setRemoteDescription(RTCSessionDescription(sdp=body, type="answer"))
     if trickle:
         status, _headers, text = await asyncio.to_thread(
-            http, "PATCH", urljoin(url, location), token or key,
+            http, "PATCH", urljoin(url, location), key,
             trickle_fragment(offer).encode(), "application/trickle-ice-sdpfrag",
         )  # fmt: skip
         say(step="patch", status=status, body=text)
@@ -132,11 +132,8 @@ def main():
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--end", choices=["delete", "vanish", "none"], default="delete")
     parser.add_argument("--trickle", action="store_true")
-    parser.add_argument("--token")
     args = parser.parse_args()
-    sys.exit(
-        asyncio.run(publish(args.url, args.key, args.seconds, args.end, args.trickle, args.token))
-    )
+    sys.exit(asyncio.run(publish(args.url, args.key, args.seconds, args.end, args.trickle)))
 
 
 if __name__ == "__main__":

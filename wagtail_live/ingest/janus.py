@@ -11,9 +11,10 @@ Django does the signalling and the authorisation; media flows between the encode
    starts ffmpeg reading an SDP that describes two local UDP ports, asks Janus to
    ``rtp_forward`` the publisher's audio and video there, and follows the handle's
    events (long polls, which also keep the Janus session alive): the first
-   ``media`` event moves the session to *live*, ``hangup``/``detached`` start the
-   grace period (the encoder vanished), and the session ending elsewhere (*End live*,
-   ``DELETE``) hangs the publisher up;
+   ``media`` event moves the session to *live*, ``hangup``/``detached`` or
+   ``SILENCE_TIMEOUT`` without media start the grace period (the encoder vanished),
+   a new publish while Janus receives nothing replaces the silent one, and the session
+   ending elsewhere (*End live*, ``DELETE``) hangs the publisher up;
 4. ffmpeg writes HLS and the recording exactly as for the other backends
    (:func:`~.base.build_ffmpeg_args`: H.264 copied, Opus converted to AAC).
 
@@ -95,6 +96,15 @@ class UnusableOffer(JanusError):
 #: before it is hung up and the session given back: an encoder that crashed after its
 #: POST, or whose UDP is blocked, would otherwise hold the session for ever.
 CONNECT_TIMEOUT = 30
+#: Seconds a connected WHIP publisher may send nothing (Janus's ``media`` events say no
+#: stream is receiving) before it counts as gone and the grace period starts. An encoder
+#: whose machine or network went away closes nothing: Janus (without ICE consent checks)
+#: never reports a hangup, and its publish would hold the session for ever.
+SILENCE_TIMEOUT = 10
+#: Seconds a new WHIP publish waits for the current one to fall silent before it is refused
+#: (409): Janus reports a stream silent after its ``no_media_timer`` (1 s), checked about
+#: once a second, so an encoder back at once after a crash is not refused.
+REPLACE_WAIT = 3
 
 
 # ---------------------------------------------------------------------------
@@ -350,6 +360,7 @@ async def publish(session, offer_sdp, client=None):
     to a :class:`JanusBroadcast` started here, which then owns the media.
     """
     client = client or JanusClient()
+    await replace_silent_publisher(session)
     broadcast = await Broadcast.open(session)
     janus_session = None
     try:
@@ -371,8 +382,24 @@ async def publish(session, offer_sdp, client=None):
     answer_sdp = answer_event["jsep"]["sdp"]
     broadcast.janus_session = janus_session  # whose WHIP resource is the current one
     watcher = JanusBroadcast(broadcast, client, janus_session, handle, data.get("id"), answer_sdp)
+    broadcast.whip_publisher = watcher
     watcher.begin()
     return janus_session, handle, answer_sdp
+
+
+async def replace_silent_publisher(session):
+    """End ``session``'s WHIP publish in this process if Janus receives nothing from it.
+
+    The encoder it belonged to is gone (its machine or network went away, so nothing
+    told Janus) and the caller, holding the stream key, is publishing anew: its publish
+    resumes the session as after a hangup, rather than being refused with 409 until
+    :data:`SILENCE_TIMEOUT` has passed. A publisher still sending media after
+    :data:`REPLACE_WAIT` seconds is kept (:meth:`Broadcast.open` then refuses the new one).
+    """
+    current = getattr(Broadcast._active.get(session.pk), "whip_publisher", None)
+    if current is not None and await current.silent_or_gone_within(REPLACE_WAIT):
+        logger.info("session %s: a new publish replaces the silent one", session.pk)
+        await current.cancel()
 
 
 async def ensure_room(client, janus_session, handle, session):
@@ -442,11 +469,36 @@ class JanusBroadcast:
         self.streams = negotiated_streams(answer_sdp)
         self.forwarding = False
         self.ended_here = False
+        # Janus's last word on each stream (``media`` events): mid -> receiving.
+        self.receiving = {}
+        # Set while Janus says no stream receives (after its ``no_media_timer``, 1 s).
+        self.silence = asyncio.Event()
+        self.silent_since = None
+        self._task = None
+        self._stopping = False
+
+    async def silent_or_gone_within(self, seconds):
+        """Whether, within ``seconds``, Janus says this publisher sends nothing or it ends."""
+        silence = asyncio.ensure_future(self.silence.wait())
+        done, _pending = await asyncio.wait(
+            {silence, self._task}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        silence.cancel()
+        return bool(done)
 
     def begin(self):
-        task = asyncio.get_running_loop().create_task(self.run())
+        task = self._task = asyncio.get_running_loop().create_task(self.run())
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    async def cancel(self):
+        """Stop following the publisher and wait for :meth:`stop` (grace period started)."""
+        if self._task is None:
+            return
+        if not self._stopping:
+            # Never into stop() itself: the pipeline must close and the session be let go.
+            self._task.cancel()
+        await asyncio.wait({self._task})
 
     async def run(self):
         try:
@@ -511,13 +563,17 @@ class JanusBroadcast:
         deadline = asyncio.get_running_loop().time() + CONNECT_TIMEOUT
         try:
             while True:
+                if connected:
+                    silent = self.silent_since is not None
+                    deadline = self.silent_since + SILENCE_TIMEOUT if silent else None
                 try:
-                    events = await self.next_events(None if connected else deadline)
+                    events = await self.next_events(deadline)
                 except TimeoutError:
                     logger.info(
-                        "session %s: WHIP publisher never connected within %ss",
+                        "session %s: WHIP publisher %s within %ss",
                         self.session.pk,
-                        CONNECT_TIMEOUT,
+                        "silent" if connected else "never connected",
+                        SILENCE_TIMEOUT if connected else CONNECT_TIMEOUT,
                     )
                     return
                 except JanusError as error:
@@ -529,6 +585,8 @@ class JanusBroadcast:
                     kind = event.get("janus")
                     if kind == "webrtcup" or (kind == "media" and event.get("receiving")):
                         connected = True
+                    if kind == "media":
+                        self.note_media(event)
                     if kind == "media" and event.get("receiving") and not self.broadcast.started:
                         await sync_to_async(start_session_quietly)(self.session)
                         self.broadcast.started = True
@@ -541,6 +599,17 @@ class JanusBroadcast:
                     return
         finally:
             watch.cancel()
+
+    def note_media(self, event):
+        """Follow Janus's ``media`` event: whether, and since when, no stream receives."""
+        stream = event.get("mid") or event.get("type")
+        self.receiving[stream] = bool(event.get("receiving"))
+        if any(self.receiving.values()):
+            self.silent_since = None
+            self.silence.clear()
+        elif self.silent_since is None:
+            self.silent_since = asyncio.get_running_loop().time()
+            self.silence.set()
 
     async def next_events(self, deadline=None):
         """The next long poll's events; :class:`TimeoutError` once the loop time ``deadline``
@@ -567,6 +636,9 @@ class JanusBroadcast:
                 return
 
     async def stop(self):
+        self._stopping = True
+        if getattr(self.broadcast, "whip_publisher", None) is self:
+            self.broadcast.whip_publisher = None
         with contextlib.suppress(JanusError):
             # Rooms live in Janus's memory until destroyed; a resume creates the room anew.
             await self.client.message(

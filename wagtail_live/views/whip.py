@@ -7,8 +7,9 @@ another session's: 401) and the session claimed (another encoder live: 409, ende
 answer and ``Location`` of the WHIP resource. On that resource, ``PATCH`` with
 ``application/trickle-ice-sdpfrag`` gives Janus the encoder's late ICE candidates
 (204; 400 for a malformed fragment, 404 once the resource has gone) and ``DELETE`` ends
-the session (200) unless a newer publish has resumed it (then only this resource ends). ICE restarts are not supported (the
-RFC allows that; encoders then publish anew).
+the session (200) unless a newer publish has resumed it (then only this resource ends).
+ICE restarts are not supported (the RFC allows that; encoders then publish anew): a PATCH
+asking for one (``If-Match: *``, or new ICE credentials) is a 422, as §4.3.1 requires.
 
 The views are async (they run in the ASGI process, which then feeds ffmpeg while
 the publisher streams, see ``ingest/janus.py``), csrf-exempt (no cookies: the key
@@ -105,7 +106,10 @@ async def whip_endpoint(request, pk):
             return text(400, f"The SDP offer was refused: {error}")
         logger.error("session %s: WHIP publish failed: %s", session.pk, error)
         return text(503, "The WebRTC server is not available; try again, or stream over RTMP.")
-    resource = signing.dumps({"p": session.pk, "s": janus_session, "h": handle}, salt=RESOURCE_SALT)
+    resource = signing.dumps(
+        {"p": session.pk, "s": janus_session, "h": handle, "u": ice_ufrag(offer)},
+        salt=RESOURCE_SALT,
+    )
     response = HttpResponse(answer, status=201, content_type="application/sdp")
     response["Location"] = reverse("wagtail_live:whip_resource", args=[session.pk, resource])
     return response
@@ -117,14 +121,23 @@ def _has_ended(session):
 
 
 def resource_ids(pk, resource):
-    """``(janus_session, handle)`` of a signed resource name of session ``pk``, or None."""
+    """``(janus_session, handle, offer's ICE ufrag or None)`` of a signed resource name of
+    session ``pk``, or None."""
     try:
         data = signing.loads(resource, salt=RESOURCE_SALT)
     except signing.BadSignature:
         return None
     if data.get("p") != pk:
         return None
-    return data["s"], data["h"]
+    return data["s"], data["h"], data.get("u")
+
+
+def ice_ufrag(sdp):
+    """The first ``a=ice-ufrag`` value of an SDP offer or fragment, or None."""
+    for line in sdp.splitlines():
+        if line.startswith("a=ice-ufrag:"):
+            return line[len("a=ice-ufrag:") :].strip() or None
+    return None
 
 
 def may_manage(pk, token):
@@ -147,11 +160,11 @@ async def whip_resource(request, pk, resource):
         return text(404, "No such WHIP resource.")
     if not await sync_to_async(may_manage)(pk, bearer_token(request)):
         return unauthorized()
-    janus_session, handle = ids
+    janus_session, handle, ufrag = ids
     if request.method == "DELETE":
         return await delete_resource(pk, janus_session)
     if request.method == "PATCH":
-        return await trickle(request, janus_session, handle)
+        return await trickle(request, janus_session, handle, ufrag)
     return text(405, "Use PATCH (trickle ICE) or DELETE.", Allow="PATCH, DELETE")
 
 
@@ -183,13 +196,21 @@ def _end(pk):
         end_session_quietly(session)
 
 
-async def trickle(request, janus_session, handle):
-    """Relay an ``application/trickle-ice-sdpfrag`` (RFC 8840) body's candidates to Janus."""
+async def trickle(request, janus_session, handle, ufrag=None):
+    """Relay an ``application/trickle-ice-sdpfrag`` (RFC 8840) body's candidates to Janus.
+
+    ``ufrag`` is the offer's ICE username fragment: a fragment with another one (or
+    ``If-Match: *``) asks for an ICE restart, which is refused with 422 (RFC 9725 §4.3.1)
+    rather than given to Janus as candidates of the running ICE session.
+    """
     if content_type(request) != "application/trickle-ice-sdpfrag":
         return text(415, "Trickle ICE fragments must be application/trickle-ice-sdpfrag.")
     if len(request.body) > MAX_SDP_BYTES:
         return text(413, "The fragment is too large.")
-    candidates = candidates_of(request.body.decode("utf-8", "replace"))
+    fragment = request.body.decode("utf-8", "replace")
+    if asks_ice_restart(request, fragment, ufrag):
+        return text(422, "ICE restarts are not supported: publish anew (POST) instead.")
+    candidates = candidates_of(fragment)
     if not candidates:
         return text(400, "The fragment has no ICE candidate.")
     problem = bad_candidates(candidates)
@@ -205,6 +226,14 @@ async def trickle(request, janus_session, handle):
             return text(503, "The WebRTC server is not available; try again.")
         return text(400, f"The trickle fragment was refused: {error}")
     return HttpResponse(status=204)
+
+
+def asks_ice_restart(request, fragment, ufrag):
+    """Whether a PATCH asks for an ICE restart: ``If-Match: *`` or new ICE credentials."""
+    if request.headers.get("If-Match", "").strip() == "*":
+        return True
+    new = ice_ufrag(fragment)
+    return new is not None and ufrag is not None and new != ufrag
 
 
 def bad_candidates(candidates):
