@@ -21,6 +21,8 @@ class Command(BaseCommand):
         "Relay the stream <session id>/hls that nginx-rtmp receives to the session's Janus "
         "Streaming mountpoint, for WebRTC viewers, until SIGTERM (nginx's exec_push runs it)."
     )
+    # Started for every publish, while WebRTC viewers wait: the site's own runs check.
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="The stream's name, <session id>/hls (nginx's $name).")
