@@ -417,3 +417,50 @@ def test_the_offers_ice_ufrag_is_found_for_the_resource():
 
     assert ice_ufrag(OFFER) is None
     assert ice_ufrag(OFFER + "a=ice-ufrag:Hk3T\r\na=ice-ufrag:other\r\n") == "Hk3T"
+
+
+def media_event(mid, receiving):
+    return {"janus": "media", "mid": mid, "type": "audio", "receiving": receiving}
+
+
+def silent_publisher_watcher():
+    """A :class:`janus.JanusBroadcast` with no Janus behind it (only its media bookkeeping)."""
+    from types import SimpleNamespace
+
+    broadcast = SimpleNamespace(session=SimpleNamespace(pk=1))
+    return janus.JanusBroadcast(broadcast, None, 1, 2, 3, ANSWER)
+
+
+async def test_a_publisher_is_silent_only_while_no_stream_receives():
+    watcher = silent_publisher_watcher()
+    watcher.note_media(media_event("0", True))
+    watcher.note_media(media_event("1", True))
+    watcher.note_media(media_event("0", False))
+    assert watcher.silence_deadline() is None  # video still comes in
+    watcher.note_media(media_event("1", False))
+    deadline = watcher.silence_deadline()
+    assert watcher.silence.is_set() and deadline is not None
+    watcher.note_media(media_event("0", False))  # the silence keeps its start
+    assert watcher.silence_deadline() == deadline
+    watcher.note_media(media_event("1", True))
+    assert watcher.silence_deadline() is None and not watcher.silence.is_set()
+
+
+@pytest.mark.parametrize("receiving, replaced", [(False, True), (True, False)])
+async def test_a_new_publish_replaces_only_a_silent_publisher(monkeypatch, receiving, replaced):
+    import asyncio
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(janus, "REPLACE_WAIT", 0.2)
+    watcher = silent_publisher_watcher()
+    watcher._task = asyncio.create_task(asyncio.sleep(30))  # stands in for run()
+    watcher.note_media(media_event("0", True))
+    session = SimpleNamespace(pk=424242)
+    monkeypatch.setitem(
+        janus.Broadcast._active, session.pk, SimpleNamespace(whip_publisher=watcher)
+    )
+    if not receiving:
+        watcher.note_media(media_event("0", False))
+    await janus.replace_silent_publisher(session)
+    assert watcher._task.cancelled() is replaced
+    watcher._task.cancel()

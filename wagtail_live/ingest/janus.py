@@ -480,8 +480,9 @@ class JanusBroadcast:
     async def silent_or_gone_within(self, seconds):
         """Whether, within ``seconds``, Janus says this publisher sends nothing or it ends."""
         silence = asyncio.ensure_future(self.silence.wait())
+        waits = {silence} if self._task is None else {silence, self._task}
         done, _pending = await asyncio.wait(
-            {silence, self._task}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
         )
         silence.cancel()
         return bool(done)
@@ -564,17 +565,15 @@ class JanusBroadcast:
         try:
             while True:
                 if connected:
-                    silent = self.silent_since is not None
-                    deadline = self.silent_since + SILENCE_TIMEOUT if silent else None
+                    deadline = self.silence_deadline()
                 try:
                     events = await self.next_events(deadline)
                 except TimeoutError:
-                    logger.info(
-                        "session %s: WHIP publisher %s within %ss",
-                        self.session.pk,
-                        "silent" if connected else "never connected",
-                        SILENCE_TIMEOUT if connected else CONNECT_TIMEOUT,
-                    )
+                    if connected:
+                        why = f"sent nothing for {SILENCE_TIMEOUT}s"
+                    else:
+                        why = f"never connected within {CONNECT_TIMEOUT}s"
+                    logger.info("session %s: WHIP publisher %s", self.session.pk, why)
                     return
                 except JanusError as error:
                     logger.info("session %s: Janus session gone (%s)", self.session.pk, error)
@@ -600,6 +599,10 @@ class JanusBroadcast:
         finally:
             watch.cancel()
 
+    def silence_deadline(self):
+        """The loop time at which the silent publisher counts as gone; None while media flows."""
+        return None if self.silent_since is None else self.silent_since + SILENCE_TIMEOUT
+
     def note_media(self, event):
         """Follow Janus's ``media`` event: whether, and since when, no stream receives."""
         stream = event.get("mid") or event.get("type")
@@ -613,7 +616,7 @@ class JanusBroadcast:
 
     async def next_events(self, deadline=None):
         """The next long poll's events; :class:`TimeoutError` once the loop time ``deadline``
-        (not yet connected) has passed."""
+        (for a publisher not connected yet, or silent) has passed."""
         if deadline is None:
             return await self.client.events(self.janus_session)
         async with asyncio.timeout_at(deadline):
