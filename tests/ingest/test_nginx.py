@@ -926,6 +926,27 @@ def test_a_second_nginx_encoder_is_refused_and_its_callbacks_change_nothing(clie
 
 
 @db
+def test_a_players_update_notes_nothing_and_makes_nothing_live(client, nginx_settings):
+    """nginx sends on_update for players too (call=update_play): the WebRTC relay's."""
+    from wagtail_live.ingest.nginx_rtmp import current_publisher
+
+    session, key = session_with_key()
+    form = publish_form(session, key, clientid="1")
+    assert client.post(callback_url("rtmp_on_publish"), form).status_code == 200
+    hls_playlist_path(session).write_text(PLAYLIST)
+    play = {"app": "live", "name": f"{session.pk}/hls", "clientid": "9", "call": "update_play"}
+    assert client.post(callback_url("rtmp_on_update"), play).status_code == 200
+    assert status_of(session) == LiveSession.Status.READY  # only the publisher's update does
+    assert current_publisher(session) == "1"
+    publish = {**play, "clientid": "1", "call": "update_publish"}
+    assert client.post(callback_url("rtmp_on_update"), publish).status_code == 200
+    assert status_of(session) == LiveSession.Status.LIVE
+    session.refresh_from_db()
+    session.end()
+    assert client.post(callback_url("rtmp_on_update"), play).status_code == 403
+
+
+@db
 def test_an_nginx_encoder_may_come_back_at_once_but_not_over_another_backend(
     client, nginx_settings
 ):

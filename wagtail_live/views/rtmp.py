@@ -135,6 +135,12 @@ def on_update(request):
     session = stream_session(request)
     if session is None:
         return HttpResponse("unknown stream", status=404)
+    if field(request, "call") == "update_play":
+        # The WebRTC relay playing the stream from nginx (live_janus_relay), not its encoder:
+        # it notes nothing and makes nothing live; an ended session's player is dropped.
+        if session.has_ended:
+            return HttpResponseForbidden("the live session has ended")
+        return HttpResponse("ok")
     nginx_rtmp.publisher_still_there(session, client(request))
     if not nginx_rtmp.publish_update(session):
         return HttpResponseForbidden("the live session has ended")
