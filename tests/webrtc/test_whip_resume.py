@@ -117,6 +117,8 @@ def test_an_encoder_back_within_the_grace_continues_the_same_session(stack, how)
             netns, "DELETE", site.url + stale, headers=[f"Authorization: Bearer {key}"]
         )
         assert status in (200, 404), (status, body)
+        time.sleep(3)  # the publisher's watcher re-reads the session every 2 s
+        assert state(site, pk)["status"] == "live", "the stale DELETE ended the resumed publish"
         assert read_step(second, "delete", timeout=SECOND + 30)["status"] == 200
     finally:
         second.kill()
