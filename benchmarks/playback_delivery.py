@@ -9,7 +9,7 @@ and media root in a temporary folder), a public live session fed by the demo str
 * ``bare``: benchmarks/bare_hls_asgi.py, the same files from memory with no checks;
 * ``embedded``: ``wagtail_live.delivery.HLSVerifier`` with a real grant (example_site/asgi.py);
   under uvicorn with ``--http wagtail_live.servers:HttpToolsProtocol`` (as ``make demo`` runs it:
-  remembered answers go out from the connection) and, as ``embedded (uvicorn, ASGI only)``,
+  remembered answers go out from the connection) and, as ``embedded (uvicorn ASGI only)``,
   with uvicorn's own protocol;
 * ``nginx static``: nginx sending the files with no checks;
 * ``nginx grants``: nginx checking the grant itself (``secure_link_md5``, the block that
@@ -255,7 +255,7 @@ def build_targets(info, ports, pids):
             f"/live/delivery/{pk}/{info['token']}/",
             pids["site-uvicorn"],
         ),
-        "embedded (uvicorn, ASGI only)": (
+        "embedded (uvicorn ASGI only)": (
             ports["site-uvicorn-asgi"],
             f"/live/delivery/{pk}/{info['token']}/",
             pids["site-uvicorn-asgi"],
@@ -574,12 +574,12 @@ def viewers_ramp(port, base, pid, counts):
 
 RATIOS = [
     ("embedded (uvicorn)", "bare (uvicorn)", 0.7),
-    ("embedded (uvicorn, ASGI only)", "bare (uvicorn)", 0.7),
+    ("embedded (uvicorn ASGI only)", "bare (uvicorn)", 0.7),
     ("embedded (daphne)", "bare (daphne)", 0.7),
     ("embedded (uvicorn)", "old view (uvicorn)", 25),
     ("embedded (daphne)", "old view (daphne)", 25),
     ("embedded (uvicorn)", "nginx static", 0.5),
-    ("embedded (uvicorn, ASGI only)", "nginx static", 0.5),
+    ("embedded (uvicorn ASGI only)", "nginx static", 0.5),
     ("embedded (daphne)", "nginx static", 0.5),
     ("nginx grants", "nginx static", 0.8),
 ]
