@@ -299,6 +299,44 @@ def test_a_newer_publish_keeps_the_mountpoint_it_made(monkeypatch, media_root):
     assert stand.run(session) == ["open"]
 
 
+def _meanwhile(session, what):
+    """What happens while the relay probes the stream (a second or more): ``what``."""
+    if what == "another publish":  # the encoder reconnected: its own relay makes the mountpoint
+        nginx_rtmp.note_publisher(session, "8")
+    elif what == "publish over":
+        nginx_rtmp.forget_publisher(session, "7")
+    elif what == "session ended":
+        type(session).objects.get(pk=session.pk).end()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("what", ["another publish", "publish over", "session ended", "SIGTERM"])
+def test_a_relay_whose_publish_is_over_by_the_end_of_its_probe_makes_no_mountpoint(
+    monkeypatch, media_root, what
+):
+    # A late relay would destroy the current publish's mountpoint and make one nobody feeds.
+    session = publishing(make_session(), client="7")
+    stand = Stand(monkeypatch)
+    loop = None
+
+    def probe(*source):
+        if what == "SIGTERM":
+            loop.call_soon_threadsafe(stand.stopping.set)
+        else:
+            _meanwhile(session, what)
+        return H264_AAC
+
+    async def relay():
+        nonlocal loop
+        loop = asyncio.get_running_loop()
+        stand.stopping = asyncio.Event()
+        await nginx_rtmp.relay_to_janus(session, 1935, stand.stopping)
+
+    monkeypatch.setattr(nginx_rtmp, "stream_codecs", probe)
+    asyncio.run(asyncio.wait_for(relay(), 5))
+    assert stand.calls == []
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_relay_stops_when_the_session_is_ended(monkeypatch, media_root):
     session = publishing(make_session())

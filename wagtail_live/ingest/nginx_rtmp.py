@@ -579,7 +579,8 @@ async def relay_to_janus(session, rtmp_port, stopping):
     ``RELAY_RETRY_SECONDS``, and a mountpoint Janus lost (a restart) is made again; an
     audio-only stream is not relayed (its viewers play HLS). The mountpoint is destroyed
     at the end, unless a newer publish of the session (an encoder that reconnected at
-    once) has made its own. Never raises for Janus: HLS and the recording are nginx's and
+    once) has made its own; a relay whose publish is over by the end of its probe makes
+    none (it would replace the newer relay's mountpoint). Never raises for Janus: HLS and the recording are nginx's and
     go on regardless.
     """
     from .janus import close_streaming_relay, open_streaming_relay
@@ -590,6 +591,11 @@ async def relay_to_janus(session, rtmp_port, stopping):
     try:
         while not stopping.is_set() and await sync_to_async(published_by)(session, publisher):
             codecs = await asyncio.to_thread(stream_codecs, *source)
+            # The probe takes a second or more, in which the publish may have ended or an
+            # encoder that reconnected may have its own relay: a mountpoint made now would
+            # replace that relay's, and nothing would feed it.
+            if stopping.is_set() or not await sync_to_async(published_by)(session, publisher):
+                break
             if codecs and codecs.video is None:
                 logger.info("nginx relay: session %s is audio only: HLS only", session.pk)
                 await stopping.wait()
