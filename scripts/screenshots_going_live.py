@@ -82,6 +82,11 @@ def main():
                 host_page.click("[data-live-go]")
                 host_page.wait_for_selector("[data-live-badge]:not([hidden])", timeout=20000)
                 time.sleep(4)
+                # Back up (the OBS picture scrolled Wagtail's content pane): LIVE badge, preview.
+                host_page.evaluate(
+                    "document.querySelector('[data-live-badge]').scrollIntoView({block: 'center'})"
+                )
+                time.sleep(0.5)
                 shoot(host_page, "go-live-live.png")
 
                 site.run(SHOW_ON_HOME_PAGE.format(kind="live", pk=pk))
