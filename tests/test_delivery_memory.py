@@ -169,3 +169,20 @@ def test_remembered_paths_are_bounded(private_session, monkeypatch):  # noqa: F8
         url = grants.grant_url(private_session, "hls/index.m3u8", seconds=hours * 3600)
         assert call(verifier, url)[0] == 200
         assert 0 < len(verifier._answered) <= 3
+
+
+@pytest.mark.parametrize("step", [1, 3600], ids=["just past", "an hour past"])
+def test_a_remembered_path_ends_when_the_wall_clock_passes_its_grant(
+    private_session,  # noqa: F811
+    monkeypatch,
+    step,
+):
+    # A grant's expiry is Unix time; the monotonic clock stands still while a VM is
+    # suspended or the wall clock is stepped, and the ASGI way then refuses the grant.
+    verifier = HLSVerifier(inner_app)
+    url = private_session.playback_url.replace("index.m3u8", "seg-abc-00001.ts")
+    call(verifier, url)
+    expires = int(url.split("/")[4].split("-")[0])
+    monkeypatch.setattr(delivery.time, "time", lambda: expires + step)
+    assert remembered(verifier, url) is None
+    assert call(verifier, url)[0] == 403

@@ -252,7 +252,7 @@ class HLSVerifier:
         self._cache = None
         self._verified = {}  # (session id, token) -> expires (Unix seconds)
         self._loading = {}  # (session id, name) -> the task reading it from disk
-        self._answered = {}  # raw path -> (good until, monotonic seconds; cache key)
+        self._answered = {}  # raw path -> (good until, monotonic s; grant expiry, Unix s; cache key)
 
     @property
     def prefix(self):
@@ -343,14 +343,15 @@ class HLSVerifier:
         good_until = now + min(REMEMBER_PATH_SECONDS, expires - time.time())
         if len(self._answered) >= MAX_REMEMBERED_PATHS:
             self._answered.clear()
-        self._answered[raw_path] = (good_until, key)
+        self._answered[raw_path] = (good_until, expires, key)
 
     def answer_from_memory(self, raw_path):
         """``(head, body)`` for a GET of ``raw_path`` straight from memory, or None.
 
         For servers that can answer on the connection itself (``wagtail_live.servers``):
         only a path this verifier answered before (the exact bytes: every check was made
-        then), whose grant is still valid and whose file is still fresh in the cache.
+        then), whose grant is still valid (by the wall clock, as :meth:`is_granted` checks
+        it) and whose file is still fresh in the cache.
         ``head`` is the response's header lines (bytes, each ending in CRLF, without the
         status line, the server's own headers or the blank line); ``body`` the file's bytes.
         Anything else is None, and the request goes the ASGI way.
@@ -362,10 +363,12 @@ class HLSVerifier:
         if remembered is None:
             return None
         now = time.monotonic()
-        if now >= remembered[0]:
+        # The grant's expiry is wall-clock time too: the monotonic clock stands still
+        # while a machine is suspended, and the wall clock may be stepped.
+        if now >= remembered[0] or time.time() >= remembered[1]:
             del self._answered[raw_path]
             return None
-        found = self.cache.get(remembered[1], now)
+        found = self.cache.get(remembered[2], now)
         if found is None:
             return None
         return found[2], found[1]
