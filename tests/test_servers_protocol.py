@@ -9,9 +9,12 @@ body, HTTP/1.0, a paused writer, requests pipelined behind one in progress) is u
 """
 
 import asyncio
+import logging
 
 import pytest
 from uvicorn.config import Config
+from uvicorn.middleware.message_logger import MessageLoggerMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.server import ServerState
 
 from tests.test_grants import PLAYLIST, SEGMENT, inner_app, private_session, roots  # noqa: F401
@@ -26,7 +29,7 @@ SERVER_HEADERS = [(b"date", b"Mon, 30 Nov 2026 05:00:00 GMT"), (b"server", b"uvi
 
 
 class Counting:
-    """An ASGI wrapper (as uvicorn's own middlewares are) counting the requests it passes on."""
+    """An ASGI wrapper (a site's own middleware) counting the requests it passes on."""
 
     def __init__(self, app):
         self.app = app
@@ -37,9 +40,21 @@ class Counting:
         await self.app(scope, receive, send)
 
 
-async def serve(app):
-    """(server, port, protocols made) of our protocol serving ``app`` on 127.0.0.1."""
-    config = Config(app=app, http=HttpToolsProtocol, lifespan="off", proxy_headers=False)
+class CountingVerifier(HLSVerifier):
+    """The verifier, counting the requests that reached it the ASGI way."""
+
+    calls = 0
+
+    async def __call__(self, scope, receive, send):
+        self.calls += 1
+        await super().__call__(scope, receive, send)
+
+
+async def serve(app, **options):
+    """(server, port, protocols made) of our protocol serving ``app`` on 127.0.0.1;
+    ``options`` are uvicorn's (``Config``), without proxy headers unless given."""
+    options = {"lifespan": "off", "proxy_headers": False, **options}
+    config = Config(app=app, http=HttpToolsProtocol, **options)
     config.load()
     state, protocols = ServerState(), []
     state.default_headers = SERVER_HEADERS  # uvicorn's Server sets these (date: every second)
@@ -79,7 +94,7 @@ def exchange(url_requests, count, app=None, before=None):
 
     Returns (responses, ASGI calls, whether the server closed the connection after them).
     """
-    counting = Counting(app or HLSVerifier(inner_app))
+    counting = app or CountingVerifier(inner_app)
 
     async def scenario():
         server, port, protocols = await serve(counting)
@@ -159,22 +174,67 @@ def test_other_requests_go_the_asgi_way(private_session, again):  # noqa: F811
     assert responses[0][0] in (200, 403, 405)
 
 
-@pytest.mark.parametrize(
-    "version, extra", [("1.0", ""), ("1.1", "Connection: close\r\n")], ids=["HTTP/1.0", "close"]
-)
-def test_a_closing_request_is_answered_from_memory_then_closed(private_session, version, extra):  # noqa: F811
-    url = private_session.playback_url
-    responses, calls, closed = exchange(request(url, version=version, extra=extra), 1,
-                                        before=[request(url)])  # fmt: skip
-    assert calls == 1 and closed
-    assert responses[0][0] == 200 and responses[0][1]["connection"] == "close"
+CLOSING = [
+    pytest.param("1.0", "", id="HTTP/1.0"),
+    pytest.param("1.0", "Connection: keep-alive\r\n", id="HTTP/1.0 keep-alive"),
+    pytest.param("1.1", "Connection: close\r\n", id="close"),
+]
+
+
+@pytest.mark.parametrize("version, extra", CLOSING)
+def test_a_closing_request_is_uvicorns_and_nothing_behind_it_is_answered(
+    private_session,  # noqa: F811
+    version,
+    extra,
+):
+    url = private_session.playback_url.replace("index.m3u8", "seg-abc-00001.ts")
+    closing = request(url, version=version, extra=extra)
+    verifier = CountingVerifier(inner_app)
+
+    async def scenario():
+        server, port, protocols = await serve(verifier)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader.asked_head = False
+        writer.write(request(url))
+        await read_response(reader)
+        writer.write(closing * 3)  # pipelined behind the one that closes the connection
+        rest = await asyncio.wait_for(reader.read(), 10)
+        server.close()
+        return rest, protocols[0].server_state.total_requests
+
+    rest, total_requests = asyncio.run(scenario())
+    # As by uvicorn: one answer, then the connection closes; the rest are never answered,
+    # counted (--limit-max-requests) nor logged.
+    assert rest.count(b"HTTP/1.1 ") == 1 and b"connection: close\r\n" in rest
+    assert total_requests == 2 and verifier.calls == 2
+
+
+def test_requests_read_while_the_connection_closes_are_never_answered(private_session):  # noqa: F811
+    url = private_session.playback_url.replace("index.m3u8", "seg-abc-00001.ts")
+    verifier = CountingVerifier(inner_app)
+
+    async def scenario():
+        server, port, protocols = await serve(verifier)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader.asked_head = False
+        writer.write(request(url))
+        await read_response(reader)
+        protocol = protocols[0]
+        # As when a write fails (the client reset the connection) with requests still unparsed.
+        protocol.transport.abort()
+        protocol.data_received(request(url) * 3)
+        await asyncio.sleep(0.1)
+        server.close()
+        return protocol.server_state.total_requests
+
+    assert asyncio.run(scenario()) == 1 and verifier.calls == 1
 
 
 def test_an_expired_grant_goes_the_asgi_way_and_is_refused(private_session, monkeypatch):  # noqa: F811
     url = private_session.playback_url
     expires = int(url.split("/")[4].split("-")[0])
     real_time, real_monotonic = delivery.time.time, delivery.time.monotonic
-    counting = Counting(HLSVerifier(inner_app))
+    counting = CountingVerifier(inner_app)
 
     async def scenario():
         server, port, _protocols = await serve(counting)
@@ -197,7 +257,7 @@ def test_an_expired_grant_goes_the_asgi_way_and_is_refused(private_session, monk
 
 def test_a_paused_writer_gets_uvicorns_flow_control(private_session):  # noqa: F811
     url = private_session.playback_url
-    counting = Counting(HLSVerifier(inner_app))
+    counting = CountingVerifier(inner_app)
 
     async def scenario():
         server, port, protocols = await serve(counting)
@@ -232,11 +292,125 @@ async def plain_app(scope, receive, send):
 
 def test_without_a_verifier_it_is_uvicorns_protocol(private_session):  # noqa: F811
     assert find_verifier(Counting(Counting(plain_app))) is None
-    verifier = HLSVerifier(plain_app)
-    assert find_verifier(Counting(Counting(verifier))) is verifier
     url = private_session.playback_url
-    responses, calls, _closed = exchange(request(url) * 3, 3, app=plain_app)
+    responses, calls, _closed = exchange(request(url) * 3, 3, app=Counting(plain_app))
     assert [(s, b) for s, _h, b in responses] == [(299, b"django")] * 3 and calls == 3
+
+
+def test_the_verifier_is_found_only_behind_uvicorns_proxy_headers():
+    verifier = HLSVerifier(plain_app)
+    assert find_verifier(verifier) is verifier
+    assert find_verifier(ProxyHeadersMiddleware(verifier)) is verifier
+    # The site's own middleware, or uvicorn's message logger (--log-level trace), must see
+    # every request: no fast path past them.
+    assert find_verifier(Counting(verifier)) is None
+    assert find_verifier(ProxyHeadersMiddleware(Counting(verifier))) is None
+    assert find_verifier(ProxyHeadersMiddleware(MessageLoggerMiddleware(verifier))) is None
+
+
+class AddsHeader:
+    """A site's middleware around the verifier: a CORS header on every answer."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        async def with_header(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message["headers"], (b"access-control-allow-origin", b"*")]
+            await send(message)
+
+        await self.app(scope, receive, with_header)
+
+
+def test_a_sites_middleware_around_the_verifier_sees_every_request(private_session):  # noqa: F811
+    url = private_session.playback_url.replace("index.m3u8", "seg-abc-00001.ts")
+    wrapped = Counting(AddsHeader(HLSVerifier(inner_app)))
+    responses, calls, _closed = exchange(request(url) * 3, 3, app=wrapped, before=[request(url)])
+    assert calls == 4
+    assert [headers.get("access-control-allow-origin") for _s, headers, _b in responses] == [
+        "*"
+    ] * 3
+
+
+class AccessLog(logging.Handler):
+    """The lines of uvicorn's access log (its Config sets the logger up, not propagating)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lines = []
+
+    def emit(self, record):
+        self.lines.append(record.getMessage())
+
+
+@pytest.mark.parametrize(
+    "options, extra",
+    [
+        pytest.param({}, "", id="direct"),
+        pytest.param(
+            {"proxy_headers": True, "forwarded_allow_ips": "127.0.0.1"},
+            "X-Forwarded-For: 203.0.113.7, 198.51.100.2\r\nX-Forwarded-Proto: https\r\n",
+            id="behind a proxy",
+        ),
+        pytest.param(
+            {"proxy_headers": True, "forwarded_allow_ips": "192.0.2.1"},
+            "X-Forwarded-For: 203.0.113.7\r\n",
+            id="untrusted forwarded-for",
+        ),
+        pytest.param({"root_path": "/sub"}, "", id="root path"),
+    ],
+)
+def test_the_access_log_line_is_uvicorns(private_session, options, extra):  # noqa: F811
+    url = private_session.playback_url.replace("index.m3u8", "seg-abc-00001.ts")
+    prefix = options.get("root_path", "") + "/live/delivery/"
+    verifier = CountingVerifier(inner_app, prefix=prefix)
+    asked = request(url, extra=extra)
+
+    async def scenario():
+        server, port, _protocols = await serve(verifier, **options)
+        logging.getLogger("uvicorn.access").addHandler(log)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader.asked_head = False
+        writer.write(asked)
+        answers = [await read_response(reader)]
+        writer.write(asked * 2)
+        answers += [await read_response(reader) for _ in range(2)]
+        writer.close()
+        server.close()
+        return answers
+
+    log = AccessLog()
+    try:
+        answers = asyncio.run(scenario())
+    finally:
+        logging.getLogger("uvicorn.access").removeHandler(log)
+    assert [status for status, _h, _b in answers] == [200] * 3 and verifier.calls == 1
+    lines = log.lines
+    # The first line is uvicorn's own (the ASGI way); the ones from memory are the same.
+    assert len(lines) == 3 and lines[1:] == [lines[0]] * 2, lines
+    forwarded = "127.0.0.1" in options.get("forwarded_allow_ips", "")
+    assert ("127.0.0.1:" not in lines[0]) == forwarded, lines[0]
+
+
+def test_over_the_concurrency_limit_it_is_uvicorns_503(private_session):  # noqa: F811
+    url = private_session.playback_url.replace("index.m3u8", "seg-abc-00001.ts")
+    verifier = CountingVerifier(inner_app)
+
+    async def scenario():
+        server, port, _protocols = await serve(verifier, limit_concurrency=2)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader.asked_head = False
+        writer.write(request(url))
+        first = await read_response(reader)
+        _other = await asyncio.open_connection("127.0.0.1", port)  # the second connection
+        await asyncio.sleep(0.1)
+        writer.write(request(url))
+        second = await read_response(reader)
+        server.close()
+        return first[0], second[0]
+
+    assert asyncio.run(scenario()) == (200, 503)
 
 
 def test_the_protocol_imports_before_django_is_set_up():

@@ -23,32 +23,52 @@ It leans on uvicorn's protocol internals (``on_headers_complete``, ``cycle``,
 falls back to uvicorn's own path whenever what it expects is missing.
 """
 
+import copy
 import logging
 
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as UvicornHttpToolsProtocol
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 logger = logging.getLogger(__name__)
 
 STATUS_OK = b"HTTP/1.1 200 OK\r\n"
-# How deep to look through the server's wrappers (proxy headers, message logger) for the verifier.
-MAX_WRAPPERS = 8
 
 
 def find_verifier(app):
-    """The :class:`~wagtail_live.delivery.HLSVerifier` ``app`` is or wraps (through ``.app``
-    attributes), or None.
+    """The :class:`~wagtail_live.delivery.HLSVerifier` uvicorn serves, directly or behind its
+    own ``ProxyHeadersMiddleware`` (``--proxy-headers``, on by default), or None.
+
+    Any other wrapper (the site's own middleware, uvicorn's message logger at
+    ``--log-level trace``) may change, refuse or log each request, so an answer from
+    memory must not skip it: with one, every request goes the ASGI way.
 
     Told by its ``answer_from_memory`` method, not by class: uvicorn imports this module
     before the site's ``asgi.py`` has set Django up, when ``wagtail_live.delivery`` (which
     needs the app registry) cannot be imported yet.
     """
-    for _ in range(MAX_WRAPPERS):
-        if callable(getattr(app, "answer_from_memory", None)):
-            return app
-        app = getattr(app, "app", None)
-        if app is None:
-            return None
-    return None
+    if type(app) is ProxyHeadersMiddleware:
+        app = app.app
+    return app if callable(getattr(app, "answer_from_memory", None)) else None
+
+
+async def _nothing(scope, receive, send):
+    pass
+
+
+def _as_forwarded(proxy, scope):
+    """Set ``scope``'s client and scheme as uvicorn's ``ProxyHeadersMiddleware`` ``proxy``
+    does, by running its own code in front of an app that does nothing; False if it did
+    not finish at once (then the ASGI way logs the request)."""
+    middleware = copy.copy(proxy)
+    middleware.app = _nothing
+    call = middleware(scope, None, None)
+    try:
+        call.send(None)
+    except StopIteration:
+        return True
+    call.close()
+    return False
 
 
 class HttpToolsProtocol(UvicornHttpToolsProtocol):
@@ -57,52 +77,68 @@ class HttpToolsProtocol(UvicornHttpToolsProtocol):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.verifier = find_verifier(self.app)
-        self.root_path_bytes = self.root_path.encode("ascii")
+        try:
+            self.root_path_bytes = self.root_path.encode("ascii")
+        except UnicodeEncodeError:  # uvicorn answers every request 400: so it stays
+            self.verifier = None
 
     def on_headers_complete(self):
+        # A request read after its connection began closing (a write failed) is never
+        # answered, as by uvicorn, which queues it behind the answer that closed it.
+        if self.transport.is_closing() and not self.parser.should_upgrade():
+            return
         if not self.answered_from_memory():
             super().on_headers_complete()
 
     def answered_from_memory(self):
         """Send the verifier's remembered answer for this request, if it has one; True if sent.
 
-        Only between responses (no request of this connection still being answered, none
-        queued: HTTP/1.1 answers go out in order), with the transport not pushing back
-        (a reader that does not read gets uvicorn's flow control), for a plain ``GET``
-        with no query string and no body.
+        Only for a keep-alive ``GET`` (closing a connection stays uvicorn's) with no query
+        string and no body, between responses (no request of this connection still being
+        answered, none queued: HTTP/1.1 answers go out in order), with the transport not
+        pushing back (a reader that does not read gets uvicorn's flow control) and the
+        server under ``--limit-concurrency`` (over it, uvicorn's 503).
         """
-        verifier = self.verifier
-        if verifier is None or self.parser.get_method() != b"GET":
+        if not self._may_answer_from_memory():
+            return False
+        found = self.verifier.answer_from_memory(self.root_path_bytes + self.url)
+        if found is None:
+            return False
+        scope = self._access_log_scope() if self.access_log else None
+        if self.access_log and scope is None:
+            return False
+        head, body = found
+        server_headers = b"".join(
+            b"%s: %s\r\n" % pair for pair in self.server_state.default_headers
+        )
+        self.transport.writelines((STATUS_OK, server_headers, head, b"\r\n", body))
+        if scope is not None:  # uvicorn's line (its access log has the path, grant included)
+            self.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d',
+                get_client_addr(scope),
+                "GET",
+                get_path_with_query_string(scope),
+                self.parser.get_http_version(),
+                200,
+            )
+        self.on_response_complete()
+        return True
+
+    def _may_answer_from_memory(self):
+        if self.verifier is None or self.parser.get_method() != b"GET":
             return False
         cycle = self.cycle
         if cycle is None or not cycle.response_complete or self.pipeline:
             return False
-        if self.flow.write_paused or self.parser.should_upgrade():
+        if self.flow.write_paused or self.parser.should_upgrade() or self._over_limit():
             return False
-        if b"?" in self.url or self.expect_100_continue or self._has_body():
+        if self.parser.get_http_version() == "1.0" or not self.parser.should_keep_alive():
             return False
-        found = verifier.answer_from_memory(self.root_path_bytes + self.url)
-        if found is None:
-            return False
-        head, body = found
-        keep_alive = self.parser.get_http_version() != "1.0" and self.parser.should_keep_alive()
-        server_headers = b"".join(
-            b"%s: %s\r\n" % pair for pair in self.server_state.default_headers
-        )
-        close = b"" if keep_alive else b"connection: close\r\n"
-        self.transport.writelines((STATUS_OK, server_headers, head, close, b"\r\n", body))
-        if (
-            self.access_log
-        ):  # as uvicorn logs a request (its access log has the path, grant included)
-            version = self.parser.get_http_version()
-            path = self.url.decode("latin-1")
-            self.access_logger.info(
-                '%s - "%s %s HTTP/%s" %d', self._client_text(), "GET", path, version, 200
-            )
-        if not keep_alive:
-            self.transport.close()
-        self.on_response_complete()
-        return True
+        return not (b"?" in self.url or self.expect_100_continue or self._has_body())
+
+    def _over_limit(self):
+        limit = self.limit_concurrency
+        return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
 
     def _has_body(self):
         for name, value in self.headers:
@@ -112,5 +148,17 @@ class HttpToolsProtocol(UvicornHttpToolsProtocol):
                 return True
         return False
 
-    def _client_text(self):
-        return f"{self.client[0]}:{self.client[1]}" if self.client else "-"
+    def _access_log_scope(self):
+        """What uvicorn's access log line is made of (client, path), as uvicorn's scope
+        would have it, or None when that cannot be known without the ASGI way."""
+        scope = {
+            "type": "http",
+            "client": self.client,
+            "scheme": self.scheme,
+            "headers": self.headers,
+            "path": self.root_path + self.url.decode("ascii"),
+            "query_string": b"",
+        }
+        if type(self.app) is ProxyHeadersMiddleware and not _as_forwarded(self.app, scope):
+            return None
+        return scope
