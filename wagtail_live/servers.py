@@ -5,8 +5,9 @@ Run the site with::
     uvicorn mysite.asgi:application --http wagtail_live.servers:HttpToolsProtocol --lifespan off
 
 and nothing else changes: every request is handled as by uvicorn's own ``httptools``
-protocol, except a ``GET`` of a signed playback URL that the site's
-:class:`~wagtail_live.delivery.HLSVerifier` answered before from memory
+protocol, except a keep-alive ``GET`` of a signed playback URL that the site's
+:class:`~wagtail_live.delivery.HLSVerifier` (the app uvicorn serves, see
+:func:`find_verifier`) answered before from memory
 (:meth:`~wagtail_live.delivery.HLSVerifier.answer_from_memory`: same exact path, grant
 still valid, file still fresh). That one is written to the socket at once, status line,
 headers and body in one write, without building an ASGI scope, a task and two ``send``
