@@ -6,13 +6,16 @@ nginx, Janus and a WebRTC viewer is tests/webrtc/test_nginx_streaming_relay.py.
 """
 
 import asyncio
+import getpass
 import io
+import json
 import logging
 import os
 import re
 import shutil
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -142,6 +145,71 @@ def test_the_config_with_the_relay_passes_nginx_t(nginx_settings, tmp_path):
         text=True,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+ODD_ARGS = [
+    "--pythonpath=/srv/my$site/x",  # nginx-rtmp's variable $site (empty) without the escape
+    "--settings=${name}",
+    "--log-file=C:\\dir\\new.log",  # nginx-rtmp's escape character
+    '--log-file=/var/log/it\'s "q" {a}; #x',
+    "--log-file=/var/log/a\tb",
+    "--rtmp-port=$",
+]
+
+
+@pytest.mark.parametrize("arg", ["2>/tmp/x", ">>log", "<in", "12>&1"])
+def test_an_argument_nginx_rtmp_takes_as_a_redirection_is_refused(arg):
+    with pytest.raises(ValueError, match="redirection"):
+        nginx_rtmp.exec_push_words(["/usr/bin/python3", arg])
+
+
+@pytest.mark.django_db
+def test_a_relay_path_with_a_dollar_is_escaped_in_the_printed_config(nginx_settings):
+    config = printed_config("--janus-relay", "--relay-log=/var/log/my$site.log")
+    assert " $name " in config  # the stream name stays nginx-rtmp's variable
+    assert '"--log-file=/var/log/my\\\\$site.log";' in config
+
+
+@pytest.mark.services
+def test_nginx_rtmp_runs_the_relay_with_the_arguments_it_was_given(tmp_path):
+    """A real nginx-rtmp runs exec_push_words' line: the argv arrives as it was, $name filled."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    require(os.path.exists(binary) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
+    from wagtail_live.ffmpeg import ffmpeg_binary
+
+    record = tmp_path / "record.py"
+    record.write_text(
+        "import json, sys\n"
+        f"open({str(tmp_path / 'argv.json')!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    argv = [shutil.which("python3"), str(record), nginx_rtmp.STREAM_NAME_VARIABLE, *ODD_ARGS]
+    port = free_port()
+    (tmp_path / "nginx.conf").write_text(
+        f"load_module {MODULE};\nuser {getpass.getuser()};\nworker_processes 1;\n"
+        f"pid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/error.log notice;\nevents {{ worker_connections 32; }}\n"
+        f"rtmp {{ server {{ listen 127.0.0.1:{port}; application live {{ live on;\n"
+        f"exec_push {nginx_rtmp.exec_push_words(argv)};\n}} }} }}\n"
+    )
+    nginx = subprocess.Popen(
+        [binary, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"]
+    )
+    try:
+        publish = [ffmpeg_binary(), "-loglevel", "error", "-re", "-f", "lavfi"]
+        publish += ["-i", "testsrc=size=64x48:rate=10", "-t", "2", "-c:v", "libx264"]
+        publish += ["-rtmp_app", "live", "-rtmp_playpath", "5/hls", "-f", "flv"]
+        for _attempt in range(20):  # until nginx listens
+            if subprocess.run([*publish, f"rtmp://127.0.0.1:{port}/live"]).returncode == 0:
+                break
+        recorded = tmp_path / "argv.json"
+        for _attempt in range(50):
+            if recorded.exists():
+                break
+            time.sleep(0.1)
+        assert json.loads(recorded.read_text()) == ["5/hls", *ODD_ARGS]
+    finally:
+        nginx.terminate()
+        nginx.wait(10)
 
 
 # -- live_janus_relay: which streams it relays ----------------------------------------------

@@ -467,6 +467,8 @@ def record_done(session, path):
 
 #: The management command nginx's ``exec_push`` runs for every published stream.
 RELAY_COMMAND = "live_janus_relay"
+#: nginx-rtmp's variable for the published stream's name (``<pk>/hls``) in ``exec_push``.
+STREAM_NAME_VARIABLE = "$name"
 # Seconds ffmpeg reads the stream to learn its codecs (nginx sends the codec headers first).
 RELAY_PROBE_SECONDS = 1
 # Seconds between attempts while Janus cannot make the mountpoint or ffmpeg stops (doubling).
@@ -770,7 +772,7 @@ def nginx_config(
         "relay_env": "",
     }
     if janus_relay:
-        command = " ".join(_nginx_word(arg) for arg in janus_relay)
+        command = exec_push_words(janus_relay)
         context["play"] = RELAY_LINES.format(command=command)
         context["relay_env"] = "".join(f"env {name};\n" for name in _env_names(relay_env))
     rtmp_block = RTMP_BLOCK.format(**context)
@@ -809,6 +811,29 @@ def _nginx_word(value):
     return _nginx_string(value) if re.search(r"[\s\"';{}#\\]", value) or not value else value
 
 
+def exec_push_words(argv):
+    """``argv`` (:func:`relay_command`'s) as the words of nginx-rtmp's ``exec_push``.
+
+    nginx-rtmp reads its ``exec`` arguments once more when it starts the command: ``$x``
+    and ``${x}`` are its variables, a backslash takes the next character as it is, and an
+    argument like ``>file`` or ``2>>file`` is a redirection, not an argument. So every
+    ``$`` and backslash of a path is escaped for it (a virtualenv under ``/srv/my$site``
+    stays that), except in :data:`STREAM_NAME_VARIABLE`, the one variable meant; an
+    argument it would take as a redirection raises ValueError.
+    """
+    words = []
+    for arg in map(str, argv):
+        if arg != STREAM_NAME_VARIABLE:
+            if re.match(r"[0-9]*[<>]", arg):
+                raise ValueError(
+                    f"{arg!r} cannot be an argument of nginx's exec_push "
+                    "(nginx-rtmp takes it as a redirection)."
+                )
+            arg = re.sub(r"([\\$])", r"\\\1", arg)
+        words.append(_nginx_word(arg))
+    return " ".join(words)
+
+
 def _env_names(names):
     """``names`` checked as environment variable names (ValueError otherwise)."""
     for name in names:
@@ -826,7 +851,7 @@ def relay_command(*, rtmp_port, settings_module, pythonpath, python=None, log_fi
     environment, no ``PATH``, in its own working directory. ``python`` defaults to this
     interpreter; ``log_file`` is where the relay logs (nginx sends its output to /dev/null).
     """
-    argv = [python or sys.executable, "-m", "django", RELAY_COMMAND, "$name"]
+    argv = [python or sys.executable, "-m", "django", RELAY_COMMAND, STREAM_NAME_VARIABLE]
     argv += [f"--settings={settings_module}", f"--pythonpath={pythonpath}"]
     argv += [f"--rtmp-port={rtmp_port}"]
     if log_file:
