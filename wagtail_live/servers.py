@@ -86,7 +86,8 @@ class HttpToolsProtocol(UvicornHttpToolsProtocol):
     def on_headers_complete(self):
         # A request read after its connection began closing (a write failed) is never
         # answered, as by uvicorn, which queues it behind the answer that closed it.
-        if self.transport.is_closing() and not self.parser.should_upgrade():
+        closing = self.cycle is not None and self.transport.is_closing()
+        if closing and not self.parser.should_upgrade():
             return
         if not self.answered_from_memory():
             super().on_headers_complete()
