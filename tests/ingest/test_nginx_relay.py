@@ -212,6 +212,51 @@ def test_nginx_rtmp_runs_the_relay_with_the_arguments_it_was_given(tmp_path):
         nginx.wait(10)
 
 
+@pytest.mark.services
+@pytest.mark.django_db
+def test_odd_paths_stay_one_word_and_nginx_t_passes(nginx_settings, tmp_path):
+    """A private root, prefix or module path with a space, ``;``, quote or brace is quoted."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    require(os.path.exists(binary) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
+    odd = tmp_path / "it's a dir; deny all {x}"
+    (odd / "uploads" / "live").mkdir(parents=True)
+    module = odd / "rtmp.so"
+    shutil.copy(MODULE, module)
+    config = printed_config(
+        "--full",
+        f"--prefix={odd}",
+        f"--private-root={odd}",
+        f"--module-path={module}",
+        f"--http-port={free_port()}",
+    )
+    assert f'hls_path "{odd}/uploads/live";' in config and f'pid "{odd}/nginx.pid";' in config
+    assert f'alias "{odd}/uploads/live/";' in config and f'load_module "{module}";' in config
+    (odd / "nginx.conf").write_text(config)
+    checked = subprocess.run(
+        [binary, "-t", "-p", str(odd), "-c", str(odd / "nginx.conf")],
+        capture_output=True,
+        text=True,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "option", ["--private-root=/srv/a\nexec_push /x", "--prefix=/srv/\r", "--user=a\tb"]
+)
+def test_a_path_with_a_control_character_is_refused(nginx_settings, option):
+    with pytest.raises(CommandError, match="control character"):
+        printed_config("--full", option)
+
+
+@pytest.mark.django_db
+def test_a_dollar_in_the_public_media_alias_is_refused(nginx_settings, tmp_path):
+    nginx_settings.MEDIA_ROOT = str(tmp_path / "media$x")
+    nginx_settings.WAGTAIL_LIVE = {**nginx_settings.WAGTAIL_LIVE, "PLAYBACK_FROM_MEDIA_URL": True}
+    with pytest.raises(CommandError, match="variable"):
+        printed_config()
+
+
 # -- live_janus_relay: which streams it relays ----------------------------------------------
 
 

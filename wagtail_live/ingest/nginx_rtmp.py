@@ -751,8 +751,9 @@ def nginx_config(
     accel = live_settings.ACCEL_REDIRECT_PREFIX or "/_live_media/"
     media_url = (settings.MEDIA_URL or "/media/").rstrip("/") + "/" + live_settings.MEDIA_SUBDIR
     context = {
-        "live_root": live_root,
-        "public_live_root": public_live_root,
+        "live_root": _nginx_path(live_root),
+        "live_root_dir": _nginx_path(f"{live_root}/"),
+        "public_live_alias": _nginx_path(f"{public_live_root}/", variable="$1"),
         "rtmp_port": rtmp_port,
         "seg": live_settings.HLS_SEGMENT_SECONDS,
         "on_publish": callback("rtmp_on_publish"),
@@ -785,15 +786,16 @@ def nginx_config(
     if not full:
         return f"{rtmp_block}\n{callback_server}\n{http_locations}"
     prefix = Path(prefix or os.getcwd())
-    worker_user = f"user {user};\n" if user else ""
+    worker_user = f"user {_nginx_path(user)};\n" if user else ""
     site_server = ""
     if http_port:
         site_server = SITE_SERVER.format(http_port=http_port, locations=_indent(http_locations, 4))
     http_server = HTTP_BLOCK.format(servers=_indent(callback_server + site_server, 4))
     return FULL_CONFIG.format(
-        module_path=module_path,
+        module_path=_nginx_path(module_path),
         worker_user=worker_user,
-        prefix=prefix,
+        pid_file=_nginx_path(prefix / "nginx.pid"),
+        error_log=_nginx_path(prefix / "error.log"),
         rtmp_block=rtmp_block,
         http_server=http_server,
     )
@@ -832,6 +834,22 @@ def exec_push_words(argv):
             arg = re.sub(r"([\\$])", r"\\\1", arg)
         words.append(_nginx_word(arg))
     return " ".join(words)
+
+
+def _nginx_path(value, variable=""):
+    """A path (or name) from the settings or the command line as one nginx config word.
+
+    Quoted when it needs to be (a space, quote, ``;`` or brace), so it cannot end its
+    directive or begin another; ValueError for a control character (a newline would end
+    the comment line it is also printed in) and, where nginx expands variables in it
+    (``variable``, e.g. ``alias …/$1``), for a ``$``, which nginx has no escape for.
+    """
+    value = str(value)
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise ValueError(f"{value!r} has a control character: nginx cannot be given it.")
+    if variable and "$" in value:
+        raise ValueError(f"{value!r} has a '$', which nginx would read as a variable there.")
+    return _nginx_word(value + variable)
 
 
 def _env_names(names):
@@ -944,7 +962,7 @@ location ~* ^{media_url}(\\d+/(hls/|.*\\.(mpegts|flv|ts|m3u8)$)|\\d+%2fhls\\.flv
 # to their HLS under PRIVATE_ROOT (wagtail_live.private_files), so private ones are not found.
 MEDIA_URL_PUBLIC = """\
 location ~ ^{media_url}(\\d+/hls/[A-Za-z0-9_.-]+\\.(m3u8|ts))$ {{
-    alias {public_live_root}/$1;
+    alias {public_live_alias};
     types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; }}
     add_header Cache-Control no-cache;
 }}
@@ -956,7 +974,7 @@ HTTP_LOCATIONS = """\
 # (WAGTAIL_LIVE["ACCEL_REDIRECT_PREFIX"] = "{accel}").
 location {accel} {{
     internal;
-    alias {live_root}/;
+    alias {live_root_dir};
     types {{ application/vnd.apple.mpegurl m3u8; video/mp2t ts; video/mp4 mp4 m4a; image/jpeg jpg; }}
     default_type application/octet-stream;
     add_header Cache-Control no-cache;
@@ -1004,9 +1022,9 @@ FULL_CONFIG = """\
 # nginx.conf for wagtail_live's RTMP ingest (manage.py live_nginx_config --full).
 load_module {module_path};
 {worker_user}worker_processes 1;
-pid {prefix}/nginx.pid;
+pid {pid_file};
 # notice, not info: nginx-rtmp logs stream names (stream keys) at info.
-error_log {prefix}/error.log notice;
+error_log {error_log} notice;
 events {{
     worker_connections 256;
 }}
