@@ -89,15 +89,16 @@ def forged(url):
     return url.replace(signature, ("A" if signature[0] != "A" else "B") + signature[1:])
 
 
-def exchange(url_requests, count, app=None, before=None):
-    """Send ``url_requests`` (bytes) on one connection, read ``count`` responses.
+def exchange(url_requests, count, app=None, before=None, **options):
+    """Send ``url_requests`` (bytes) on one connection, read ``count`` responses
+    (``options``: uvicorn's, as for :func:`serve`).
 
     Returns (responses, ASGI calls, whether the server closed the connection after them).
     """
     counting = app or CountingVerifier(inner_app)
 
     async def scenario():
-        server, port, protocols = await serve(counting)
+        server, port, protocols = await serve(counting, **options)
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             reader.asked_head = False
@@ -411,6 +412,13 @@ def test_over_the_concurrency_limit_it_is_uvicorns_503(private_session):  # noqa
         return first[0], second[0]
 
     assert asyncio.run(scenario()) == (200, 503)
+
+
+def test_a_root_path_uvicorn_cannot_send_gets_uvicorns_answer(private_session):  # noqa: F811
+    # uvicorn answers each request 400 (its raw path is ASCII); the connection is still made.
+    url = private_session.playback_url
+    responses, calls, closed = exchange(request(url), 1, root_path="/vidéo")
+    assert responses[0][0] == 400 and calls == 0 and closed
 
 
 def test_the_protocol_imports_before_django_is_set_up():

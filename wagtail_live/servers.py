@@ -25,13 +25,10 @@ falls back to uvicorn's own path whenever what it expects is missing.
 """
 
 import copy
-import logging
 
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as UvicornHttpToolsProtocol
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
-
-logger = logging.getLogger(__name__)
 
 STATUS_OK = b"HTTP/1.1 200 OK\r\n"
 
