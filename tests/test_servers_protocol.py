@@ -4,8 +4,11 @@ A real uvicorn ``httptools`` protocol (our subclass) serves the embedded verifie
 loopback port in the test's own event loop; a counting wrapper between the server and the
 verifier shows which requests took the ASGI way. The first request of a path is checked
 the ASGI way; the same path again on a kept-alive connection is answered from memory with
-the same bytes; anything else (another spelling, a forged grant, HEAD, a query string, a
-body, HTTP/1.0, a paused writer, requests pipelined behind one in progress) is uvicorn's.
+the same bytes and uvicorn's access-log line; anything else (another spelling, a forged
+grant, HEAD, a query string, a body, HTTP/1.0 or Connection: close, a paused writer,
+requests pipelined behind one in progress, over --limit-concurrency, a site's middleware
+around the verifier) is uvicorn's, and nothing read after a connection began closing is
+answered.
 """
 
 import asyncio
