@@ -54,12 +54,20 @@ async def _nothing(scope, receive, send):
     pass
 
 
-def _as_forwarded(proxy, scope):
-    """Set ``scope``'s client and scheme as uvicorn's ``ProxyHeadersMiddleware`` ``proxy``
-    does, by running its own code in front of an app that does nothing; False if it did
-    not finish at once (then the ASGI way logs the request)."""
-    middleware = copy.copy(proxy)
+def forwarding_only(app):
+    """A copy of uvicorn's ``ProxyHeadersMiddleware`` ``app`` in front of an app that does
+    nothing (for :func:`_as_forwarded`), or None when ``app`` is not that middleware."""
+    if type(app) is not ProxyHeadersMiddleware:
+        return None
+    middleware = copy.copy(app)
     middleware.app = _nothing
+    return middleware
+
+
+def _as_forwarded(middleware, scope):
+    """Set ``scope``'s client and scheme as uvicorn's proxy-headers code does, by running
+    ``middleware`` (:func:`forwarding_only`'s); False if it did not finish at once (then
+    the ASGI way logs the request)."""
     call = middleware(scope, None, None)
     try:
         call.send(None)
@@ -75,6 +83,8 @@ class HttpToolsProtocol(UvicornHttpToolsProtocol):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.verifier = find_verifier(self.app)
+        # Made once per connection, not per request: the access log's forwarded client.
+        self.forwarding = forwarding_only(self.app)
         try:
             self.root_path_bytes = self.root_path.encode("ascii")
         except UnicodeEncodeError:  # uvicorn answers every request 400: so it stays
@@ -158,6 +168,6 @@ class HttpToolsProtocol(UvicornHttpToolsProtocol):
             "path": self.root_path + self.url.decode("ascii"),
             "query_string": b"",
         }
-        if type(self.app) is ProxyHeadersMiddleware and not _as_forwarded(self.app, scope):
+        if self.forwarding is not None and not _as_forwarded(self.forwarding, scope):
             return None
         return scope
