@@ -10,6 +10,7 @@ A holder process (``sleep``) keeps the namespace alive; every other process join
 it with ``nsenter --net=/proc/<holder>/ns/net``.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -177,6 +178,40 @@ def site_in(netns, site):
 
     site.start = start_inside
     return site
+
+
+@contextlib.contextmanager
+def janus_site(directory, setup, **live_settings):
+    """A namespace with Janus and a site (:class:`tests.live_site.LiveSite`) inside it.
+
+    The site's ``WAGTAIL_LIVE`` is WebRTC through that Janus plus ``live_settings``; its
+    database is set up with the code ``setup`` (run as :meth:`LiveSite.run` runs it) before
+    it starts. Yields ``(netns, janus, site)``; all of it is stopped after, also when a
+    part fails to start.
+    """
+    from tests.live_site import LiveSite, migrated_database
+
+    require_webrtc_parts()
+    netns = Netns()
+    janus = site = None
+    try:
+        janus = Janus(netns, directory / "janus")
+        settings = {
+            "WEBRTC": "janus",
+            "JANUS_URL": janus.url,
+            "JANUS_API_SECRET": janus.api_secret,
+            "JANUS_ADMIN_KEY": janus.admin_key,
+            **live_settings,
+        }
+        site = site_in(netns, LiveSite(directory, migrated_database(directory), settings))
+        site.run(setup)
+        site.start()
+        yield netns, janus, site
+    finally:
+        for part in (site, janus):
+            if part is not None:
+                part.stop()
+        netns.close()
 
 
 def http(netns, method, url, body=None, headers=()):

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from tests.live_site import LiveSite, migrated_database
-from tests.webrtc.netns import Janus, Netns, http, require_webrtc_parts, site_in
+from tests.webrtc.netns import http, janus_site
 from tests.webrtc.test_whip_janus import (
     SETUP,
     new_session_with_key,
@@ -30,31 +29,10 @@ GRACE = 20
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_webrtc_parts()
     directory = tmp_path_factory.mktemp("hostile-janus")
-    netns = Netns()
-    janus = site = None
-    try:
-        janus = Janus(netns, directory / "janus")
-        settings = {
-            "WEBRTC": "janus",
-            "JANUS_URL": janus.url,
-            "JANUS_API_SECRET": janus.api_secret,
-            "JANUS_ADMIN_KEY": janus.admin_key,
-            "RECONNECT_GRACE": GRACE,
-            "WEBRTC_MAX_VIEWERS": 5,
-            "ANONYMOUS_VIEWERS_PER_ADDRESS": 2,
-        }
-        site = site_in(netns, LiveSite(directory, migrated_database(directory), settings))
-        site.run(SETUP)
-        site.start()
-        yield netns, janus, site
-    finally:
-        if site is not None:
-            site.stop()
-        if janus is not None:
-            janus.stop()
-        netns.close()
+    limits = {"WEBRTC_MAX_VIEWERS": 5, "ANONYMOUS_VIEWERS_PER_ADDRESS": 2}
+    with janus_site(directory, SETUP, RECONNECT_GRACE=GRACE, **limits) as parts:
+        yield parts
 
 
 def end_quietly(site, pk):

@@ -14,9 +14,9 @@ import sys
 import pytest
 
 from tests.ingest.streams import lavfi_args
-from tests.live_site import ROOT, LiveSite, migrated_database
+from tests.live_site import ROOT
 from tests.utils import require
-from tests.webrtc.netns import ADDRESSES, Janus, Netns, require_webrtc_parts, site_in
+from tests.webrtc.netns import ADDRESSES, Janus, janus_site
 from tests.webrtc.test_rtmp_streaming import watch_url
 from tests.webrtc.test_whip_janus import (
     SETUP,
@@ -96,33 +96,16 @@ class Nginx:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_webrtc_parts()
     require(os.path.exists(NGINX) and os.path.exists(MODULE), "nginx with libnginx-mod-rtmp")
     directory = tmp_path_factory.mktemp("nginx-webrtc")
-    netns = Netns()
-    janus = site = nginx = None
-    try:
-        janus = Janus(netns, directory / "janus")
-        settings = {
-            "RTMP": "nginx",
-            "NGINX_SECRET": SECRET,
-            "WEBRTC": "janus",
-            "JANUS_URL": janus.url,
-            "JANUS_API_SECRET": janus.api_secret,
-            "JANUS_ADMIN_KEY": janus.admin_key,
-            "RECONNECT_GRACE": 0,
-        }
-        site = site_in(netns, LiveSite(directory, migrated_database(directory), settings))
-        site.run(SETUP)
-        site.start()
+    settings = {"RTMP": "nginx", "NGINX_SECRET": SECRET, "RECONNECT_GRACE": 0}
+    with janus_site(directory, SETUP, **settings) as (netns, janus, site):
         (site.media_root.parent / "live-private" / "uploads" / "live").mkdir(parents=True)
         nginx = Nginx(netns, site, directory / "nginx")
-        yield netns, janus, site, nginx
-    finally:
-        for part in (nginx, site, janus):
-            if part is not None:
-                part.stop()
-        netns.close()
+        try:
+            yield netns, janus, site, nginx
+        finally:
+            nginx.stop()
 
 
 def encoder(netns, pk, key, seconds, *options):

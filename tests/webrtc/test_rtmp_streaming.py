@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from tests.ingest.streams import lavfi_args, probe
-from tests.live_site import ROOT, LiveSite, migrated_database
-from tests.webrtc.netns import Janus, Netns, require_webrtc_parts, site_in
+from tests.live_site import ROOT
+from tests.webrtc.netns import janus_site
 from tests.webrtc.test_whip_janus import (
     SETUP,
     live_dir,
@@ -72,30 +72,14 @@ class Listener:
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_webrtc_parts()
     directory = tmp_path_factory.mktemp("rtmp-webrtc")
-    netns = Netns()
-    janus = site = listener = None
-    try:
-        janus = Janus(netns, directory / "janus")
-        settings = {
-            "WEBRTC": "janus",
-            "JANUS_URL": janus.url,
-            "JANUS_API_SECRET": janus.api_secret,
-            "JANUS_ADMIN_KEY": janus.admin_key,
-            "RECONNECT_GRACE": 2,
-            "WEBRTC_MAX_VIEWERS": 1,
-        }
-        site = site_in(netns, LiveSite(directory, migrated_database(directory), settings))
-        site.run(SETUP)
-        site.start()
+    with janus_site(directory, SETUP, RECONNECT_GRACE=2, WEBRTC_MAX_VIEWERS=1) as parts:
+        netns, janus, site = parts
         listener = Listener(netns, site)
-        yield netns, janus, site, listener
-    finally:
-        for part in (listener, site, janus):
-            if part is not None:
-                part.stop()
-        netns.close()
+        try:
+            yield netns, janus, site, listener
+        finally:
+            listener.stop()
 
 
 def encoder(netns, listener, key, seconds):

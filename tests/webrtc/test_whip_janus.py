@@ -15,9 +15,9 @@ import time
 import pytest
 
 from tests.ingest.streams import probe
-from tests.live_site import ROOT, LiveSite, migrated_database
+from tests.live_site import ROOT
 from tests.utils import require
-from tests.webrtc.netns import Janus, Netns, http, require_webrtc_parts, site_in
+from tests.webrtc.netns import http, janus_site
 
 pytestmark = pytest.mark.slow
 
@@ -31,31 +31,9 @@ result = None
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    require_webrtc_parts()
     directory = tmp_path_factory.mktemp("whip")
-    netns = Netns()
-    janus = site = None
-    try:
-        janus = Janus(netns, directory / "janus")
-        template = migrated_database(directory)
-        settings = {
-            "WEBRTC": "janus",
-            "JANUS_URL": janus.url,
-            "JANUS_API_SECRET": janus.api_secret,
-            "JANUS_ADMIN_KEY": janus.admin_key,
-            "RECONNECT_GRACE": GRACE,
-            "WEBRTC_MAX_VIEWERS": 1,
-        }
-        site = site_in(netns, LiveSite(directory, template, settings))
-        site.run(SETUP)
-        site.start()
-        yield netns, janus, site
-    finally:
-        if site is not None:
-            site.stop()
-        if janus is not None:
-            janus.stop()
-        netns.close()
+    with janus_site(directory, SETUP, RECONNECT_GRACE=GRACE, WEBRTC_MAX_VIEWERS=1) as parts:
+        yield parts
 
 
 def new_session_with_key(site):
