@@ -706,12 +706,8 @@ async def open_streaming_relay(session, client=None):
     logging why, when Janus cannot make it: HLS and the recording go on regardless.
     """
     client = client or JanusClient(timeout=RELAY_TIMEOUT)
-    janus_session = None
     try:
         host = rtp_host()
-        janus_session = await client.create_session()
-        handle = await client.attach(janus_session, STREAMING)
-        await destroy_mountpoint(client, janus_session, handle, session)
         media = [
             {"type": "video", "mid": "v", "port": 0, "pt": VIDEO_PT, "codec": "h264"},
             {"type": "audio", "mid": "a", "port": 0, "pt": AUDIO_PT, "codec": "opus"},
@@ -732,7 +728,9 @@ async def open_streaming_relay(session, client=None):
         }
         if live_settings.JANUS_ADMIN_KEY:
             body["admin_key"] = live_settings.JANUS_ADMIN_KEY
-        answer = await client.message(janus_session, handle, body)
+        async with streaming_handle(client) as (janus_session, handle):
+            await destroy_mountpoint(client, janus_session, handle, session)
+            answer = await client.message(janus_session, handle, body)
         ports = {p["type"]: p["port"] for p in answer["plugindata"]["data"]["stream"]["ports"]}
         relay = {"host": host, "video_port": ports["video"], "audio_port": ports["audio"]}
         logger.info("session %s: WebRTC relay to Janus ports %s", session.pk, ports)
@@ -740,10 +738,19 @@ async def open_streaming_relay(session, client=None):
     except (JanusError, KeyError, TypeError) as error:
         logger.warning("session %s: no WebRTC playback (Janus: %s)", session.pk, error)
         return None
+
+
+@contextlib.asynccontextmanager
+async def streaming_handle(client):
+    """``(janus session, Streaming plugin handle)`` for a few requests, the Janus session
+    destroyed after (a failure to destroy it is ignored: Janus times it out). Raises
+    JanusError when Janus cannot be asked."""
+    janus_session = await client.create_session()
+    try:
+        yield janus_session, await client.attach(janus_session, STREAMING)
     finally:
-        if janus_session is not None:
-            with contextlib.suppress(JanusError):
-                await client.destroy(janus_session)
+        with contextlib.suppress(JanusError):
+            await client.destroy(janus_session)
 
 
 async def destroy_mountpoint(client, janus_session, handle, session):
@@ -768,37 +775,25 @@ async def mountpoint_exists(session, client=None):
     raises JanusError when Janus cannot be asked.
     """
     client = client or JanusClient(timeout=RELAY_TIMEOUT)
-    janus_session = await client.create_session()
-    try:
-        handle = await client.attach(janus_session, STREAMING)
+    request = {"request": "info", "id": mountpoint_id(session)}
+    async with streaming_handle(client) as (janus_session, handle):
         try:
-            await client.message(
-                janus_session, handle, {"request": "info", "id": mountpoint_id(session)}
-            )
+            await client.message(janus_session, handle, request)
         except JanusError as error:
             if error.code == NO_SUCH_MOUNTPOINT:
                 return False
             raise
         return True
-    finally:
-        with contextlib.suppress(JanusError):
-            await client.destroy(janus_session)
 
 
 async def close_streaming_relay(session, client=None):
     """Destroy ``session``'s mountpoint (the broadcast is over); Janus down is only logged."""
     client = client or JanusClient(timeout=RELAY_TIMEOUT)
-    janus_session = None
     try:
-        janus_session = await client.create_session()
-        handle = await client.attach(janus_session, STREAMING)
-        await destroy_mountpoint(client, janus_session, handle, session)
+        async with streaming_handle(client) as (janus_session, handle):
+            await destroy_mountpoint(client, janus_session, handle, session)
     except JanusError as error:
         logger.warning("session %s: WebRTC relay not destroyed: %s", session.pk, error)
-    finally:
-        if janus_session is not None:
-            with contextlib.suppress(JanusError):
-                await client.destroy(janus_session)
 
 
 # ---------------------------------------------------------------------------
